@@ -1,0 +1,46 @@
+"""landers: policy-optimization reinforcement learning that trains, evaluates, checkpoints and resumes.
+
+    import landers
+    run = landers.train("ppo", "CartPole-v1", steps=50_000, seed=1)
+    agent = landers.load(run.run_dir)
+    result = landers.evaluate(agent, "CartPole-v1", episodes=100)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["train", "load", "evaluate", "__version__"]
+
+
+def train(algo: str, env_id: str, *, steps: int | None = None, seed: int = 0, preset: str | None = None,
+          run_dir: str | Path | None = None, quiet: bool = True, **overrides: Any):
+    """Train `algo` on `env_id` and return a `Run` (`.run_dir`, `.agent`, `.eval`).
+
+    Keyword overrides may be hyperparameters of the algorithm (e.g. `lr=1e-3`, `num_envs=16`)
+    or run options (`backend`, `device`, `eval_every`, `eval_episodes`, `final_eval_episodes`,
+    `checkpoint_every_s`, `threads`). Without `preset`, the env's tuned preset is used when
+    one ships.
+    """
+    from landers.training import make_spec, start
+
+    spec = make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed)
+    return start(spec, Path(run_dir) if run_dir is not None else None, quiet=quiet)
+
+
+def load(path: str | Path, device: str = "cpu"):
+    """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory."""
+    from landers.agent import load as _load
+
+    return _load(path, device)
+
+
+def evaluate(agent, env_id: str | None = None, *, episodes: int = 100, seed: int = 10_000,
+             deterministic: bool = True, backend: str = "auto"):
+    """Mean, std and returns of `agent` over `episodes` whole episodes (an `EvalResult`)."""
+    from landers.evaluation import evaluate as _evaluate
+
+    return _evaluate(agent, env_id, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend)

@@ -1,0 +1,3 @@
+from landers.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The `landers` command line. Errors the user can fix end in one sentence and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from landers.errors import LandersError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, evaluate and inspect policy-optimization agents.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def train(
+    algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
+    env_id: Optional[str] = typer.Argument(None, help="Gymnasium env id, e.g. LunarLander-v3 or module:EnvId"),
+    steps: Optional[int] = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
+    seed: int = typer.Option(0, help="random seed"),
+    preset: Optional[str] = typer.Option(None, help="preset name (see `landers presets`) [default: the env's tuned preset]"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
+    envs: Optional[int] = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
+    backend: Optional[str] = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
+    run_dir: Optional[Path] = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
+    resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
+    eval_every: Optional[int] = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
+    eval_episodes: Optional[int] = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Train ALGO on ENV_ID; prints the run directory and the final evaluation."""
+    from rich.console import Console
+
+    from landers import config as config_mod
+    from landers import training as train_mod
+
+    console = Console(stderr=True)
+    try:
+        if resume is not None:
+            changed = [name for name, value in (("--preset", preset), ("--set", set_), ("--envs", envs),
+                                                ("--backend", backend), ("--device", device),
+                                                ("--run-dir", run_dir), ("--eval-every", eval_every),
+                                                ("--eval-episodes", eval_episodes)) if value]
+            if changed:
+                raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps can.")
+            run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console)
+            if algo is not None and (algo != run.spec.algo or (env_id and env_id != run.spec.env_id)):
+                pass  # checked before training below
+        else:
+            if algo is None or env_id is None:
+                raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
+            overrides = config_mod.parse_assignments(set_)
+            if envs is not None:
+                overrides["num_envs"] = envs
+            spec = train_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed,
+                                       backend=backend, device=device, eval_every=eval_every,
+                                       eval_episodes=eval_episodes)
+            run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
+    except train_mod.Interrupted as e:
+        _fail(str(e), code=130)
+    except LandersError as e:
+        _fail(str(e))
+    random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
+    typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
+    typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
+
+
+@app.command("eval")
+def eval_(
+    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    episodes: int = typer.Option(100, help="number of episodes"),
+    seed: Optional[int] = typer.Option(None, help="env seed [default: training seed + 10000]"),
+    stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
+    backend: str = typer.Option("auto", help="vector env backend"),
+    as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
+) -> None:
+    """Evaluate a trained agent over whole episodes (deterministic by default)."""
+    from landers.agent import load
+    from landers.evaluation import EVAL_SEED_OFFSET, evaluate
+
+    try:
+        if episodes <= 0:
+            raise LandersError(f"--episodes must be positive, got {episodes}.")
+        agent = load(path)
+        if seed is None:
+            seed = agent.info.get("run", {}).get("seed", 0) + EVAL_SEED_OFFSET
+        result = evaluate(agent, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend)
+    except LandersError as e:
+        _fail(str(e))
+    if as_json:
+        data = result.to_json()
+        typer.echo(json.dumps({k: data[k] for k in ("mean", "std", "episodes", "returns")}))
+    else:
+        mode = "stochastic" if stochastic else "deterministic"
+        typer.echo(f"{agent.env_id} ({mode}, seed {seed}): {result}")
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped presets with their measured results."""
+    from landers.config import all_presets
+
+    for p in all_presets().values():
+        typer.echo(f"{p.name}: {p.algo} on {p.env_id}, {p.steps:,} steps. {p.description}")
+        if p.results:
+            typer.echo(f"    measured: {p.results.get('summary', json.dumps(p.results))}")
+
+
+@app.command()
+def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
+    """List an algorithm's hyperparameters (for --set) and the run options, with defaults."""
+    from landers.algos import get_algo
+    from landers.config import field_docs
+    from landers.training import RUN_OPTIONS, RunSpec
+
+    try:
+        module = get_algo(algo)
+    except LandersError as e:
+        _fail(str(e))
+    typer.echo(f"{algo} hyperparameters (--set KEY=VALUE):")
+    for name, tp, default, help_ in field_docs(module.Config):
+        typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
+    typer.echo("run options (--set KEY=VALUE or their own flags):")
+    for name, tp, default, help_ in field_docs(RunSpec):
+        if name in RUN_OPTIONS:
+            typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted.", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

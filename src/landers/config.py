@@ -1,0 +1,147 @@
+"""Config as data: frozen dataclasses, `--set KEY=VALUE` parsing, and presets as JSON files.
+
+Every hyperparameter field carries its documentation in `metadata["help"]` (see `doc`), which
+`landers train --help-config` prints. Derived values are properties of the config classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from importlib import resources
+from typing import Any
+
+from landers.errors import LandersError
+
+
+def doc(default: Any, help: str) -> Any:
+    """A dataclass field with its default and its one-line documentation."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def field_docs(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) for each field of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return [
+        (f.name, _type_name(hints[f.name]), f.default, f.metadata.get("help", ""))
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def parse_value(tp: Any, text: str, key: str) -> Any:
+    """Turn the string from `--set key=text` into a value of the field's type `tp`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+        if text.strip().lower() in ("none", "null", ""):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return parse_value(inner, text, key)
+    if origin is tuple:
+        parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+        return tuple(parse_value(args[0], p.strip(), key) for p in parts)
+    try:
+        if tp is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            number = float(text.replace("_", ""))
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+    except ValueError:
+        raise LandersError(f"--set {key}={text}: expected a value of type {_type_name(tp)}.") from None
+    raise LandersError(f"--set {key}: unsupported field type {_type_name(tp)}.")
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """['lr=3e-4', 'num_envs=8'] -> {'lr': '3e-4', 'num_envs': '8'}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LandersError(f"--set expects KEY=VALUE, got '{item}'.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def unknown_key_error(key: str, known: list[str], what: str) -> LandersError:
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else f" Known keys: {', '.join(sorted(known))}."
+    return LandersError(f"Unknown {what} '{key}'.{hint}")
+
+
+def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
+    """A copy of dataclass `cfg` with `overrides`; string values are parsed to the field's type."""
+    hints = typing.get_type_hints(type(cfg))
+    known = [f.name for f in dataclasses.fields(cfg)]
+    values: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in known:
+            raise unknown_key_error(key, known, "hyperparameter")
+        tp = hints[key]
+        if isinstance(value, str) and tp is not str:
+            value = parse_value(tp, value, key)
+        elif isinstance(value, list) and typing.get_origin(tp) is tuple:
+            value = tuple(value)  # JSON has no tuples
+        values[key] = value
+    return dataclasses.replace(cfg, **values)
+
+
+def to_json_dict(cfg: Any) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+# ---------------------------------------------------------------- presets
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A tuned configuration for one algorithm on one env, shipped as `presets/<name>.json`."""
+
+    name: str
+    algo: str
+    env_id: str
+    steps: int
+    hparams: dict[str, Any]
+    description: str = ""
+    eval_every: int | None = None
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def all_presets() -> dict[str, Preset]:
+    presets = {}
+    for entry in sorted(resources.files("landers.presets").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            data = json.loads(entry.read_text())
+            presets[entry.name[: -len(".json")]] = Preset(name=entry.name[: -len(".json")], **data)
+    return presets
+
+
+def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
+    """The named preset, else the tuned preset for (algo, env_id) when one ships, else None."""
+    presets = all_presets()
+    if name is not None:
+        if name not in presets:
+            raise unknown_key_error(name, list(presets), "preset")
+        preset = presets[name]
+        if preset.algo != algo:
+            raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
+        return preset
+    for preset in presets.values():
+        if preset.algo == algo and preset.env_id == env_id:
+            return preset
+    return None

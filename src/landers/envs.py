@@ -1,0 +1,109 @@
+"""Vector envs with one contract for both backends (Gymnasium and EnvPool).
+
+`VecEnv.step` returns numpy arrays `obs (N, ...)`, `rewards (N,) float32`,
+`terminated (N,) bool`, `truncated (N,) bool`. Both backends autoreset in NEXT_STEP mode:
+the step after an episode ends ignores its action and returns the reset observation with
+reward 0 (FACTS.md); the rollout marks that transition invalid so it is never trained on.
+The observation returned on the ending step is the episode's final observation, which is
+what a truncated episode's value bootstrap needs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import warnings
+from functools import partial
+
+import gymnasium as gym
+import numpy as np
+
+from landers.errors import LandersError
+
+BACKENDS = ("auto", "gymnasium", "envpool")
+
+
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The Gymnasium spec of `env_id` (`module:EnvId` imports `module` first); clear error if unknown."""
+    module, sep, name = env_id.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise LandersError(f"Cannot import module '{module}' for env '{env_id}': {e}.") from None
+    try:
+        return gym.spec(name)
+    except gym.error.Error:
+        close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
+
+
+def envpool_supports(env_id: str) -> bool:
+    if ":" in env_id or importlib.util.find_spec("envpool") is None:
+        return False
+    import envpool
+
+    return env_id in envpool.list_all_envs()
+
+
+def resolve_backend(env_id: str, backend: str) -> str:
+    """`auto` is EnvPool when installed and it has the id, else Gymnasium."""
+    if backend not in BACKENDS:
+        raise LandersError(f"Unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}.")
+    if backend == "auto":
+        return "envpool" if envpool_supports(env_id) else "gymnasium"
+    if backend == "envpool" and not envpool_supports(env_id):
+        if importlib.util.find_spec("envpool") is None:
+            raise LandersError("Backend 'envpool' needs EnvPool: pip install 'landers[fast]'.")
+        raise LandersError(f"EnvPool has no env '{env_id}'; use --backend gymnasium.")
+    return backend
+
+
+class VecEnv:
+    """N copies of one env stepped together; see the module docstring for the contract."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, backend: str = "auto"):
+        env_spec(env_id)
+        self.env_id = env_id
+        self.num_envs = num_envs
+        self.seed = seed
+        self.backend = resolve_backend(env_id, backend)
+        if self.backend == "envpool":
+            import envpool
+
+            # EnvPool seeds are fixed at creation (reset(seed=...) is ignored); env i gets seed + i.
+            self._env = envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed)
+            single = gym.make(env_id)  # the reference spaces: EnvPool's Box bounds can differ
+            self.single_observation_space = single.observation_space
+            self.single_action_space = single.action_space
+            single.close()
+        else:
+            # disable_env_checker: the checker wraps every step with Python-side assertions.
+            make = partial(gym.make, env_id, disable_env_checker=True)
+            self._env = gym.vector.SyncVectorEnv(
+                [make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
+            )
+            self.single_observation_space = self._env.single_observation_space
+            self.single_action_space = self._env.single_action_space
+        space = self.single_action_space
+        self._box = isinstance(space, gym.spaces.Box)
+        if self._box:
+            self._low, self._high = space.low, space.high
+
+    def reset(self) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # EnvPool warns that it ignores the seed
+            obs, _ = self._env.reset(seed=self.seed)
+        return obs
+
+    def step(self, actions: np.ndarray):
+        if self._box:
+            # The policy's unclipped sample is what is trained on; the env gets it within bounds.
+            actions = np.clip(actions, self._low, self._high)
+        obs, rewards, terminated, truncated, _ = self._env.step(actions)
+        return obs, np.asarray(rewards, dtype=np.float32), np.asarray(terminated, bool), np.asarray(truncated, bool)
+
+    def close(self) -> None:
+        self._env.close()

@@ -1,0 +1,388 @@
+"""The training run: env(s) -> rollout -> algorithm update -> metrics -> checkpoint / eval.
+
+`Trainer.run` is the loop; everything it calls is imported plumbing or the algorithm's
+`update`. A run directory holds config.json, metrics, TensorBoard events, checkpoints and
+eval.json (see README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import re
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from landers import checkpoint
+from landers.agent import Agent, build_model, space_to_json
+from landers.algos import get_algo
+from landers.config import doc, find_preset, replace_config, to_json_dict, unknown_key_error
+from landers.envs import VecEnv, env_spec, resolve_backend
+from landers.errors import LandersError
+from landers.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
+from landers.normalize import ObsNormalizer, RewardScaler
+from landers.rollout import Collector
+from landers.runlog import RunLog
+
+DEFAULT_STEPS = 100_000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a run; written fully resolved to `config.json`."""
+
+    algo: str = doc("ppo", "algorithm")
+    env_id: str = doc("CartPole-v1", "Gymnasium env id (module:EnvId imports module first)")
+    steps: int = doc(DEFAULT_STEPS, "env steps to train for (rounded up to whole rollouts)")
+    seed: int = doc(0, "seed of the training envs, network init and sampling")
+    backend: str = doc("auto", "vector env backend: auto, gymnasium or envpool")
+    device: str = doc("auto", "torch device: auto (CUDA when present), cpu or cuda")
+    eval_every: int = doc(0, "env steps between periodic evaluations (0: a tenth of the run)")
+    eval_episodes: int = doc(10, "episodes per periodic evaluation")
+    final_eval_episodes: int = doc(100, "episodes of the final evaluation (and of the random baseline)")
+    checkpoint_every_s: float = doc(60.0, "rewrite checkpoints/last at least this often (seconds)")
+    threads: int = doc(1, "torch CPU threads (1 is fastest for small MLPs)")
+    preset: str | None = doc(None, "the preset the hyperparameters came from")
+    hparams: Any = doc(None, "the algorithm's config")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["hparams"] = to_json_dict(self.hparams)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+        algo = get_algo(data["algo"])
+        hparams = replace_config(algo.Config(), data["hparams"])
+        return cls(**{**data, "hparams": hparams})
+
+
+RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("algo", "env_id", "hparams", "preset")]
+
+
+def make_spec(algo: str, env_id: str, *, preset: str | None = None,
+              overrides: dict[str, Any] | None = None, **options: Any) -> RunSpec:
+    """Resolve preset, hyperparameter overrides and run options into a validated RunSpec.
+
+    `overrides` may hold hyperparameters and run options (as from `--set`); values given as
+    strings are parsed to the field's type.
+    """
+    module = get_algo(algo)
+    env_spec(env_id)
+    found = find_preset(algo, env_id, preset)
+    hparams = module.Config()
+    overrides = dict(overrides or {})
+    run_overrides = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
+    for key, value in options.items():
+        if key not in RUN_OPTIONS:
+            raise unknown_key_error(key, RUN_OPTIONS, "run option")
+        if value is not None:
+            run_overrides[key] = value
+    if found is not None:
+        hparams = replace_config(hparams, found.hparams)
+        run_overrides.setdefault("steps", found.steps)
+        if found.eval_every:
+            run_overrides.setdefault("eval_every", found.eval_every)
+    hparams = replace_config(hparams, overrides)
+    spec = replace_config(RunSpec(algo=algo, env_id=env_id, preset=found.name if found else None,
+                                  hparams=hparams), run_overrides)
+    validate(spec)
+    return spec
+
+
+def validate(spec: RunSpec) -> None:
+    for name in ("steps", "eval_episodes", "final_eval_episodes", "threads"):
+        if getattr(spec, name) <= 0:
+            raise LandersError(f"{name} must be positive, got {getattr(spec, name)}.")
+    if spec.eval_every < 0 or spec.checkpoint_every_s <= 0:
+        raise LandersError("eval_every must be >= 0 and checkpoint_every_s positive.")
+    resolve_backend(spec.env_id, spec.backend)
+    resolve_device(spec.device)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LandersError("--device cuda was asked for, but torch sees no CUDA device here.")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise LandersError(f"Unknown device '{device}'; use auto, cpu or cuda.")
+    return torch.device(device)
+
+
+def versions() -> dict[str, str]:
+    from landers import __version__
+
+    return {"landers": __version__, "torch": torch.__version__, "gymnasium": gym.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def default_run_dir(spec: RunSpec, root: Path = Path("runs")) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.env_id)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{name}__{spec.algo}__s{spec.seed}__{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+@dataclass
+class TrainState:
+    """Everything that trains and is checkpointed."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    obs_norm: ObsNormalizer | None
+    reward_scaler: RewardScaler | None
+    global_step: int = 0
+    updates: int = 0
+    train_time: float = 0.0  # seconds in rollouts and updates, evaluation excluded
+    best_eval: float | None = None
+    next_eval: int = 0
+
+    def tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors: dict[str, Any] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optim_tensors, optim_meta = checkpoint.optimizer_state(self.optimizer)
+        tensors.update(optim_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if self.obs_norm is not None:
+            tensors.update(self.obs_norm.rms.state("obs_norm"))
+        if self.reward_scaler is not None:
+            tensors.update(self.reward_scaler.rms.state("reward_rms"))
+        meta = {"global_step": self.global_step, "updates": self.updates, "train_time": self.train_time,
+                "best_eval": self.best_eval, "next_eval": self.next_eval, "optimizer": optim_meta}
+        return tensors, meta
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        numpy_tensors = {k: v.numpy() for k, v in tensors.items()}
+        if self.obs_norm is not None:
+            self.obs_norm.rms.load(numpy_tensors, "obs_norm")
+        if self.reward_scaler is not None:
+            self.reward_scaler.rms.load(numpy_tensors, "reward_rms")
+        for key in ("global_step", "updates", "train_time", "best_eval", "next_eval"):
+            setattr(self, key, meta[key])
+
+
+@dataclass
+class Run:
+    """What `landers.train` returns."""
+
+    run_dir: Path
+    agent: Agent
+    eval: EvalResult
+    random_eval: EvalResult | None
+    spec: RunSpec
+    global_step: int
+    train_time: float
+
+
+class _StopRequest:
+    """Ctrl-C / SIGTERM ask the loop to stop at the next update boundary, where the state is
+    consistent and can be saved; a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Interrupted(LandersError):
+    """Training stopped by Ctrl-C after saving `checkpoints/last`."""
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
+                 progress_console=None):
+        self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
+        self.algo = get_algo(spec.algo)
+        self.cfg = spec.hparams
+        torch.set_num_threads(spec.threads)
+        self.device = resolve_device(spec.device)
+        tensors = meta = None
+        if resume:
+            tensors, meta = checkpoint.read(run_dir / "checkpoints" / "last")
+        else:
+            torch.manual_seed(spec.seed)
+        # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
+        env_seed = spec.seed + (meta["global_step"] if meta else 0)
+        self.envs = VecEnv(spec.env_id, self.cfg.num_envs, env_seed, spec.backend)
+        self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
+        model = build_model(self.cfg, self.obs_space, self.act_space).to(self.device)
+        self.state = TrainState(
+            model=model,
+            optimizer=torch.optim.Adam(model.parameters(), lr=self.cfg.lr, eps=1e-5),
+            obs_norm=ObsNormalizer(self.obs_space.shape) if self.cfg.norm_obs else None,
+            reward_scaler=RewardScaler(self.cfg.num_envs, self.cfg.gamma) if self.cfg.norm_reward else None,
+        )
+        if resume:
+            if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
+                raise LandersError("The checkpoint does not belong to this run's algorithm and env.")
+            self.state.restore(tensors, meta)
+        else:
+            self.state.next_eval = self.eval_every
+        self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
+                                   self.state.reward_scaler, global_step=self.state.global_step)
+        self.log = RunLog(run_dir, resume_step=self.state.global_step if resume else None)
+        self.progress_console = progress_console
+        self.last_save = time.monotonic()
+
+    @property
+    def eval_every(self) -> int:
+        return self.spec.eval_every or max(self.cfg.batch_size, self.spec.steps // 10)
+
+    def agent(self) -> Agent:
+        return Agent(self.state.model, self.spec.env_id, self.obs_space, self.act_space,
+                     self.state.obs_norm, info={"run_dir": str(self.run_dir)})
+
+    def save(self, name: str) -> None:
+        tensors, meta = self.state.tensors()
+        meta = {"algo": self.spec.algo, "env_id": self.spec.env_id, "run": self.spec.to_json(),
+                "observation_space": space_to_json(self.obs_space),
+                "action_space": space_to_json(self.act_space), "versions": versions(), **meta}
+        checkpoint.write(self.run_dir / "checkpoints" / name, tensors, meta)
+        if name == "last":
+            self.last_save = time.monotonic()
+
+    def periodic_eval(self) -> None:
+        state = self.state
+        result = evaluate(self.agent(), episodes=self.spec.eval_episodes,
+                          seed=self.spec.seed + EVAL_SEED_OFFSET, backend=self.spec.backend)
+        state.model.train()
+        self.log.eval({"step": state.global_step, "time": state.train_time, "mean": result.mean,
+                       "std": result.std, "episodes": len(result.returns)})
+        state.next_eval += self.eval_every
+        if state.best_eval is None or result.mean > state.best_eval:
+            state.best_eval = result.mean
+            self.save("best")
+        self.save("last")
+        self.recent_eval = result
+
+    def run(self) -> Run:
+        spec, state = self.spec, self.state
+        self.recent_eval = None
+        recent_returns: list[float] = []
+        with _StopRequest() as stop, self._progress() as progress:
+            task = progress.add_task("train", total=spec.steps, completed=state.global_step, sps="-", ret="-")
+            while state.global_step < spec.steps:
+                start = time.perf_counter()
+                progress_frac = state.global_step / spec.steps
+                rollout = self.collector.collect(state.model)
+                metrics = self.algo.update(state.model, state.optimizer, rollout, self.cfg, progress_frac)
+                elapsed = time.perf_counter() - start
+                state.train_time += elapsed
+                state.updates += 1
+                state.global_step = self.collector.global_step
+                episodes = self.collector.episodes
+                self.collector.episodes = []
+                recent_returns = (recent_returns + [e.ret for e in episodes])[-100:]
+                sps = rollout.rewards.numel() / elapsed
+                self.log.update({"step": state.global_step, "time": state.train_time, "sps": sps,
+                                 "episodes": len(episodes),
+                                 "return_mean": float(np.mean([e.ret for e in episodes])) if episodes else math.nan,
+                                 **metrics})
+                self.log.episodes_done([{"step": e.step, "time": state.train_time, "return": e.ret,
+                                         "length": e.length} for e in episodes])
+                progress.update(task, completed=state.global_step, sps=f"{sps:,.0f}",
+                                ret=f"{np.mean(recent_returns):.1f}" if recent_returns else "-")
+                if state.global_step >= state.next_eval:
+                    self.periodic_eval()
+                elif time.monotonic() - self.last_save > spec.checkpoint_every_s:
+                    self.save("last")
+                if stop.requested:
+                    self.save("last")
+                    self.close()
+                    raise Interrupted(
+                        f"Interrupted at step {state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
+                        f"Resume with: landers train --resume {self.run_dir}")
+        self.save("last")
+        return self.finish()
+
+    def finish(self) -> Run:
+        spec = self.spec
+        seed = spec.seed + EVAL_SEED_OFFSET
+        agent = self.agent()
+        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend)
+        random_result = evaluate_random(spec.env_id, spec.final_eval_episodes, seed, spec.backend)
+        checkpoint.write_json_atomic(self.run_dir / "eval.json", {
+            **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
+            "step": self.state.global_step, "train_time": self.state.train_time,
+            "random": random_result.to_json()})
+        self.close()
+        return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time)
+
+    def close(self) -> None:
+        self.envs.close()
+        self.log.close()
+
+    def _progress(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        return Progress(
+            TextColumn(f"{self.spec.algo} {self.spec.env_id}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
+            TimeRemainingColumn(), console=self.progress_console, disable=self.quiet, transient=True)
+
+
+def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None) -> Run:
+    """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/)."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
+    if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
+        raise LandersError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} "
+                           "or choose another --run-dir.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_json_atomic(run_dir / "config.json", {**spec.to_json(), "versions": versions(),
+                                                            "backend_resolved": resolve_backend(spec.env_id, spec.backend)})
+    return Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console).run()
+
+
+def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None) -> Run:
+    """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget."""
+    run_dir = Path(run_dir)
+    config = run_dir / "config.json"
+    if not config.exists():
+        raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
+    import json
+
+    try:
+        data = json.loads(config.read_text())
+        data.pop("versions", None)
+        data.pop("backend_resolved", None)
+        spec = RunSpec.from_json(data)
+    except (ValueError, TypeError, KeyError) as e:
+        raise LandersError(f"'{config}' is corrupt or from another version: {e}.") from None
+    if steps is not None:
+        spec = dataclasses.replace(spec, steps=steps)
+        validate(spec)
+    trainer = Trainer(spec, run_dir, resume=True, quiet=quiet, progress_console=progress_console)
+    if steps is not None:  # only once the checkpoint has loaded: bad input modifies nothing
+        data = {**spec.to_json(), "versions": versions(), "backend_resolved": trainer.envs.backend}
+        checkpoint.write_json_atomic(config, data)
+    return trainer.run()
