@@ -52,6 +52,7 @@ class RunSpec:
     final_eval_episodes: int = doc(100, "episodes of the final evaluation (and of the random baseline)")
     checkpoint_every_s: float = doc(60.0, "rewrite checkpoints/last at least this often (seconds)")
     threads: int = doc(1, "torch CPU threads (1 is fastest for small MLPs)")
+    stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
     preset: str | None = doc(None, "the preset the hyperparameters came from")
     hparams: Any = doc(None, "the algorithm's config")
 
@@ -135,6 +136,15 @@ def default_run_dir(spec: RunSpec, root: Path = Path("runs")) -> Path:
     while path.exists():
         path, i = Path(f"{base}-{i}"), i + 1
     return path
+
+
+def make_adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam with eps 1e-5 (the PPO implementations' value, not torch's 1e-8); the fused
+    kernel where this torch has one for the device: 4x faster steps for small MLPs on CPU."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-5, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-5)
 
 
 @dataclass
@@ -238,7 +248,7 @@ class Trainer:
         model = build_model(self.cfg, self.obs_space, self.act_space).to(self.device)
         self.state = TrainState(
             model=model,
-            optimizer=torch.optim.Adam(model.parameters(), lr=self.cfg.lr, eps=1e-5),
+            optimizer=make_adam(model, self.cfg.lr),
             obs_norm=ObsNormalizer(self.obs_space.shape) if self.cfg.norm_obs else None,
             reward_scaler=RewardScaler(self.cfg.num_envs, self.cfg.gamma) if self.cfg.norm_reward else None,
         )
@@ -283,15 +293,16 @@ class Trainer:
             state.best_eval = result.mean
             self.save("best")
         self.save("last")
-        self.recent_eval = result
+        if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
+            self.reached_stop_return = True
 
     def run(self) -> Run:
         spec, state = self.spec, self.state
-        self.recent_eval = None
+        self.reached_stop_return = False
         recent_returns: list[float] = []
         with _StopRequest() as stop, self._progress() as progress:
             task = progress.add_task("train", total=spec.steps, completed=state.global_step, sps="-", ret="-")
-            while state.global_step < spec.steps:
+            while state.global_step < spec.steps and not self.reached_stop_return:
                 start = time.perf_counter()
                 progress_frac = state.global_step / spec.steps
                 rollout = self.collector.collect(state.model)

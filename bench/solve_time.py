@@ -1,0 +1,124 @@
+"""Time to solve: training wall-clock time and env steps until the first periodic
+deterministic evaluation reaches the env's threshold, over several seeds.
+
+Each seed is a real `landers train` process (so whole-process time includes imports, env
+creation and the final 100-episode evaluation). Training time excludes evaluation, as in
+the numbers measured for Stable-Baselines3 and CleanRL in FACTS.md. Training stops at the
+first evaluation at or above the threshold (`stop_return`); the final 100-episode evaluation
+of that policy is the confirmation.
+
+    python bench/solve_time.py --env LunarLander-v3 --seeds 5 [--jobs 1] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+THRESHOLDS = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0, "LunarLanderContinuous-v3": 200.0}
+EVAL_EVERY = {"CartPole-v1": 2048, "LunarLander-v3": 16384, "LunarLanderContinuous-v3": 16384}
+
+
+def one_seed(env: str, seed: int, args, root: Path) -> dict:
+    run_dir = root / f"{env}-s{seed}"
+    cmd = [sys.executable, "-m", "landers", "train", args.algo, env, "--seed", str(seed), "--quiet",
+           "--run-dir", str(run_dir), "--eval-every", str(args.eval_every or EVAL_EVERY.get(env, 10000)),
+           "--eval-episodes", "10", "--set", f"stop_return={THRESHOLDS[env]}", "--backend", args.backend]
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    for item in args.set or []:
+        cmd += ["--set", item]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        return {"seed": seed, "error": proc.stderr.strip().splitlines()[-1:]}
+    evals = list(csv.DictReader((run_dir / "evals.csv").open()))
+    solved = next((e for e in evals if float(e["mean"]) >= THRESHOLDS[env]), None)
+    final = json.loads((run_dir / "eval.json").read_text())
+    metrics = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    sps = statistics.median(float(m["sps"]) for m in metrics)
+    return {"seed": seed, "solved": solved is not None,
+            "steps": int(solved["step"]) if solved else None,
+            "train_s": float(solved["time"]) if solved else None,
+            "final_mean": final["mean"], "final_std": final["std"], "process_s": wall, "sps": sps,
+            "total_steps": final["step"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--env", default="CartPole-v1", choices=sorted(THRESHOLDS))
+    ap.add_argument("--algo", default="ppo")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run at once (1 for honest timings)")
+    ap.add_argument("--steps", type=int, default=None, help="step budget [default: the preset's]")
+    ap.add_argument("--eval-every", type=int, default=None)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--set", action="append", help="hyperparameter override KEY=VALUE")
+    ap.add_argument("--json", type=Path, help="also write the per-seed rows here")
+    ap.add_argument("--results", type=Path, help="append a markdown section here (e.g. bench/RESULTS.md)")
+    args = ap.parse_args()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda s: one_seed(args.env, s, args, Path(tmp)), seeds))
+    for r in rows:
+        print(json.dumps(r))
+    ok = [r for r in rows if r.get("solved") and r["final_mean"] >= THRESHOLDS[args.env]]
+    summary = {"env": args.env, "set": args.set, "seeds": len(rows), "solved": len(ok)}
+    if ok:
+        summary.update(
+            median_train_s=statistics.median(r["train_s"] for r in ok),
+            median_steps=statistics.median(r["steps"] for r in ok),
+            median_process_s=statistics.median(r["process_s"] for r in ok),
+            median_sps=statistics.median(r["sps"] for r in ok))
+    print(json.dumps(summary))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    if args.results:
+        write_markdown(args, rows, summary)
+
+
+def write_markdown(args, rows, summary) -> None:
+    import gymnasium
+    import torch
+
+    from landers import __version__
+
+    lines = [f"\n## {args.algo} on {args.env} (threshold {THRESHOLDS[args.env]}, {len(rows)} seeds)\n",
+             f"Measured {time.strftime('%Y-%m-%d')} on {platform.node()}: {os.cpu_count()} cores, "
+             f"Python {platform.python_version()}, torch {torch.__version__} (1 thread), "
+             f"gymnasium {gymnasium.__version__}, landers {__version__}, backend {args.backend}, "
+             f"{args.jobs} seed(s) at a time. Overrides: {args.set or 'none'}.\n",
+             "| seed | solved | steps to solve | training s | final 100-ep eval | process s | steps/s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['seed']} | error: {r['error']} | | | | | |")
+            continue
+        fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+        lines.append(f"| {r['seed']} | {'yes' if r['solved'] else 'no'} | {fmt(r['steps'], ',')} | "
+                     f"{fmt(r['train_s'], '.1f')} | {r['final_mean']:.1f} ± {r['final_std']:.1f} | "
+                     f"{r['process_s']:.1f} | {r['sps']:,.0f} |")
+    if "median_train_s" in summary:
+        lines.append(f"\n**{summary['solved']}/{summary['seeds']} solved; median {summary['median_train_s']:.1f} s "
+                     f"of training, {summary['median_steps']:,.0f} steps, {summary['median_process_s']:.1f} s "
+                     f"whole process.**\n")
+    else:
+        lines.append(f"\n**{summary['solved']}/{summary['seeds']} solved.**\n")
+    with args.results.open("a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
