@@ -128,4 +128,7 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, to
     for name, value in meta["scalars"].items():
         pid, key = name.split(".", 1)
         state.setdefault(int(pid), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # JSON has no tuples: give back tuple-valued settings (Adam's betas) their type.
+    groups = [{k: tuple(v) if isinstance(current.get(k), tuple) else v for k, v in saved.items()}
+              for saved, current in zip(meta["param_groups"], optimizer.param_groups)]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -21,9 +21,9 @@ class RunningMeanStd:
         batch_mean, batch_var, n = batch.mean(0), batch.var(0), batch.shape[0]
         delta = batch_mean - self.mean
         total = self.count + n
-        self.mean = self.mean + delta * n / total
-        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
-        self.count = np.array(total)
+        self.mean = np.asarray(self.mean + delta * n / total)
+        self.var = np.asarray((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.count = np.asarray(total, np.float64)
 
     def state(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.mean": self.mean, f"{prefix}.var": self.var, f"{prefix}.count": self.count}

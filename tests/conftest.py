@@ -1,0 +1,30 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+# Small, fast settings for runs that test plumbing rather than learning.
+TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2)
+
+
+def landers_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `landers` CLI in a subprocess."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "landers", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def cartpole_run(tmp_path_factory) -> Path:
+    """A tiny finished CartPole run, shared by tests that only read it."""
+    import landers
+
+    run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
+    landers.train("ppo", "CartPole-v1", steps=2048, seed=3, run_dir=run_dir, backend="gymnasium",
+                  eval_every=1024, final_eval_episodes=5, **TINY)
+    return run_dir
