@@ -52,9 +52,8 @@ def train(
                                                 ("--eval-episodes", eval_episodes)) if value]
             if changed:
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps can.")
-            run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console)
-            if algo is not None and (algo != run.spec.algo or (env_id and env_id != run.spec.env_id)):
-                pass  # checked before training below
+            run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console,
+                                   expect_algo=algo, expect_env_id=env_id)
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
@@ -81,6 +80,7 @@ def eval_(
     seed: Optional[int] = typer.Option(None, help="env seed [default: training seed + 10000]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
     backend: str = typer.Option("auto", help="vector env backend"),
+    env: Optional[str] = typer.Option(None, help="evaluate on this env id instead of the training env"),
     as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
 ) -> None:
     """Evaluate a trained agent over whole episodes (deterministic by default)."""
@@ -93,7 +93,7 @@ def eval_(
         agent = load(path)
         if seed is None:
             seed = agent.info.get("run", {}).get("seed", 0) + EVAL_SEED_OFFSET
-        result = evaluate(agent, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend)
+        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend)
     except LandersError as e:
         _fail(str(e))
     if as_json:
@@ -101,7 +101,7 @@ def eval_(
         typer.echo(json.dumps({k: data[k] for k in ("mean", "std", "episodes", "returns")}))
     else:
         mode = "stochastic" if stochastic else "deterministic"
-        typer.echo(f"{agent.env_id} ({mode}, seed {seed}): {result}")
+        typer.echo(f"{env or agent.env_id} ({mode}, seed {seed}): {result}")
 
 
 @app.command()

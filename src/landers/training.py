@@ -374,7 +374,8 @@ def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progr
     return Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console).run()
 
 
-def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None) -> Run:
+def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
+           expect_algo: str | None = None, expect_env_id: str | None = None) -> Run:
     """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget."""
     run_dir = Path(run_dir)
     config = run_dir / "config.json"
@@ -389,6 +390,9 @@ def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progres
         spec = RunSpec.from_json(data)
     except (ValueError, TypeError, KeyError) as e:
         raise LandersError(f"'{config}' is corrupt or from another version: {e}.") from None
+    for given, actual, what in ((expect_algo, spec.algo, "algorithm"), (expect_env_id, spec.env_id, "env")):
+        if given is not None and given != actual:
+            raise LandersError(f"'{run_dir}' is a {spec.algo} run on {spec.env_id}; it cannot resume as {what} {given}.")
     if steps is not None:
         spec = dataclasses.replace(spec, steps=steps)
         validate(spec)

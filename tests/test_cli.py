@@ -1,0 +1,95 @@
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from conftest import landers_cli
+
+
+def assert_one_sentence_error(result, *fragments):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def tree_digest(path):
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(path)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "ppo", "LunarLandr-v3"], ["Unknown environment", "Did you mean LunarLander-v3"]),
+    (["train", "ppx", "CartPole-v1"], ["Unknown algorithm 'ppx'", "ppo"]),
+    (["train", "ppo", "CartPole-v1", "--preset", "nope"], ["Unknown preset 'nope'"]),
+    (["train", "ppo", "CartPole-v1", "--set", "learning_rate=0.1"], ["Unknown hyperparameter 'learning_rate'"]),
+    (["train", "ppo", "CartPole-v1", "--set", "num_envs=abc"], ["num_envs=abc", "int"]),
+    (["train", "ppo", "CartPole-v1", "--set", "lr"], ["KEY=VALUE"]),
+    (["train", "ppo", "CartPole-v1", "--steps", "0"], ["steps must be positive"]),
+    (["train", "ppo", "CartPole-v1", "--steps", "-5"], ["steps must be positive"]),
+    (["train", "ppo", "CartPole-v1", "--set", "num_minibatches=7"], ["does not divide"]),
+    (["train", "ppo", "CartPole-v1", "--backend", "fast"], ["Unknown backend"]),
+    (["train", "ppo"], ["Give ALGO and ENV_ID"]),
+    (["eval", "no/such/run"], ["No run or checkpoint"]),
+])
+def test_bad_input_is_one_sentence_and_exit_2(args, fragments, tmp_path):
+    result = landers_cli(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else landers_cli(*args)
+    assert_one_sentence_error(result, *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_input_on_an_existing_run_modifies_nothing(cartpole_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(cartpole_run, run)
+    digest = tree_digest(run)
+    assert_one_sentence_error(landers_cli("train", "ppo", "LunarLander-v3", "--resume", str(run), "--steps", "9000"),
+                              "cannot resume as env LunarLander-v3")
+    assert_one_sentence_error(landers_cli("train", "ppo", "CartPole-v1", "--run-dir", str(run)), "already holds a run")
+    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--set", "lr=1"), "cannot change when resuming")
+    assert_one_sentence_error(landers_cli("eval", str(run), "--env", "LunarLander-v3"), "trained on CartPole-v1")
+    assert_one_sentence_error(landers_cli("eval", str(run), "--episodes", "0"), "must be positive")
+    assert tree_digest(run) == digest
+    (run / "checkpoints" / "last" / "state.json").write_text("{ truncated")
+    shutil.rmtree(run / "checkpoints" / "best")
+    digest = tree_digest(run)
+    assert_one_sentence_error(landers_cli("eval", str(run)), "corrupt")
+    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--steps", "9000"), "corrupt")
+    assert tree_digest(run) == digest
+
+
+def test_eval_json(cartpole_run):
+    result = landers_cli("eval", str(cartpole_run), "--episodes", "6", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"mean", "std", "episodes", "returns"} and data["episodes"] == 6
+    assert len(data["returns"]) == 6 and min(data["returns"]) >= 8  # CartPole episodes last >= 8 steps
+    again = json.loads(landers_cli("eval", str(cartpole_run / "checkpoints" / "best"), "--episodes", "6", "--json").stdout)
+    assert again["episodes"] == 6
+
+
+def test_train_prints_run_dir_and_final_eval_last(tmp_path):
+    run = tmp_path / "run"
+    result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "512", "--run-dir", str(run), "--quiet",
+                         "--set", "final_eval_episodes=4", "--envs", "4", "--backend", "gymnasium")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert str(run) in last and "eval" in last and "over 4 episodes" in last
+    assert json.loads((run / "eval.json").read_text())["episodes"] == 4
+
+
+def test_presets_lists_the_tuned_presets():
+    result = landers_cli("presets")
+    assert result.returncode == 0
+    for env in ("CartPole-v1", "LunarLander-v3"):
+        assert env in result.stdout
+
+
+def test_config_lists_hyperparameters():
+    result = landers_cli("config", "ppo")
+    assert result.returncode == 0 and "clip_coef" in result.stdout and "target_kl" in result.stdout
