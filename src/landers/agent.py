@@ -60,7 +60,7 @@ class Agent:
         self.observation_space, self.action_space = observation_space, action_space
         self.obs_norm = obs_norm
         self.info = info or {}
-        self.device = next(model.parameters()).device
+        self.device = next(model.parameters(), torch.empty(0)).device
 
     @torch.no_grad()
     def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray | int:
@@ -100,14 +100,14 @@ class Agent:
 
 def load(path: str | Path, device: str = "cpu") -> Agent:
     """The agent saved at `path`: a run directory (its `checkpoints/last`) or a checkpoint directory."""
-    from landers.algos import get_algo
+    from landers.algos import get_algo, make_model
 
     tensors, state = checkpoint.read(Path(path))
     try:
         algo = get_algo(state["algo"])
         cfg = algo.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["run"]["hparams"].items()})
         obs_space, act_space = space_from_json(state["observation_space"]), space_from_json(state["action_space"])
-        model = build_model(cfg, obs_space, act_space)
+        model = make_model(algo, cfg, obs_space, act_space)
         model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise LandersError(f"Checkpoint '{path}' does not match this version of landers ({e}).") from None

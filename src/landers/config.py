@@ -105,6 +105,45 @@ def to_json_dict(cfg: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
+# ---------------------------------------------------------------- shared hyperparameters
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    """What every learning algorithm has: rollout size, discount, optimizer, network and
+    normalization. Each algorithm's Config adds its own fields (and may change defaults)."""
+
+    num_envs: int = doc(8, "parallel environments")
+    num_steps: int = doc(128, "steps per environment per rollout (T)")
+    gamma: float = doc(0.99, "discount factor")
+    lr: float = doc(3e-4, "learning rate")
+    anneal_lr: bool = doc(True, "decay the learning rate linearly to 0 over the run")
+    max_grad_norm: float = doc(0.5, "global gradient-norm clipping")
+    hidden_sizes: tuple[int, ...] = doc((64, 64), "MLP hidden layer sizes")
+    activation: str = doc("tanh", "MLP activation: tanh or relu")
+    shared_network: bool = doc(False, "one MLP trunk for actor and critic instead of two")
+    init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions)")
+    norm_obs: bool = doc(False, "normalize observations with running statistics")
+    norm_reward: bool = doc(False, "scale rewards by the running std of the discounted return")
+
+    def __post_init__(self):
+        for name in ("num_envs", "num_steps"):
+            if getattr(self, name) <= 0:
+                raise LandersError(f"{name} must be positive, got {getattr(self, name)}.")
+        if not 0 < self.gamma <= 1:
+            raise LandersError(f"gamma must be in (0, 1], got {self.gamma}.")
+        if self.lr <= 0 or self.max_grad_norm <= 0:
+            raise LandersError("lr and max_grad_norm must be positive.")
+        if self.activation not in ("tanh", "relu"):
+            raise LandersError(f"activation must be tanh or relu, got '{self.activation}'.")
+        if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
+            raise LandersError("hidden_sizes must be positive layer sizes, e.g. 64,64.")
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+
 # ---------------------------------------------------------------- presets
 
 

@@ -52,6 +52,11 @@ class Categorical:
         logp = torch.log_softmax(logits, -1)
         return -(logp.exp() * logp).sum(-1)
 
+    def kl(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """KL(old || new) per sample."""
+        old_logp, new_logp = torch.log_softmax(old, -1), torch.log_softmax(new, -1)
+        return (old_logp.exp() * (old_logp - new_logp)).sum(-1)
+
 
 class DiagGaussian:
     """Continuous actions: mean from the network, state-independent log-std parameter."""
@@ -74,6 +79,11 @@ class DiagGaussian:
     def entropy(self, params) -> torch.Tensor:
         mean, log_std = params
         return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1).expand(mean.shape[0])
+
+    def kl(self, old, new) -> torch.Tensor:
+        """KL(old || new) per sample, for diagonal Gaussians."""
+        (mu0, ls0), (mu1, ls1) = old, new
+        return (ls1 - ls0 + ((2 * ls0).exp() + (mu0 - mu1).pow(2)) / (2 * (2 * ls1).exp()) - 0.5).sum(-1)
 
 
 def make_dist(space: gym.Space) -> Categorical | DiagGaussian:
@@ -131,3 +141,8 @@ class ActorCritic(nn.Module):
     def actor_parameters(self) -> list[nn.Parameter]:
         params = list(self.actor_body.parameters()) + list(self.actor_head.parameters())
         return params + ([self.log_std] if self.log_std is not None else [])
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The value function's own parameters (a shared trunk belongs to the actor)."""
+        body = [] if self.shared else list(self.critic_body.parameters())
+        return body + list(self.critic_head.parameters())

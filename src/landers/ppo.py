@@ -12,59 +12,39 @@ import torch
 from torch import nn
 
 from landers.advantages import explained_variance, gae
-from landers.config import doc
+from landers.algos import annealed, set_lr
+from landers.config import BaseConfig, doc
 from landers.errors import LandersError
 from landers.rollout import Rollout
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """PPO hyperparameters; defaults are the common ones from the PPO paper's MuJoCo setting
-    and CleanRL, tuned presets per env live in `landers/presets/`."""
+class PPOConfig(BaseConfig):
+    """PPO hyperparameters (the shared ones are in `BaseConfig`); defaults follow the PPO
+    paper's MuJoCo setting and CleanRL, tuned presets per env live in `landers/presets/`."""
 
-    num_envs: int = doc(8, "parallel environments")
-    num_steps: int = doc(128, "steps per environment per rollout (T)")
     num_minibatches: int = doc(4, "minibatches per epoch; must divide num_envs * num_steps")
     update_epochs: int = doc(4, "passes over each rollout")
-    lr: float = doc(3e-4, "Adam learning rate (eps 1e-5)")
-    anneal_lr: bool = doc(True, "decay the learning rate linearly to 0 over the run")
-    gamma: float = doc(0.99, "discount factor")
     gae_lambda: float = doc(0.95, "GAE lambda: 0 is one-step TD, 1 is Monte Carlo")
     clip_coef: float = doc(0.2, "surrogate clipping range epsilon")
     anneal_clip: bool = doc(False, "decay the clipping range linearly to 0 over the run")
     clip_vloss: bool = doc(False, "clip the value update around the old values with clip_coef")
     ent_coef: float = doc(0.0, "entropy bonus coefficient")
     vf_coef: float = doc(0.5, "value loss coefficient")
-    max_grad_norm: float = doc(0.5, "global gradient-norm clipping")
     target_kl: float | None = doc(None, "stop the epochs of an update once approx_kl exceeds this")
     norm_adv: bool = doc(True, "normalize advantages per minibatch")
-    hidden_sizes: tuple[int, ...] = doc((64, 64), "MLP hidden layer sizes")
-    activation: str = doc("tanh", "MLP activation: tanh or relu")
-    shared_network: bool = doc(False, "one MLP trunk for actor and critic instead of two")
-    init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions)")
-    norm_obs: bool = doc(False, "normalize observations with running statistics")
-    norm_reward: bool = doc(False, "scale rewards by the running std of the discounted return")
 
     def __post_init__(self):
-        for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        super().__post_init__()
+        for name in ("num_minibatches", "update_epochs"):
             if getattr(self, name) <= 0:
                 raise LandersError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.batch_size % self.num_minibatches:
             raise LandersError(
                 f"num_minibatches={self.num_minibatches} does not divide the batch "
                 f"num_envs * num_steps = {self.batch_size}.")
-        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise LandersError("gamma must be in (0, 1] and gae_lambda in [0, 1].")
-        if self.lr <= 0 or self.clip_coef <= 0 or self.max_grad_norm <= 0:
-            raise LandersError("lr, clip_coef and max_grad_norm must be positive.")
-        if self.activation not in ("tanh", "relu"):
-            raise LandersError(f"activation must be tanh or relu, got '{self.activation}'.")
-        if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
-            raise LandersError("hidden_sizes must be positive layer sizes, e.g. 64,64.")
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
+        if not 0 <= self.gae_lambda <= 1 or self.clip_coef <= 0:
+            raise LandersError("gae_lambda must be in [0, 1] and clip_coef positive.")
 
     @property
     def minibatch_size(self) -> int:
@@ -108,11 +88,8 @@ def ppo_loss(model: nn.Module, obs, actions, old_logp, old_values, advantages, r
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
            cfg: PPOConfig, progress: float) -> dict[str, float]:
     """Several epochs of minibatch steps on one rollout; `progress` in [0, 1) drives annealing."""
-    frac = 1.0 - progress
-    lr = cfg.lr * frac if cfg.anneal_lr else cfg.lr
-    clip_coef = cfg.clip_coef * frac if cfg.anneal_clip else cfg.clip_coef
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    lr = set_lr(optimizer, annealed(cfg.lr, progress, cfg.anneal_lr))
+    clip_coef = annealed(cfg.clip_coef, progress, cfg.anneal_clip)
     advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
                               rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
     obs, actions, logp, values, advantages, returns = rollout.flat(

@@ -75,39 +75,80 @@ class Collector:
             obs = self.obs_norm(obs)
         return torch.as_tensor(obs, dtype=torch.float32).to(self.device)
 
+    def _step(self, model: ActorCritic):
+        """One step of all envs: the policy acts on the current observations.
+        Returns (obs, actions, logp, values) as policy tensors and (rewards, terminated,
+        truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
+        if self.obs_norm is not None:
+            self.obs_norm.rms.update(self.obs)
+        obs = self._policy_input(self.obs)
+        action, logp, value = model.act(obs)
+        self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy())
+        self.global_step += self.envs.num_envs
+        valid = ~self.prev_done
+        done = terminated | truncated
+        self.ep_return += reward
+        self.ep_length += valid
+        if done.any():
+            for i in np.flatnonzero(done):
+                self.episodes.append(Episode(self.global_step, float(self.ep_return[i]), int(self.ep_length[i])))
+            self.ep_return[done] = 0.0
+            self.ep_length[done] = 0
+        if self.reward_scaler is not None:
+            reward = self.reward_scaler(reward, done)
+        self.prev_done = done
+        return obs, action, logp, value, reward, terminated, truncated, valid
+
     @torch.no_grad()
     def collect(self, model: ActorCritic) -> Rollout:
-        """Step all envs `num_steps` times; finished episodes are appended to `self.episodes`."""
-        n = self.envs.num_envs
+        """Step all envs `num_steps` times into a `(T, N)` rollout."""
         actions, logps, values = [], [], []
         for t in range(self.num_steps):
-            if self.obs_norm is not None:
-                self.obs_norm.rms.update(self.obs)
-            obs = self._policy_input(self.obs)
+            obs, action, logp, value, *flags = self._step(model)
             self._obs[t] = obs
-            action, logp, value = model.act(obs)
             actions.append(action)
             logps.append(logp)
             values.append(value)
-            self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy())
-            self.global_step += n
-            valid = ~self.prev_done
-            done = terminated | truncated
-            self.ep_return += reward
-            self.ep_length += valid
-            if done.any():
-                for i in np.flatnonzero(done):
-                    self.episodes.append(Episode(self.global_step, float(self.ep_return[i]), int(self.ep_length[i])))
-                self.ep_return[done] = 0.0
-                self.ep_length[done] = 0
-            if self.reward_scaler is not None:
-                reward = self.reward_scaler(reward, done)
-            self._rewards[t], self._terminated[t], self._truncated[t], self._valid[t] = reward, terminated, truncated, valid
-            self.prev_done = done
+            self._rewards[t], self._terminated[t], self._truncated[t], self._valid[t] = flags
         next_values = model.value(self._policy_input(self.obs))
         to = lambda a: torch.from_numpy(a.copy()).to(self.device)  # noqa: E731 - copy: buffers are reused
         return Rollout(
             obs=self._obs.clone(), actions=torch.stack(actions), logp=torch.stack(logps),
             values=torch.stack(values), rewards=to(self._rewards), terminated=to(self._terminated),
             truncated=to(self._truncated), valid=to(self._valid), next_values=next_values,
+        )
+
+    @torch.no_grad()
+    def collect_episodes(self, model: ActorCritic, min_steps: int) -> Rollout:
+        """Step until the complete episodes gathered hold at least `min_steps` steps; return
+        them end to end as a `(B, 1)` rollout (for Monte-Carlo methods).
+
+        Each episode is followed by an invalid row holding its final observation and that
+        observation's value, the layout `gae` reads a truncated episode's bootstrap from.
+        Unfinished episodes carry over to the next call (their actions came from the policy
+        before this update; REINFORCE re-evaluates log-probabilities at update time).
+        """
+        if not hasattr(self, "_open"):
+            self._open: list[list[tuple]] = [[] for _ in range(self.envs.num_envs)]
+        rows: list[tuple] = []
+        while len(rows) < min_steps:
+            obs, action, logp, value, reward, terminated, truncated, valid = self._step(model)
+            done = terminated | truncated
+            if done.any():
+                final_obs = self._policy_input(self.obs[done])
+                final_values = model.value(final_obs)
+            for i in np.flatnonzero(valid):
+                self._open[i].append((obs[i], action[i], logp[i], value[i], float(reward[i]),
+                                      bool(terminated[i]), bool(truncated[i]), True))
+            for j, i in enumerate(np.flatnonzero(done)):
+                rows += self._open[i]
+                rows.append((final_obs[j], action[i], logp[i], final_values[j], 0.0, False, False, False))
+                self._open[i] = []
+        obs, actions, logp, values, rewards, terminated, truncated, valid = zip(*rows)
+        col = lambda x, **kw: torch.as_tensor(x, device=self.device, **kw).unsqueeze(1)  # noqa: E731
+        return Rollout(
+            obs=torch.stack(obs).unsqueeze(1), actions=torch.stack(actions).unsqueeze(1),
+            logp=torch.stack(logp).unsqueeze(1), values=torch.stack(values).unsqueeze(1),
+            rewards=col(rewards, dtype=torch.float32), terminated=col(terminated), truncated=col(truncated),
+            valid=col(valid), next_values=torch.zeros(1, device=self.device),
         )

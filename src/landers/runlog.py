@@ -43,8 +43,9 @@ class _Csv:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True):
-        files = {"metrics.csv": UPDATE_COLUMNS, "episodes.csv": EPISODE_COLUMNS, "evals.csv": EVAL_COLUMNS}
+    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True,
+                 extra_columns: list[str] = ()):
+        files = {"metrics.csv": UPDATE_COLUMNS + list(extra_columns), "episodes.csv": EPISODE_COLUMNS, "evals.csv": EVAL_COLUMNS}
         if resume_step is not None:
             for name in files:
                 _truncate_after(run_dir / name, resume_step)

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from landers import checkpoint
-from landers.agent import Agent, build_model, space_to_json
+from landers import algos
+from landers.agent import Agent, space_to_json
 from landers.algos import get_algo
 from landers.config import doc, find_preset, replace_config, to_json_dict, unknown_key_error
 from landers.envs import VecEnv, env_spec, resolve_backend
@@ -138,21 +139,12 @@ def default_run_dir(spec: RunSpec, root: Path = Path("runs")) -> Path:
     return path
 
 
-def make_adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
-    """Adam with eps 1e-5 (the PPO implementations' value, not torch's 1e-8); the fused
-    kernel where this torch has one for the device: 4x faster steps for small MLPs on CPU."""
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-5, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(model.parameters(), lr=lr, eps=1e-5)
-
-
 @dataclass
 class TrainState:
     """Everything that trains and is checkpointed."""
 
     model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None  # None for the random policy
     obs_norm: ObsNormalizer | None
     reward_scaler: RewardScaler | None
     global_step: int = 0
@@ -163,8 +155,10 @@ class TrainState:
 
     def tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
         tensors: dict[str, Any] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        optim_tensors, optim_meta = checkpoint.optimizer_state(self.optimizer)
-        tensors.update(optim_tensors)
+        optim_meta = None
+        if self.optimizer is not None:
+            optim_tensors, optim_meta = checkpoint.optimizer_state(self.optimizer)
+            tensors.update(optim_tensors)
         tensors["rng.torch"] = torch.get_rng_state()
         if self.obs_norm is not None:
             tensors.update(self.obs_norm.rms.state("obs_norm"))
@@ -176,7 +170,8 @@ class TrainState:
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
+        if self.optimizer is not None:
+            checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])
         numpy_tensors = {k: v.numpy() for k, v in tensors.items()}
         if self.obs_norm is not None:
@@ -245,12 +240,13 @@ class Trainer:
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
         self.envs = VecEnv(spec.env_id, self.cfg.num_envs, env_seed, spec.backend)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
-        model = build_model(self.cfg, self.obs_space, self.act_space).to(self.device)
+        model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
         self.state = TrainState(
             model=model,
-            optimizer=make_adam(model, self.cfg.lr),
-            obs_norm=ObsNormalizer(self.obs_space.shape) if self.cfg.norm_obs else None,
-            reward_scaler=RewardScaler(self.cfg.num_envs, self.cfg.gamma) if self.cfg.norm_reward else None,
+            optimizer=algos.make_optimizer(self.algo, model, self.cfg),
+            obs_norm=ObsNormalizer(self.obs_space.shape) if getattr(self.cfg, "norm_obs", False) else None,
+            reward_scaler=(RewardScaler(self.cfg.num_envs, self.cfg.gamma)
+                           if getattr(self.cfg, "norm_reward", False) else None),
         )
         if resume:
             if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
@@ -260,7 +256,8 @@ class Trainer:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step)
-        self.log = RunLog(run_dir, resume_step=self.state.global_step if resume else None)
+        self.log = RunLog(run_dir, resume_step=self.state.global_step if resume else None,
+                          extra_columns=getattr(self.algo, "METRICS", []))
         self.progress_console = progress_console
         self.last_save = time.monotonic()
 
@@ -305,16 +302,16 @@ class Trainer:
             while state.global_step < spec.steps and not self.reached_stop_return:
                 start = time.perf_counter()
                 progress_frac = state.global_step / spec.steps
-                rollout = self.collector.collect(state.model)
+                rollout = algos.collect(self.algo, self.collector, state.model, self.cfg)
                 metrics = self.algo.update(state.model, state.optimizer, rollout, self.cfg, progress_frac)
                 elapsed = time.perf_counter() - start
                 state.train_time += elapsed
                 state.updates += 1
-                state.global_step = self.collector.global_step
                 episodes = self.collector.episodes
                 self.collector.episodes = []
                 recent_returns = (recent_returns + [e.ret for e in episodes])[-100:]
-                sps = rollout.rewards.numel() / elapsed
+                sps = (self.collector.global_step - state.global_step) / elapsed
+                state.global_step = self.collector.global_step
                 self.log.update({"step": state.global_step, "time": state.train_time, "sps": sps,
                                  "episodes": len(episodes),
                                  "return_mean": float(np.mean([e.ret for e in episodes])) if episodes else math.nan,
