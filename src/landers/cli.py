@@ -135,6 +135,32 @@ def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
             typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
 
 
+@app.command()
+def compare(
+    env_id: str = typer.Argument(..., help="Gymnasium env id"),
+    algos: str = typer.Option("ppo,trpo,a2c,reinforce,random", help="comma-separated algorithms"),
+    seeds: int = typer.Option(5, help="seeds per algorithm (1..N)"),
+    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
+    jobs: Optional[int] = typer.Option(None, help="runs at once [default: the number of cores]"),
+    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
+) -> None:
+    """Run every algorithm x seed on ENV_ID, then write curves and a results table."""
+    import os
+    import re
+
+    from landers import compare as compare_mod
+
+    out = out or Path("runs") / f"compare__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
+    try:
+        names = [a.strip() for a in algos.split(",") if a.strip()]
+        jobs_done = compare_mod.run_all(env_id, names, seeds, steps, jobs or os.cpu_count() or 1, out, echo=typer.echo)
+        compare_mod.summarize(env_id, jobs_done, out)
+    except LandersError as e:
+        _fail(str(e))
+    typer.echo((out / "comparison.md").read_text())
+    typer.echo(f"{out}: comparison.md, comparison.csv, curves_steps.png/.svg, curves_time.png/.svg")
+
+
 def main() -> None:
     try:
         app()
