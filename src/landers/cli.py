@@ -161,6 +161,51 @@ def compare(
     typer.echo(f"{out}: comparison.md, comparison.csv, curves_steps.png/.svg, curves_time.png/.svg")
 
 
+@app.command()
+def record(
+    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    episodes: int = typer.Option(1, help="episodes to record"),
+    seed: int = typer.Option(0, help="env seed of the first episode"),
+    fmt: str = typer.Option("mp4", "--format", help="mp4 or gif"),
+    out: Optional[Path] = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
+    stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
+) -> None:
+    """Render episodes of a trained agent into a video with the running return on the frames."""
+    from landers import checkpoint
+    from landers.agent import load
+    from landers.video import record as record_video
+
+    try:
+        agent = load(path)
+        if out is None:
+            ckpt = checkpoint.find(path)
+            out = ckpt.parent.parent / "videos" / f"{ckpt.name}.{fmt}"
+        result = record_video(agent, out, episodes=episodes, seed=seed, deterministic=not stochastic, fmt=fmt)
+    except LandersError as e:
+        _fail(str(e))
+    returns = ", ".join(f"{r:.1f}" for r in result["returns"])
+    typer.echo(f"{result['path']}: {result['frames']} frames at {result['fps']} fps; returns {returns}")
+
+
+@app.command()
+def plot(
+    run_dirs: List[Path] = typer.Argument(..., help="one or more run directories"),
+    out: Optional[Path] = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
+    x: str = typer.Option("steps", help="x axis: steps or time"),
+) -> None:
+    """Episodic return and training diagnostics of runs; several runs of one algorithm and env
+    are drawn as a mean with a 95% confidence band."""
+    from landers.plots import plot_runs
+
+    try:
+        if x not in ("steps", "time"):
+            raise LandersError(f"--x must be steps or time, got '{x}'.")
+        paths = plot_runs(run_dirs, out or run_dirs[0] / "plots.png", x)
+    except LandersError as e:
+        _fail(str(e))
+    typer.echo(" ".join(str(p) for p in paths))
+
+
 def main() -> None:
     try:
         app()
