@@ -82,6 +82,8 @@ def find(path: Path) -> Path:
     save was interrupted between its renames)."""
     path = Path(path)
     if (path / "checkpoints").is_dir() or (path / "config.json").exists():
+        if not (path / "checkpoints").is_dir():
+            raise LandersError(f"Run '{path}' has no checkpoint yet.")
         path = path / "checkpoints" / "last"
     for candidate in (path, path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")):
         if _complete(candidate):

@@ -35,6 +35,8 @@ def train(
     resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
     eval_every: Optional[int] = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
     eval_episodes: Optional[int] = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
+    record_every: Optional[int] = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
+    report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Train ALGO on ENV_ID; prints the run directory and the final evaluation."""
@@ -49,7 +51,8 @@ def train(
             changed = [name for name, value in (("--preset", preset), ("--set", set_), ("--envs", envs),
                                                 ("--backend", backend), ("--device", device),
                                                 ("--run-dir", run_dir), ("--eval-every", eval_every),
-                                                ("--eval-episodes", eval_episodes)) if value]
+                                                ("--eval-episodes", eval_episodes),
+                                                ("--record-every", record_every)) if value]
             if changed:
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps can.")
             run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console,
@@ -62,8 +65,12 @@ def train(
                 overrides["num_envs"] = envs
             spec = train_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed,
                                        backend=backend, device=device, eval_every=eval_every,
-                                       eval_episodes=eval_episodes)
+                                       eval_episodes=eval_episodes, record_every=record_every)
             run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
+        if report:
+            from landers.report import write_report
+
+            typer.echo(f"report: {write_report(run.run_dir)}")
     except train_mod.Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
@@ -204,6 +211,22 @@ def plot(
     except LandersError as e:
         _fail(str(e))
     typer.echo(" ".join(str(p) for p in paths))
+
+
+@app.command()
+def report(
+    target: Path = typer.Argument(..., help="run directory or `landers compare` output directory"),
+    out: Optional[Path] = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
+) -> None:
+    """Write one self-contained HTML report: configuration, evaluation beside the random
+    policy, plots and a video of the agent."""
+    from landers.report import write_report
+
+    try:
+        path = write_report(target, out)
+    except LandersError as e:
+        _fail(str(e))
+    typer.echo(str(path))
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams["svg.fonttype"] = "none"  # keep text as text in SVG: smaller, searchable
+
     return plt
 
 

@@ -54,6 +54,7 @@ class RunSpec:
     checkpoint_every_s: float = doc(60.0, "rewrite checkpoints/last at least this often (seconds)")
     threads: int = doc(1, "torch CPU threads (1 is fastest for small MLPs)")
     stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
+    record_every: int = doc(0, "record a video every K periodic evaluations into RUN_DIR/videos (0: never)")
     preset: str | None = doc(None, "the preset the hyperparameters came from")
     hparams: Any = doc(None, "the algorithm's config")
 
@@ -106,8 +107,12 @@ def validate(spec: RunSpec) -> None:
     for name in ("steps", "eval_episodes", "final_eval_episodes", "threads"):
         if getattr(spec, name) <= 0:
             raise LandersError(f"{name} must be positive, got {getattr(spec, name)}.")
-    if spec.eval_every < 0 or spec.checkpoint_every_s <= 0:
-        raise LandersError("eval_every must be >= 0 and checkpoint_every_s positive.")
+    if spec.eval_every < 0 or spec.checkpoint_every_s <= 0 or spec.record_every < 0:
+        raise LandersError("eval_every and record_every must be >= 0 and checkpoint_every_s positive.")
+    if spec.record_every:
+        from landers.video import _imageio
+
+        _imageio()  # fail now, not at the first evaluation, when imageio is missing
     resolve_backend(spec.env_id, spec.backend)
     resolve_device(spec.device)
 
@@ -285,6 +290,12 @@ class Trainer:
         state.model.train()
         self.log.eval({"step": state.global_step, "time": state.train_time, "mean": result.mean,
                        "std": result.std, "episodes": len(result.returns)})
+        if self.spec.record_every and (state.next_eval // self.eval_every) % self.spec.record_every == 0:
+            from landers.video import record
+
+            record(self.agent(), self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4",
+                   seed=self.spec.seed + EVAL_SEED_OFFSET)
+            state.model.train()
         state.next_eval += self.eval_every
         if state.best_eval is None or result.mean > state.best_eval:
             state.best_eval = result.mean

@@ -3,6 +3,7 @@ on them, written by imageio (its ffmpeg plugin for MP4, Pillow for GIF; `landers
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,13 +24,18 @@ def _imageio():
 
 def annotate(frame: np.ndarray, text: str) -> np.ndarray:
     """The frame with `text` in a dark box at its top-left corner."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
-    box = draw.textbbox((6, 4), text)
+    size = max(10, frame.shape[0] // 24)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size default font
+        font = ImageFont.load_default()
+    box = draw.textbbox((6, 4), text, font=font)
     draw.rectangle((box[0] - 4, box[1] - 3, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
-    draw.text((6, 4), text, fill=(255, 255, 255))
+    draw.text((6, 4), text, fill=(255, 255, 255), font=font)
     return np.asarray(image)
 
 
@@ -43,6 +49,9 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
            fmt: str | None = None, max_steps: int = 10_000) -> dict:
     """Render `episodes` episodes of `agent` into a video at `out`; returns what was written."""
     imageio = _imageio()
+    # Frames come from rgb_array rendering; pygame needs no display for that, and without one
+    # SDL would complain on stderr about XDG_RUNTIME_DIR.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     out = Path(out)
     fmt = fmt or out.suffix.lstrip(".") or "mp4"
     if fmt not in FORMATS:
