@@ -11,7 +11,7 @@ import torch
 
 from landers import checkpoint
 from landers.errors import LandersError
-from landers.networks import ActorCritic
+from landers.networks import ActorCritic, CNNActorCritic
 from landers.normalize import ObsNormalizer
 
 
@@ -37,9 +37,13 @@ def space_from_json(data: dict[str, Any]) -> gym.Space:
 
 
 def build_model(cfg: Any, observation_space: gym.Space, action_space: gym.Space) -> ActorCritic:
-    if len(observation_space.shape) != 1:
-        raise LandersError(f"Observations of shape {observation_space.shape} need a CNN policy; "
-                           "only flat observations are supported for this env.")
+    """An MLP actor-critic for flat observations, the Nature CNN for stacked frames."""
+    shape = observation_space.shape
+    if len(shape) == 3 and observation_space.dtype == np.uint8:
+        return CNNActorCritic(tuple(shape), action_space)
+    if len(shape) != 1:
+        raise LandersError(f"Observations of shape {shape} are not supported: flat vectors or stacked "
+                           "uint8 frames (channels, height, width) only.")
     return ActorCritic(int(observation_space.shape[0]), action_space, tuple(cfg.hidden_sizes),
                        cfg.activation, cfg.shared_network, cfg.init_log_std)
 
@@ -64,12 +68,14 @@ class Agent:
 
     @torch.no_grad()
     def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray | int:
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = np.asarray(obs)
+        if obs.dtype != np.uint8:
+            obs = obs.astype(np.float32)
         single = obs.shape == self.observation_space.shape
         batch = obs[None] if single else obs
         if self.obs_norm is not None:
             batch = self.obs_norm(batch)
-        params = self.model.policy_params(torch.as_tensor(batch, dtype=torch.float32, device=self.device))
+        params = self.model.policy_params(torch.as_tensor(batch, device=self.device))
         actions = (self.model.dist.mode(params) if deterministic else self.model.dist.sample(params)).cpu().numpy()
         if isinstance(self.action_space, gym.spaces.Box):
             actions = np.clip(actions, self.action_space.low, self.action_space.high).astype(self.action_space.dtype)
@@ -80,7 +86,12 @@ class Agent:
         return actions
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
-        """A single env of the kind this agent was trained on."""
+        """A single env whose observations `predict` takes: for Atari, the game with the
+        evaluation preprocessing (whole games, real score); else `gymnasium.make(env_id)`."""
+        from landers import atari
+
+        if atari.is_atari(self.env_id):
+            return atari.make_atari(self.env_id, train=False, render_mode=render_mode)
         return gym.make(self.env_id, render_mode=render_mode)
 
     def check_env(self, env_id: str) -> None:
@@ -88,7 +99,7 @@ class Agent:
         from landers.envs import env_spec
 
         env_spec(env_id)
-        env = gym.make(env_id)
+        env = Agent(self.model, env_id, self.observation_space, self.action_space).make_env()
         try:
             same = (env.observation_space.shape == self.observation_space.shape
                     and space_to_json(env.action_space) == space_to_json(self.action_space))

@@ -153,7 +153,7 @@ class Preset:
 
     name: str
     algo: str
-    env_id: str
+    env_id: str | list[str]  # one id, or several that share the preset (e.g. Atari games)
     steps: int
     hparams: dict[str, Any]
     description: str = ""
@@ -181,6 +181,7 @@ def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
             raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
         return preset
     for preset in presets.values():
-        if preset.algo == algo and preset.env_id == env_id:
+        ids = [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id
+        if preset.algo == algo and env_id in ids:
             return preset
     return None

@@ -19,6 +19,7 @@ from functools import partial
 import gymnasium as gym
 import numpy as np
 
+from landers import atari
 from landers.errors import LandersError
 
 BACKENDS = ("auto", "gymnasium", "envpool")
@@ -26,6 +27,8 @@ BACKENDS = ("auto", "gymnasium", "envpool")
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """The Gymnasium spec of `env_id` (`module:EnvId` imports `module` first); clear error if unknown."""
+    if atari.is_atari(env_id):
+        atari.register()
     module, sep, name = env_id.rpartition(":")
     if sep:
         try:
@@ -45,6 +48,8 @@ def envpool_supports(env_id: str) -> bool:
         return False
     import envpool
 
+    if atari.is_atari(env_id):
+        env_id = atari.envpool_id(env_id)[0]
     return env_id in envpool.list_all_envs()
 
 
@@ -62,26 +67,38 @@ def resolve_backend(env_id: str, backend: str) -> str:
 
 
 class VecEnv:
-    """N copies of one env stepped together; see the module docstring for the contract."""
+    """N copies of one env stepped together; see the module docstring for the contract.
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, backend: str = "auto"):
+    After each step, `raw_rewards` and `game_over` describe the real episode for logging and
+    evaluation: they differ from the training rewards and terminated flags for Atari, whose
+    training envs clip rewards and end an episode at each lost life (see `atari`).
+    `train=False` builds evaluation envs (Atari: whole games, real score).
+    """
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, backend: str = "auto", train: bool = True):
         env_spec(env_id)
         self.env_id = env_id
         self.num_envs = num_envs
         self.seed = seed
         self.backend = resolve_backend(env_id, backend)
+        self.atari = atari.is_atari(env_id)
         if self.backend == "envpool":
             import envpool
 
             # EnvPool seeds are fixed at creation (reset(seed=...) is ignored); env i gets seed + i.
-            self._env = envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed)
-            single = gym.make(env_id)  # the reference spaces: EnvPool's Box bounds can differ
-            self.single_observation_space = single.observation_space
-            self.single_action_space = single.action_space
-            single.close()
+            if self.atari:
+                self._env = atari.make_envpool(env_id, num_envs, seed, train)
+                single_obs, single_act = self._env.observation_space, self._env.action_space
+            else:
+                self._env = envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed)
+                single = gym.make(env_id)  # the reference spaces: EnvPool's Box bounds can differ
+                single_obs, single_act = single.observation_space, single.action_space
+                single.close()
+            self.single_observation_space, self.single_action_space = single_obs, single_act
         else:
             # disable_env_checker: the checker wraps every step with Python-side assertions.
-            make = partial(gym.make, env_id, disable_env_checker=True)
+            make = (partial(atari.make_atari, env_id, train) if self.atari
+                    else partial(gym.make, env_id, disable_env_checker=True))
             self._env = gym.vector.SyncVectorEnv(
                 [make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
             )
@@ -102,8 +119,18 @@ class VecEnv:
         if self._box:
             # The policy's unclipped sample is what is trained on; the env gets it within bounds.
             actions = np.clip(actions, self._low, self._high)
-        obs, rewards, terminated, truncated, _ = self._env.step(actions)
-        return obs, np.asarray(rewards, dtype=np.float32), np.asarray(terminated, bool), np.asarray(truncated, bool)
+        obs, rewards, terminated, truncated, info = self._env.step(actions)
+        rewards = np.asarray(rewards, dtype=np.float32)
+        terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        if not self.atari:
+            self.raw_rewards, self.game_over = rewards, terminated | truncated
+        elif self.backend == "envpool":
+            self.raw_rewards = np.asarray(info["reward"], np.float32)
+            self.game_over = np.asarray(info["terminated"], bool) | truncated
+        else:  # GameScore's keys; absent (zero) on autoreset steps
+            self.raw_rewards = np.asarray(info.get("raw_reward", np.zeros(self.num_envs)), np.float32)
+            self.game_over = np.asarray(info.get("game_over", np.zeros(self.num_envs)), bool)
+        return obs, rewards, terminated, truncated
 
     def close(self) -> None:
         self._env.close()

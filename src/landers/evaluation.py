@@ -35,15 +35,17 @@ class EvalResult:
 
 
 def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int,
-                 backend: str = "auto", max_envs: int = 16) -> EvalResult:
+                 backend: str = "auto", max_envs: int = 16, max_steps: int | None = None) -> EvalResult:
     """Run `episodes` whole episodes of `policy` (batched obs -> batched actions).
 
     Episodes are spread over up to `max_envs` envs with a fixed quota per env, so that short
     episodes are not over-represented (which counting the first N to finish would do).
+    `max_steps` caps an episode (a stuck agent cannot hang evaluation): a capped episode
+    counts with the return it had, and its env takes no further episodes.
     """
     n = min(episodes, max_envs)
     quota = np.array([(episodes + i) // n for i in range(n)])
-    envs = VecEnv(env_id, n, seed, backend)
+    envs = VecEnv(env_id, n, seed, backend, train=False)
     try:
         obs = envs.reset()
         done_count = np.zeros(n, np.int64)
@@ -52,15 +54,16 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episod
         returns: list[float] = []
         lengths: list[int] = []
         while (done_count < quota).any():
-            obs, reward, terminated, truncated = envs.step(policy(obs))
-            ep_return += reward
+            obs, _, terminated, truncated = envs.step(policy(obs))
+            ep_return += envs.raw_rewards
             ep_length += ~prev_done
             prev_done = terminated | truncated
-            for i in np.flatnonzero(prev_done):
+            capped = (ep_length >= max_steps) & ~prev_done if max_steps else np.zeros(n, bool)
+            for i in np.flatnonzero(prev_done | capped):
                 if done_count[i] < quota[i]:
                     returns.append(float(ep_return[i]))
                     lengths.append(int(ep_length[i]))
-                    done_count[i] += 1
+                    done_count[i] = quota[i] if capped[i] else done_count[i] + 1
             ep_return[prev_done] = 0.0
             ep_length[prev_done] = 0
     finally:
@@ -69,12 +72,12 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episod
 
 
 def evaluate(agent, env_id: str | None = None, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
-             deterministic: bool = True, backend: str = "auto") -> EvalResult:
+             deterministic: bool = True, backend: str = "auto", max_steps: int | None = None) -> EvalResult:
     """Returns of `agent` (a `landers.Agent`) over `episodes` episodes of `env_id` (default: its own)."""
     if env_id is not None and env_id != agent.env_id:
         agent.check_env(env_id)
     return run_episodes(lambda obs: agent.predict(obs, deterministic), env_id or agent.env_id,
-                        episodes, seed, backend)
+                        episodes, seed, backend, max_steps=max_steps)
 
 
 def random_policy(action_space: gym.Space, seed: int) -> Callable[[np.ndarray], np.ndarray]:

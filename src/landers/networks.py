@@ -146,3 +146,44 @@ class ActorCritic(nn.Module):
         """The value function's own parameters (a shared trunk belongs to the actor)."""
         body = [] if self.shared else list(self.critic_body.parameters())
         return body + list(self.critic_head.parameters())
+
+
+class CNNActorCritic(ActorCritic):
+    """The Nature-DQN convolutional trunk (Mnih et al. 2015) shared by a policy head and a
+    value head, for stacked 84x84 uint8 frames; pixels are scaled to [0, 1] inside."""
+
+    def __init__(self, obs_shape: tuple[int, ...], action_space: gym.Space):
+        nn.Module.__init__(self)
+        self.dist = make_dist(action_space)
+        channels = obs_shape[0]
+        conv = lambda i, o, k, s: nn.Conv2d(i, o, k, s)  # noqa: E731
+        self.trunk = nn.Sequential(
+            conv(channels, 32, 8, 4), nn.ReLU(), conv(32, 64, 4, 2), nn.ReLU(), conv(64, 64, 3, 1), nn.ReLU(),
+            nn.Flatten())
+        with torch.no_grad():
+            flat = self.trunk(torch.zeros(1, *obs_shape)).shape[1]
+        self.trunk.append(layer(flat, 512, math.sqrt(2)))
+        self.trunk.append(nn.ReLU())
+        for module in self.trunk:
+            if isinstance(module, nn.Conv2d):
+                nn.init.orthogonal_(module.weight, math.sqrt(2))
+                nn.init.zeros_(module.bias)
+        self.actor_body = self.critic_body = self.trunk
+        self.shared = True
+        self.actor_head = layer(512, self.dist.out_dim, 0.01)
+        self.critic_head = layer(512, 1, 1.0)
+        self.log_std = (nn.Parameter(torch.zeros(self.dist.out_dim))
+                        if isinstance(self.dist, DiagGaussian) else None)
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.trunk(obs.float() / 255.0)
+
+    def forward(self, obs: torch.Tensor):
+        features = self._features(obs)
+        return self._params(features), self.critic_head(features).squeeze(-1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic_head(self._features(obs)).squeeze(-1)
+
+    def policy_params(self, obs: torch.Tensor):
+        return self._params(self._features(obs))

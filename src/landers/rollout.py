@@ -64,7 +64,9 @@ class Collector:
         self.ep_return = np.zeros(n, np.float64)
         self.ep_length = np.zeros(n, np.int64)
         T, space = self.num_steps, self.envs.single_observation_space
-        self._obs = torch.zeros((T, n, *space.shape), dtype=torch.float32, device=self.device)
+        # Pixels stay uint8 on the device (the network scales them); everything else is float32.
+        self._obs_dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
+        self._obs = torch.zeros((T, n, *space.shape), dtype=self._obs_dtype, device=self.device)
         self._rewards = np.zeros((T, n), np.float32)
         self._terminated = np.zeros((T, n), bool)
         self._truncated = np.zeros((T, n), bool)
@@ -73,7 +75,7 @@ class Collector:
     def _policy_input(self, obs: np.ndarray) -> torch.Tensor:
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
-        return torch.as_tensor(obs, dtype=torch.float32).to(self.device)
+        return torch.as_tensor(obs, dtype=self._obs_dtype).to(self.device)
 
     def _step(self, model: ActorCritic):
         """One step of all envs: the policy acts on the current observations.
@@ -87,13 +89,15 @@ class Collector:
         self.global_step += self.envs.num_envs
         valid = ~self.prev_done
         done = terminated | truncated
-        self.ep_return += reward
+        # Logged episodes are real ones (a whole Atari game, in real points).
+        game_over = self.envs.game_over
+        self.ep_return += self.envs.raw_rewards
         self.ep_length += valid
-        if done.any():
-            for i in np.flatnonzero(done):
+        if game_over.any():
+            for i in np.flatnonzero(game_over):
                 self.episodes.append(Episode(self.global_step, float(self.ep_return[i]), int(self.ep_length[i])))
-            self.ep_return[done] = 0.0
-            self.ep_length[done] = 0
+            self.ep_return[game_over] = 0.0
+            self.ep_length[game_over] = 0
         if self.reward_scaler is not None:
             reward = self.reward_scaler(reward, done)
         self.prev_done = done

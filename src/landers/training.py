@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import platform
 import re
 import signal
@@ -52,7 +53,8 @@ class RunSpec:
     eval_episodes: int = doc(10, "episodes per periodic evaluation")
     final_eval_episodes: int = doc(100, "episodes of the final evaluation (and of the random baseline)")
     checkpoint_every_s: float = doc(60.0, "rewrite checkpoints/last at least this often (seconds)")
-    threads: int = doc(1, "torch CPU threads (1 is fastest for small MLPs)")
+    threads: int = doc(0, "torch CPU threads; 0: 1 for MLPs (fastest for small nets), all cores for CNNs")
+    eval_max_steps: int = doc(0, "cap on an evaluation episode's steps, so a stuck agent cannot hang it (0: the env's own limit)")
     stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
     record_every: int = doc(0, "record a video every K periodic evaluations into RUN_DIR/videos (0: never)")
     preset: str | None = doc(None, "the preset the hyperparameters came from")
@@ -104,11 +106,12 @@ def make_spec(algo: str, env_id: str, *, preset: str | None = None,
 
 
 def validate(spec: RunSpec) -> None:
-    for name in ("steps", "eval_episodes", "final_eval_episodes", "threads"):
+    for name in ("steps", "eval_episodes", "final_eval_episodes"):
         if getattr(spec, name) <= 0:
             raise LandersError(f"{name} must be positive, got {getattr(spec, name)}.")
-    if spec.eval_every < 0 or spec.checkpoint_every_s <= 0 or spec.record_every < 0:
-        raise LandersError("eval_every and record_every must be >= 0 and checkpoint_every_s positive.")
+    if min(spec.eval_every, spec.record_every, spec.threads, spec.eval_max_steps) < 0 or spec.checkpoint_every_s <= 0:
+        raise LandersError("eval_every, record_every, threads and eval_max_steps must be >= 0, "
+                           "checkpoint_every_s positive.")
     if spec.record_every:
         from landers.video import _imageio
 
@@ -234,7 +237,6 @@ class Trainer:
         self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
         self.algo = get_algo(spec.algo)
         self.cfg = spec.hparams
-        torch.set_num_threads(spec.threads)
         self.device = resolve_device(spec.device)
         tensors = meta = None
         if resume:
@@ -246,6 +248,8 @@ class Trainer:
         self.envs = VecEnv(spec.env_id, self.cfg.num_envs, env_seed, spec.backend)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
         model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
+        is_cnn = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+        torch.set_num_threads(spec.threads or (os.cpu_count() or 1 if is_cnn else 1))
         self.state = TrainState(
             model=model,
             optimizer=algos.make_optimizer(self.algo, model, self.cfg),
@@ -285,8 +289,8 @@ class Trainer:
 
     def periodic_eval(self) -> None:
         state = self.state
-        result = evaluate(self.agent(), episodes=self.spec.eval_episodes,
-                          seed=self.spec.seed + EVAL_SEED_OFFSET, backend=self.spec.backend)
+        result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=self.spec.seed + EVAL_SEED_OFFSET,
+                          backend=self.spec.backend, max_steps=self.spec.eval_max_steps or None)
         state.model.train()
         self.log.eval({"step": state.global_step, "time": state.train_time, "mean": result.mean,
                        "std": result.std, "episodes": len(result.returns)})
@@ -348,7 +352,8 @@ class Trainer:
         spec = self.spec
         seed = spec.seed + EVAL_SEED_OFFSET
         agent = self.agent()
-        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend)
+        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend,
+                          max_steps=spec.eval_max_steps or None)
         random_result = evaluate_random(spec.env_id, spec.final_eval_episodes, seed, spec.backend)
         checkpoint.write_json_atomic(self.run_dir / "eval.json", {
             **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,

@@ -9,6 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from landers import atari
 from landers.errors import LandersError
 
 FORMATS = ("mp4", "gif")
@@ -58,11 +59,14 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
         raise LandersError(f"Unknown video format '{fmt}'; use mp4 or gif.")
     if episodes <= 0:
         raise LandersError(f"--episodes must be positive, got {episodes}.")
-    modes = gym.make(agent.env_id).metadata.get("render_modes", [])
+    probe = agent.make_env()
+    modes = probe.metadata.get("render_modes", [])
+    probe.close()
     if "rgb_array" not in modes:
         raise LandersError(f"{agent.env_id} cannot render frames (its render modes: {modes or 'none'}).")
     env = agent.make_env(render_mode="rgb_array")
-    fps = env.metadata.get("render_fps") or 30
+    # Atari agents act every 4th frame (frame skip): 15 steps/s is real time.
+    fps = 15 if atari.is_atari(agent.env_id) else env.metadata.get("render_fps") or 30
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.stem}.partial.{fmt}")

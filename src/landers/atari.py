@@ -1,0 +1,157 @@
+"""Atari with the standard DeepMind preprocessing (Mnih et al. 2015; Machado et al. 2018).
+
+The Gymnasium pipeline, innermost first: no-op reset (up to 30), max over the last two of 4
+skipped frames, the real game score recorded, episodic life (training only), fire on reset,
+reward sign (training only), 84x84 grayscale, a stack of 4 frames. Observations stay uint8
+(4, 84, 84); the network divides by 255.
+
+Logged and evaluated returns are always whole games (all lives) in real, unclipped points:
+`GameScore` puts each step's raw reward and whether the game is really over into `info`,
+and EnvPool reports the same as `info["reward"]` and `info["terminated"]`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import gymnasium as gym
+import numpy as np
+
+from landers.errors import LandersError
+
+FRAME_STACK, SIZE = 4, 84
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+def register() -> None:
+    """Make the ALE ids known to Gymnasium (ale-py ships the ROMs)."""
+    if importlib.util.find_spec("ale_py") is None:
+        raise LandersError("Atari envs need ale-py: pip install 'landers[atari]'.")
+    import ale_py
+
+    gym.register_envs(ale_py)
+
+
+def envpool_id(env_id: str) -> tuple[str, dict]:
+    """The EnvPool task and options equivalent to a Gymnasium Atari id, or ('', {})."""
+    game = env_id.removeprefix("ALE/").split("NoFrameskip")[0].split("-v")[0]
+    # v5 ids use sticky actions (Machado et al. 2018); NoFrameskip-v4 ids do not.
+    sticky = 0.25 if env_id.startswith("ALE/") else 0.0
+    return f"{game}-v5", {"repeat_action_probability": sticky}
+
+
+class NoopReset(gym.Wrapper):
+    """After reset, take a random number (1..noop_max) of no-op actions: varied starts."""
+
+    def __init__(self, env: gym.Env, noop_max: int = 30):
+        super().__init__(env)
+        self.noop_max = noop_max
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        for _ in range(self.np_random.integers(1, self.noop_max + 1)):
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                obs, info = self.env.reset()
+        return obs, info
+
+
+class MaxAndSkip(gym.Wrapper):
+    """Repeat the action `skip` frames, sum the rewards, and return the pixel-wise max of the
+    last two frames (Atari sprites flicker between frames)."""
+
+    def __init__(self, env: gym.Env, skip: int = 4):
+        super().__init__(env)
+        self.skip = skip
+
+    def step(self, action):
+        total, frames = 0.0, []
+        for _ in range(self.skip):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            frames = (frames + [obs])[-2:]
+            if terminated or truncated:
+                break
+        return np.maximum(frames[0], frames[-1]), total, terminated, truncated, info
+
+
+class GameScore(gym.Wrapper):
+    """Record the real game in `info`: `raw_reward` (unclipped) and `game_over` (the game
+    itself ended, not just a life). Sits below `EpisodicLife` and `ClipReward`."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = {**info, "raw_reward": float(reward), "game_over": bool(terminated or truncated)}
+        return obs, reward, terminated, truncated, info
+
+
+class EpisodicLife(gym.Wrapper):
+    """A lost life ends the training episode (a value bootstrap boundary) but not the game:
+    the next reset continues the same game with a no-op."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.lives, self.game_over = 0, True
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over = terminated or truncated
+        lives = self.env.unwrapped.ale.lives()
+        if 0 < lives < self.lives:
+            terminated = True
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if self.game_over:
+            obs, info = self.env.reset(**kwargs)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+
+class FireReset(gym.Wrapper):
+    """Press FIRE after a reset, for games that wait for it to start (Breakout)."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(1)
+        if terminated or truncated:
+            return self.env.reset(**kwargs)
+        return obs, info
+
+
+def make_atari(env_id: str, train: bool = True, render_mode: str | None = None) -> gym.Env:
+    """One Atari env with the standard preprocessing; `train` adds episodic life and reward
+    sign, which evaluation (whole games, real score) leaves out."""
+    register()
+    # frameskip=1: skipping is MaxAndSkip's job, so that it can max over the last two frames.
+    env = gym.make(env_id, frameskip=1, render_mode=render_mode)
+    env = NoopReset(env, noop_max=30)
+    env = MaxAndSkip(env, skip=4)
+    env = GameScore(env)
+    if train:
+        env = EpisodicLife(env)
+    if "FIRE" in env.unwrapped.get_action_meanings():
+        env = FireReset(env)
+    if train:
+        env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
+    env = gym.wrappers.GrayscaleObservation(env)
+    env = gym.wrappers.ResizeObservation(env, (SIZE, SIZE))
+    return gym.wrappers.FrameStackObservation(env, FRAME_STACK)
+
+
+def make_envpool(env_id: str, num_envs: int, seed: int, train: bool = True):
+    import envpool
+
+    task, options = envpool_id(env_id)
+    return envpool.make_gymnasium(
+        task, num_envs=num_envs, seed=seed, episodic_life=train, reward_clip=train, stack_num=FRAME_STACK,
+        img_height=SIZE, img_width=SIZE, gray_scale=True, noop_max=30, frame_skip=4, use_fire_reset=True,
+        max_episode_steps=27_000, **options)
