@@ -1,18 +1,32 @@
-"""Table per config from sweep.py outputs: python3 summarize.py all1.json [all2.json ...]"""
+"""Markdown table per config from sweep.py outputs: python3 summarize.py FILE[:TAG] ...
+
+A seed counts as solved when its first 10-episode eval reached the threshold AND the final
+100-episode eval of that policy is >= threshold (as bench/solve_time.py's summary counts).
+Rows that errored before training (missing pygame on the device in batch 1) are dropped.
+"""
 import json, statistics, sys
 from collections import defaultdict
 THR = {"CartPole-v1": 475, "LunarLander-v3": 200, "LunarLanderContinuous-v3": 200}
-rows = [r for f in sys.argv[1:] for r in json.load(open(f))]
 by = defaultdict(list)
-for r in rows:
-    by[(r["env"], r["name"])].append(r)
+for arg in sys.argv[1:]:
+    f, _, tag = arg.partition(":")
+    for r in json.load(open(f)):
+        if "error" in r:
+            continue
+        r["tag"] = tag or "?"
+        by[(r["env"], r["name"])].append(r)
+print("| env | config | solved (final ok)/seeds | median steps (all first crossings) | median train s | median sps | per seed: steps / train s / final 100-ep [machine] |")
+print("|---|---|---|---|---|---|---|")
 for (env, name), rs in sorted(by.items()):
     rs.sort(key=lambda r: r["seed"])
     ok = [r for r in rs if r.get("solved") and r["final_mean"] >= THR[env]]
-    per = " ".join(f"s{r['seed']}:" + ("ERR" if "error" in r else
-                   (f"{r['steps']//1000}k/{r['train_s']:.1f}s/{r['final_mean']:.0f}" if r.get("solved") else f"no({r['final_mean']:.0f})"))
-                   for r in rs)
-    med = (f"med {statistics.median(r['steps'] for r in ok)/1000:.1f}k steps {statistics.median(r['train_s'] for r in ok):.2f}s"
-           if ok else "")
-    sps = statistics.median(r["sps"] for r in rs if "sps" in r) if any("sps" in r for r in rs) else 0
-    print(f"{env[:12]:12} {name:28} {len(ok)}/{len(rs)} {med:28} sps {sps:7.0f} | {per}")
+    cross = [r for r in rs if r.get("solved")]
+    per = "; ".join(f"s{r['seed']}: " + (f"{r['steps']/1000:.1f}k / {r['train_s']:.2f} / {r['final_mean']:.0f}"
+                    if r.get("solved") else f"not solved (final {r['final_mean']:.0f})") + f" [{r['tag']}]" for r in rs)
+    # median over all seeds, unsolved counted as infinite
+    inf = float("inf")
+    med_steps = statistics.median([r["steps"] if r.get("solved") else inf for r in rs])
+    med_t = statistics.median([r["train_s"] if r.get("solved") else inf for r in rs])
+    sps = statistics.median(r["sps"] for r in rs)
+    f = lambda v, s: "-" if v == inf else format(v, s)
+    print(f"| {env} | {name} | {len(ok)}/{len(rs)} ({len(cross)} crossed) | {f(med_steps, ',.0f')} | {f(med_t, '.2f')} | {sps:,.0f} | {per} |")
