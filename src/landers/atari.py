@@ -132,7 +132,11 @@ def make_atari(env_id: str, train: bool = True, render_mode: str | None = None) 
     sign, which evaluation (whole games, real score) leaves out."""
     register()
     # frameskip=1: skipping is MaxAndSkip's job, so that it can max over the last two frames.
-    env = gym.make(env_id, frameskip=1, render_mode=render_mode)
+    return preprocess(gym.make(env_id, frameskip=1, render_mode=render_mode), train)
+
+
+def preprocess(env: gym.Env, train: bool = True) -> gym.Env:
+    """The DeepMind pipeline around an ALE-like env that steps one frame at a time."""
     env = NoopReset(env, noop_max=30)
     env = MaxAndSkip(env, skip=4)
     env = GameScore(env)
