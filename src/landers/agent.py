@@ -92,7 +92,8 @@ class Agent:
 
         if atari.is_atari(self.env_id):
             return atari.make_atari(self.env_id, train=False, render_mode=render_mode)
-        return gym.make(self.env_id, render_mode=render_mode)
+        # Only ask for a render mode when one is wanted: not every env's constructor takes it.
+        return gym.make(self.env_id, **({"render_mode": render_mode} if render_mode else {}))
 
     def check_env(self, env_id: str) -> None:
         """Refuse envs whose spaces differ from the ones this agent was trained on."""

@@ -64,7 +64,10 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
     probe.close()
     if "rgb_array" not in modes:
         raise LandersError(f"{agent.env_id} cannot render frames (its render modes: {modes or 'none'}).")
-    env = agent.make_env(render_mode="rgb_array")
+    try:
+        env = agent.make_env(render_mode="rgb_array")
+    except (TypeError, gym.error.Error) as e:
+        raise LandersError(f"{agent.env_id} cannot render frames: {e}.") from None
     # Atari agents act every 4th frame (frame skip): 15 steps/s is real time.
     fps = 15 if atari.is_atari(agent.env_id) else env.metadata.get("render_fps") or 30
     try:
