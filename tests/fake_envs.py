@@ -20,3 +20,24 @@ class NoRender(gym.Env):
 
 
 gym.register("NoRender-v0", entry_point=NoRender)
+
+
+class ShiftedActions(gym.Env):
+    """Actions numbered -1, 0, 1 (Discrete with start=-1); anything else is a bug upstream."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(3, start=-1)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        if not self.action_space.contains(int(action)):
+            raise ValueError(f"action {action} is outside {self.action_space}")
+        self.t += 1
+        return np.full(2, 0.5 * action, np.float32), float(action), False, self.t >= 20, {}
+
+
+gym.register("ShiftedActions-v0", entry_point=ShiftedActions)

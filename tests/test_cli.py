@@ -1,4 +1,7 @@
 import hashlib
+from pathlib import Path
+
+import numpy as np
 import json
 import shutil
 
@@ -93,3 +96,63 @@ def test_presets_lists_the_tuned_presets():
 def test_config_lists_hyperparameters():
     result = landers_cli("config", "ppo")
     assert result.returncode == 0 and "clip_coef" in result.stdout and "target_kl" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "ppo", "CartPole-v1", "--set", "num_envs=1e999"], ["num_envs=1e999", "int"]),
+    (["train", "ppo", "CartPole-v1", "--set", "lr=nan"], ["lr=nan"]),
+    (["train", "ppo", "CartPole-v1", "--device", "cuda:7"], ["cuda:7"]),
+    (["train", "ppo", "CartPole-v1", "--device", "tpu"], ["Unknown device"]),
+    (["train", "ppo", "CarRacing-v3", "--envs", "1"], ["(96, 96, 3) are not supported"]),
+    (["train", "ppo", "BreakoutNoFrameskip-v4", "--envs", "1", "--set", "norm_obs=true"], ["norm_obs"]),
+    (["train", "trpo", "BreakoutNoFrameskip-v4", "--envs", "1"], ["TRPO needs separate"]),
+    (["compare", "CartPole-v1", "--algos", ","], ["names no algorithm"]),
+])
+def test_more_bad_input(args, fragments, tmp_path):
+    extra = ["--run-dir", str(tmp_path / "r")] if args[0] == "train" else []
+    assert_one_sentence_error(landers_cli(*args, *extra), *fragments)
+    assert not (tmp_path / "r").exists()  # a run that never started leaves nothing behind
+
+
+def test_run_dir_that_is_a_file(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("mine")
+    assert_one_sentence_error(landers_cli("train", "ppo", "CartPole-v1", "--run-dir", str(target / "run")),
+                              "Cannot create the run directory")
+    assert target.read_text() == "mine"
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(cartpole_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(cartpole_run / "config.json", run / "config.json")
+    (run / "metrics.csv").write_text((cartpole_run / "metrics.csv").read_text())  # rows of the dead attempt
+    result = landers_cli("train", "--resume", str(run), "--steps", "512", "--quiet")
+    assert result.returncode == 0, result.stderr
+    steps = [line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [str(64 * (i + 1)) for i in range(8)]
+
+
+def test_discrete_actions_numbered_from_start(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fake_envs  # noqa: F401  registers ShiftedActions-v0
+    import landers
+
+    run = landers.train("ppo", "ShiftedActions-v0", steps=512, run_dir=tmp_path / "run", num_envs=4, num_steps=16,
+                        num_minibatches=2, final_eval_episodes=3, backend="gymnasium")
+    assert len(run.eval.returns) == 3
+    actions = run.agent.predict(np.zeros((5, 2), np.float32))
+    assert set(actions.tolist()) <= {-1, 0, 1}
+    assert run.agent.predict(np.zeros(2, np.float32)) in (-1, 0, 1)
+
+
+def test_env_whose_dependency_is_missing(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("mujoco") is not None:
+        pytest.skip("MuJoCo is installed here, so HalfCheetah-v5 can be created")
+    assert_one_sentence_error(landers_cli("train", "ppo", "HalfCheetah-v5", "--run-dir", str(tmp_path / "r")),
+                              "Cannot create HalfCheetah-v5")
+    assert not (tmp_path / "r").exists()

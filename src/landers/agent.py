@@ -11,7 +11,7 @@ import torch
 
 from landers import checkpoint
 from landers.errors import LandersError
-from landers.networks import ActorCritic, CNNActorCritic
+from landers.networks import ActorCritic, CNNActorCritic, is_image
 from landers.normalize import ObsNormalizer
 
 
@@ -39,7 +39,10 @@ def space_from_json(data: dict[str, Any]) -> gym.Space:
 def build_model(cfg: Any, observation_space: gym.Space, action_space: gym.Space) -> ActorCritic:
     """An MLP actor-critic for flat observations, the Nature CNN for stacked frames."""
     shape = observation_space.shape
-    if len(shape) == 3 and observation_space.dtype == np.uint8:
+    if is_image(observation_space):
+        if shape[0] > 16 or min(shape[1:]) < 36:
+            raise LandersError(f"Image observations of shape {shape} are not supported: the CNN takes stacked "
+                               "frames channels-first (at most 16 channels, at least 36x36 pixels).")
         return CNNActorCritic(tuple(shape), action_space)
     if len(shape) != 1:
         raise LandersError(f"Observations of shape {shape} are not supported: flat vectors or stacked "
@@ -69,7 +72,7 @@ class Agent:
     @torch.no_grad()
     def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray | int:
         obs = np.asarray(obs)
-        if obs.dtype != np.uint8:
+        if not is_image(self.observation_space):
             obs = obs.astype(np.float32)
         single = obs.shape == self.observation_space.shape
         batch = obs[None] if single else obs

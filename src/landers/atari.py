@@ -23,7 +23,8 @@ FRAME_STACK, SIZE = 4, 84
 
 
 def is_atari(env_id: str) -> bool:
-    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+    """Pixel Atari ids (the RAM variants are plain flat-observation envs)."""
+    return (env_id.startswith("ALE/") or "NoFrameskip" in env_id) and "-ram" not in env_id
 
 
 def register() -> None:

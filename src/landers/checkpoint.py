@@ -51,6 +51,8 @@ def write(directory: Path, tensors: dict[str, torch.Tensor | np.ndarray], state:
     """Atomically replace the checkpoint at `directory` with `tensors` and JSON `state`."""
     directory = Path(directory)
     tmp, old = directory.with_name(directory.name + ".tmp"), directory.with_name(directory.name + ".old")
+    if not directory.exists() and _complete(tmp):
+        os.replace(tmp, directory)  # an earlier save died between its renames: keep its result
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     # clone: safetensors refuses tensors that share memory (a shared actor/critic trunk).

@@ -25,7 +25,7 @@ def train(
     algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
     env_id: Optional[str] = typer.Argument(None, help="Gymnasium env id, e.g. LunarLander-v3 or module:EnvId"),
     steps: Optional[int] = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
-    seed: int = typer.Option(0, help="random seed"),
+    seed: Optional[int] = typer.Option(None, help="random seed [default: 0]"),
     preset: Optional[str] = typer.Option(None, help="preset name (see `landers presets`) [default: the env's tuned preset]"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
     envs: Optional[int] = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
@@ -48,7 +48,7 @@ def train(
     console = Console(stderr=True)
     try:
         if resume is not None:
-            changed = [name for name, value in (("--preset", preset), ("--set", set_), ("--envs", envs),
+            changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset), ("--set", set_), ("--envs", envs),
                                                 ("--backend", backend), ("--device", device),
                                                 ("--run-dir", run_dir), ("--eval-every", eval_every),
                                                 ("--eval-episodes", eval_episodes),
@@ -63,7 +63,7 @@ def train(
             overrides = config_mod.parse_assignments(set_)
             if envs is not None:
                 overrides["num_envs"] = envs
-            spec = train_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed,
+            spec = train_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed or 0,
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every)
             run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
@@ -186,7 +186,8 @@ def record(
         agent = load(path)
         if out is None:
             ckpt = checkpoint.find(path)
-            out = ckpt.parent.parent / "videos" / f"{ckpt.name}.{fmt}"
+            name = ckpt.name.removesuffix(".tmp").removesuffix(".old")
+            out = ckpt.parent.parent / "videos" / f"{name}.{fmt}"
         result = record_video(agent, out, episodes=episodes, seed=seed, deterministic=not stochastic, fmt=fmt)
     except LandersError as e:
         _fail(str(e))

@@ -46,7 +46,7 @@ def run_job(job: Job, env_id: str, steps: int | None) -> tuple[Job, str | None]:
     """Train (or resume) one run in a subprocess; returns (job, error message or None)."""
     if job.done:
         return job, None
-    if (job.run_dir / "checkpoints").exists():
+    if (job.run_dir / "config.json").exists():  # started before: continue (or restart) it
         cmd = ["train", "--resume", str(job.run_dir)]
     else:
         cmd = ["train", job.algo, env_id, "--seed", str(job.seed), "--run-dir", str(job.run_dir)]
@@ -62,6 +62,8 @@ def run_job(job: Job, env_id: str, steps: int | None) -> tuple[Job, str | None]:
 
 def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, jobs: int, out: Path,
             echo=print) -> list[Job]:
+    if not algos:
+        raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
     for algo in algos:
         get_algo(algo)
     env_spec(env_id)

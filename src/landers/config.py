@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import json
 import typing
 from importlib import resources
@@ -55,11 +56,14 @@ def parse_value(tp: Any, text: str, key: str) -> Any:
             raise ValueError
         if tp is int:
             number = float(text.replace("_", ""))
-            if number != int(number):
+            if not math.isfinite(number) or number != int(number):
                 raise ValueError
             return int(number)
         if tp is float:
-            return float(text)
+            number = float(text)
+            if math.isnan(number):
+                raise ValueError
+            return number
         if tp is str:
             return text
     except ValueError:
@@ -132,7 +136,7 @@ class BaseConfig:
                 raise LandersError(f"{name} must be positive, got {getattr(self, name)}.")
         if not 0 < self.gamma <= 1:
             raise LandersError(f"gamma must be in (0, 1], got {self.gamma}.")
-        if self.lr <= 0 or self.max_grad_norm <= 0:
+        if not (self.lr > 0 and self.max_grad_norm > 0):
             raise LandersError("lr and max_grad_norm must be positive.")
         if self.activation not in ("tanh", "relu"):
             raise LandersError(f"activation must be tanh or relu, got '{self.activation}'.")

@@ -76,6 +76,12 @@ class VecEnv:
     """
 
     def __init__(self, env_id: str, num_envs: int, seed: int, backend: str = "auto", train: bool = True):
+        try:
+            self._make(env_id, num_envs, seed, backend, train)
+        except gym.error.Error as e:  # e.g. a missing dependency of the env (MuJoCo)
+            raise LandersError(f"Cannot create {env_id}: {e}") from None
+
+    def _make(self, env_id: str, num_envs: int, seed: int, backend: str, train: bool) -> None:
         env_spec(env_id)
         self.env_id = env_id
         self.num_envs = num_envs

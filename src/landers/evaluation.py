@@ -85,8 +85,14 @@ def random_policy(action_space: gym.Space, seed: int) -> Callable[[np.ndarray], 
     rng = np.random.default_rng(seed)
     if isinstance(action_space, gym.spaces.Discrete):
         return lambda obs: rng.integers(action_space.n, size=len(obs)) + action_space.start
-    return lambda obs: rng.uniform(action_space.low, action_space.high,
-                                   size=(len(obs), *action_space.shape)).astype(action_space.dtype)
+    finite = np.isfinite(action_space.low) & np.isfinite(action_space.high)
+    low, high = np.where(finite, action_space.low, 0.0), np.where(finite, action_space.high, 0.0)
+
+    def sample(obs):  # uniform within finite bounds, standard normal where unbounded
+        shape = (len(obs), *action_space.shape)
+        return np.where(finite, rng.uniform(low, high, size=shape), rng.standard_normal(shape)).astype(action_space.dtype)
+
+    return sample
 
 
 def evaluate_random(env_id: str, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,

@@ -86,6 +86,11 @@ class DiagGaussian:
         return (ls1 - ls0 + ((2 * ls0).exp() + (mu0 - mu1).pow(2)) / (2 * (2 * ls1).exp()) - 0.5).sum(-1)
 
 
+def is_image(space: gym.Space) -> bool:
+    """Stacked frames, channels first, kept as uint8 (the CNN scales them)."""
+    return len(space.shape or ()) == 3 and space.dtype == np.uint8
+
+
 def make_dist(space: gym.Space) -> Categorical | DiagGaussian:
     if isinstance(space, gym.spaces.Discrete):
         return Categorical(space)

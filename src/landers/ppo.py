@@ -43,7 +43,7 @@ class PPOConfig(BaseConfig):
             raise LandersError(
                 f"num_minibatches={self.num_minibatches} does not divide the batch "
                 f"num_envs * num_steps = {self.batch_size}.")
-        if not 0 <= self.gae_lambda <= 1 or self.clip_coef <= 0:
+        if not 0 <= self.gae_lambda <= 1 or not self.clip_coef > 0:
             raise LandersError("gae_lambda must be in [0, 1] and clip_coef positive.")
 
     @property

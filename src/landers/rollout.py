@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from landers.envs import VecEnv
-from landers.networks import ActorCritic
+from landers.networks import ActorCritic, is_image
 from landers.normalize import ObsNormalizer, RewardScaler
 
 
@@ -63,9 +63,11 @@ class Collector:
         self.prev_done = np.zeros(n, bool)
         self.ep_return = np.zeros(n, np.float64)
         self.ep_length = np.zeros(n, np.int64)
+        action_space = self.envs.single_action_space
+        self._action_start = int(getattr(action_space, "start", 0)) if hasattr(action_space, "n") else 0
         T, space = self.num_steps, self.envs.single_observation_space
         # Pixels stay uint8 on the device (the network scales them); everything else is float32.
-        self._obs_dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
+        self._obs_dtype = torch.uint8 if is_image(space) else torch.float32
         self._obs = torch.zeros((T, n, *space.shape), dtype=self._obs_dtype, device=self.device)
         self._rewards = np.zeros((T, n), np.float32)
         self._terminated = np.zeros((T, n), bool)
@@ -85,7 +87,8 @@ class Collector:
             self.obs_norm.rms.update(self.obs)
         obs = self._policy_input(self.obs)
         action, logp, value = model.act(obs)
-        self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy())
+        # Policies index discrete actions from 0; the env numbers them from its space's `start`.
+        self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy() + self._action_start)
         self.global_step += self.envs.num_envs
         valid = ~self.prev_done
         done = terminated | truncated

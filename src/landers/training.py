@@ -12,7 +12,9 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from landers.config import doc, find_preset, replace_config, to_json_dict, unkno
 from landers.envs import VecEnv, env_spec, resolve_backend
 from landers.errors import LandersError
 from landers.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
+from landers.networks import is_image
 from landers.normalize import ObsNormalizer, RewardScaler
 from landers.rollout import Collector
 from landers.runlog import RunLog
@@ -123,11 +126,18 @@ def validate(spec: RunSpec) -> None:
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise LandersError("--device cuda was asked for, but torch sees no CUDA device here.")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise LandersError(f"Unknown device '{device}'; use auto, cpu or cuda.")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise LandersError(f"Unknown device '{device}'; use auto, cpu, cuda or cuda:N.")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LandersError(f"--device {device} was asked for, but torch sees no CUDA device here.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise LandersError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    return resolved
 
 
 def versions() -> dict[str, str]:
@@ -168,6 +178,8 @@ class TrainState:
             optim_tensors, optim_meta = checkpoint.optimizer_state(self.optimizer)
             tensors.update(optim_tensors)
         tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():  # sampling on a GPU draws from its own generator
+            tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         if self.obs_norm is not None:
             tensors.update(self.obs_norm.rms.state("obs_norm"))
         if self.reward_scaler is not None:
@@ -181,6 +193,9 @@ class TrainState:
         if self.optimizer is not None:
             checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
         numpy_tensors = {k: v.numpy() for k, v in tensors.items()}
         if self.obs_norm is not None:
             self.obs_norm.rms.load(numpy_tensors, "obs_norm")
@@ -247,6 +262,9 @@ class Trainer:
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
         self.envs = VecEnv(spec.env_id, self.cfg.num_envs, env_seed, spec.backend)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
+        if getattr(self.cfg, "norm_obs", False) and is_image(self.obs_space):
+            self.envs.close()
+            raise LandersError("norm_obs is for vector observations; pixel observations are scaled by the CNN.")
         model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
         is_cnn = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
         torch.set_num_threads(spec.threads or (os.cpu_count() or 1 if is_cnn else 1))
@@ -265,7 +283,7 @@ class Trainer:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step)
-        self.log = RunLog(run_dir, resume_step=self.state.global_step if resume else None,
+        self.log = RunLog(run_dir, resume_step=self.state.global_step,
                           extra_columns=getattr(self.algo, "METRICS", []))
         self.progress_console = progress_console
         self.last_save = time.monotonic()
@@ -294,17 +312,21 @@ class Trainer:
         state.model.train()
         self.log.eval({"step": state.global_step, "time": state.train_time, "mean": result.mean,
                        "std": result.std, "episodes": len(result.returns)})
-        if self.spec.record_every and (state.next_eval // self.eval_every) % self.spec.record_every == 0:
-            from landers.video import record
-
-            record(self.agent(), self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4",
-                   seed=self.spec.seed + EVAL_SEED_OFFSET)
-            state.model.train()
+        record_now = self.spec.record_every and (state.next_eval // self.eval_every) % self.spec.record_every == 0
         state.next_eval += self.eval_every
         if state.best_eval is None or result.mean > state.best_eval:
             state.best_eval = result.mean
             self.save("best")
         self.save("last")
+        if record_now:  # after saving: a video that cannot be made must not cost the checkpoint
+            from landers.video import record
+
+            try:
+                record(self.agent(), self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4",
+                       seed=self.spec.seed + EVAL_SEED_OFFSET)
+            except LandersError as e:
+                print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
+            state.model.train()
         if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
             self.reached_stop_return = True
 
@@ -381,10 +403,20 @@ def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progr
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
         raise LandersError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} "
                            "or choose another --run-dir.")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LandersError(f"Cannot create the run directory '{run_dir}': {e.strerror}.") from None
+    try:
+        trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console)
+    except BaseException:
+        if created:  # nothing was trained: leave no half-made run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     checkpoint.write_json_atomic(run_dir / "config.json", {**spec.to_json(), "versions": versions(),
-                                                            "backend_resolved": resolve_backend(spec.env_id, spec.backend)})
-    return Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console).run()
+                                                            "backend_resolved": trainer.envs.backend})
+    return trainer.run()
 
 
 def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
@@ -409,7 +441,9 @@ def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progres
     if steps is not None:
         spec = dataclasses.replace(spec, steps=steps)
         validate(spec)
-    trainer = Trainer(spec, run_dir, resume=True, quiet=quiet, progress_console=progress_console)
+    # A run killed before its first checkpoint has nothing to continue from: start it again.
+    has_checkpoint = (run_dir / "checkpoints").is_dir()
+    trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console)
     if steps is not None:  # only once the checkpoint has loaded: bad input modifies nothing
         data = {**spec.to_json(), "versions": versions(), "backend_resolved": trainer.envs.backend}
         checkpoint.write_json_atomic(config, data)

@@ -41,8 +41,10 @@ class TRPOConfig(BaseConfig):
         super().__post_init__()
         if self.shared_network:
             raise LandersError("TRPO needs separate actor and critic networks (shared_network=false).")
-        if self.max_kl <= 0 or self.cg_iters <= 0 or self.line_search_steps <= 0 or not 0 < self.line_search_decay < 1:
-            raise LandersError("max_kl, cg_iters and line_search_steps must be positive, line_search_decay in (0, 1).")
+        if not (self.max_kl > 0 and self.cg_damping >= 0 and self.cg_iters > 0 and self.line_search_steps > 0
+                and 0 < self.line_search_decay < 1):
+            raise LandersError("max_kl, cg_iters and line_search_steps must be positive, cg_damping >= 0, "
+                               "line_search_decay in (0, 1).")
         if self.vf_epochs <= 0 or self.vf_minibatches <= 0:
             raise LandersError("vf_epochs and vf_minibatches must be positive.")
 
@@ -52,6 +54,8 @@ Config = TRPOConfig
 
 def make_optimizer(model: nn.Module, cfg: TRPOConfig) -> torch.optim.Optimizer:
     """Adam for the value function only: the policy moves by the natural-gradient step."""
+    if model.shared:  # the CNN for pixels shares its trunk: the value fit would move the policy
+        raise LandersError("TRPO needs separate actor and critic networks; pixel observations use a shared CNN.")
     return make_adam(model.critic_parameters(), cfg.lr)
 
 
