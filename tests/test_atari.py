@@ -7,6 +7,7 @@ import torch
 
 from landers import atari
 from landers.envs import VecEnv, resolve_backend
+from landers.evaluation import run_episodes
 from landers.rollout import Collector
 from conftest import landers_cli
 
@@ -106,6 +107,35 @@ def test_fire_reset_presses_fire():
     assert fake.actions == [1]
 
 
+def test_evaluation_fires_after_each_lost_life_and_keeps_the_score():
+    fake = FakeAtari()
+    env = atari.preprocess(fake, train=False)
+    env.reset(seed=0)
+    start = len(fake.actions)
+    assert fake.actions[-4:] == [1] * 4  # the no-ops, then FIRE (4 frames)
+    total, terminated, fires = 0.0, False, 0
+    while not terminated:
+        lives = fake.lives
+        _, _, terminated, _, info = env.step(0)
+        total += info["raw_reward"]
+        if fake.lives < lives and not terminated:  # a life lost: this same step served again
+            assert fake.actions[-4:] == [1] * 4
+            fires += 1
+        else:
+            assert fake.actions[-4:] == [0] * 4
+    assert fires == 2 and fake.resets == 1  # after the first and second of three lives
+    real = [5.0 if t % 10 == 0 else (-3.0 if t % 10 == 5 else 0.0) for t in range(1, fake.t + 1)]
+    assert total == sum(real[start:])  # the FIRE steps' points count too
+    train = atari.preprocess(FakeAtari(), train=True)
+    assert not any(isinstance(w, atari.FireOnNewLife) for w in _wrappers(train))
+
+
+def _wrappers(env):
+    while isinstance(env, gym.Wrapper):
+        yield env
+        env = env.env
+
+
 def test_pipeline_clips_rewards_stacks_in_order_and_keeps_uint8():
     env = atari.preprocess(FakeAtari(), train=True)
     obs, _ = env.reset(seed=0)
@@ -173,6 +203,15 @@ def test_real_breakout_backends_agree_on_shape_dtype_and_semantics(backend):
     # random play loses its 5 lives within 600 steps: several life-loss terminations per game
     assert games and rollout.terminated.sum().item() >= 4 * len(games)
     assert sum(g.ret for g in games) >= 0 and all(g.length > 50 for g in games)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
+    # A policy that never presses FIRE still plays whole games to the end instead of waiting
+    # for a ball that never comes (the cap of 2000 steps would end a stuck game).
+    result = run_episodes(lambda obs: np.zeros(len(obs), np.int64), "BreakoutNoFrameskip-v4", 2, seed=3,
+                          backend=backend, max_steps=2000)
+    assert len(result.lengths) == 2 and max(result.lengths) < 1000, result.lengths
 
 
 def test_breakout_smoke_through_the_cli(tmp_path):

@@ -2,7 +2,8 @@
 
     python3 bench/tuning/sweep.py CONFIGS.json --parallel 15 --deadline 540 --out $OUT/all.json
 
-CONFIGS.json: list of {"name", "env", "seeds": [..], "steps", "eval_every", "set": {k: v}, "est": s}.
+CONFIGS.json: list of {"name", "env", "algo" (default ppo), "seeds": [..], "steps", "eval_every",
+"set": {k: v}, "est": s}.
 Jobs start in file order (seed-major interleaving is up to the file) while the time left
 exceeds the job's estimated duration `est`; results are rewritten to --out after each job.
 """
@@ -51,7 +52,7 @@ def work(job):
         return
     out = tmp / f"{c['name']}-s{seed}.json"
     cmd = [sys.executable, "bench/solve_time.py", "--env", c["env"], "--seeds", "1", "--first-seed", str(seed),
-           "--jobs", "1", "--backend", "gymnasium", "--steps", str(c["steps"]), "--json", str(out)]
+           "--jobs", "1", "--backend", "gymnasium", "--algo", c.get("algo", "ppo"), "--steps", str(c["steps"]), "--json", str(out)]
     if c.get("eval_every"):
         cmd += ["--eval-every", str(c["eval_every"])]
     for k, v in {"device": "cpu", **c.get("set", {})}.items():

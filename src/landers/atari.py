@@ -1,8 +1,9 @@
 """Atari with the standard DeepMind preprocessing (Mnih et al. 2015; Machado et al. 2018).
 
 The Gymnasium pipeline, innermost first: no-op reset (up to 30), max over the last two of 4
-skipped frames, the real game score recorded, episodic life (training only), fire on reset,
-reward sign (training only), 84x84 grayscale, a stack of 4 frames. Observations stay uint8
+skipped frames, the real game score recorded, episodic life (training only) or fire at each
+new life (evaluation only), fire on reset, reward sign (training only), 84x84 grayscale, a
+stack of 4 frames. Observations stay uint8
 (4, 84, 84); the network divides by 255.
 
 Logged and evaluated returns are always whole games (all lives) in real, unclipped points:
@@ -20,6 +21,7 @@ import numpy as np
 from landers.errors import LandersError
 
 FRAME_STACK, SIZE = 4, 84
+FIRE = 1  # the action index of FIRE in every ALE game that has it
 
 
 def is_atari(env_id: str) -> bool:
@@ -117,15 +119,56 @@ class EpisodicLife(gym.Wrapper):
         return obs, info
 
 
+class FireOnNewLife(gym.Wrapper):
+    """Evaluation only: press FIRE right after a lost life, within the same step.
+
+    In training, a lost life ends the episode and `FireReset` serves the next ball, so a
+    policy never has to learn to press FIRE itself; evaluation plays whole games, and without
+    this a deterministic policy can wait forever for a ball that never comes. Sits above
+    `GameScore` and adds the FIRE step's real reward to `raw_reward`.
+    """
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self.env.unwrapped.ale.lives()
+        if lives < self.lives and not (terminated or truncated):
+            raw = info["raw_reward"]
+            obs, fire_reward, terminated, truncated, info = self.env.step(FIRE)
+            reward += fire_reward
+            info = {**info, "raw_reward": raw + info["raw_reward"]}
+        self.lives = self.env.unwrapped.ale.lives()
+        return obs, reward, terminated, truncated, info
+
+
 class FireReset(gym.Wrapper):
     """Press FIRE after a reset, for games that wait for it to start (Breakout)."""
 
     def reset(self, **kwargs):
         self.env.reset(**kwargs)
-        obs, _, terminated, truncated, info = self.env.step(1)
+        obs, _, terminated, truncated, info = self.env.step(FIRE)
         if terminated or truncated:
             return self.env.reset(**kwargs)
         return obs, info
+
+
+def needs_fire(env: gym.Env) -> bool:
+    """Whether the game waits for FIRE to start (Breakout serves the ball on FIRE)."""
+    meanings = env.unwrapped.get_action_meanings()
+    return len(meanings) > FIRE and meanings[FIRE] == "FIRE"
+
+
+def game_needs_fire(env_id: str) -> bool:
+    register()
+    env = gym.make(env_id)
+    try:
+        return needs_fire(env)
+    finally:
+        env.close()
 
 
 def make_atari(env_id: str, train: bool = True, render_mode: str | None = None) -> gym.Env:
@@ -141,9 +184,12 @@ def preprocess(env: gym.Env, train: bool = True) -> gym.Env:
     env = NoopReset(env, noop_max=30)
     env = MaxAndSkip(env, skip=4)
     env = GameScore(env)
+    fire = needs_fire(env)
     if train:
         env = EpisodicLife(env)
-    if "FIRE" in env.unwrapped.get_action_meanings():
+    elif fire:
+        env = FireOnNewLife(env)
+    if fire:
         env = FireReset(env)
     if train:
         env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))

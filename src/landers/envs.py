@@ -110,6 +110,9 @@ class VecEnv:
             )
             self.single_observation_space = self._env.single_observation_space
             self.single_action_space = self._env.single_action_space
+        # EnvPool has no evaluation-time FireOnNewLife (see `atari`): VecEnv presses FIRE itself.
+        self._fire_on_new_life = (self.backend == "envpool" and self.atari and not train
+                                  and atari.game_needs_fire(env_id))
         space = self.single_action_space
         self._box = isinstance(space, gym.spaces.Box)
         if self._box:
@@ -118,13 +121,17 @@ class VecEnv:
     def reset(self) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EnvPool warns that it ignores the seed
-            obs, _ = self._env.reset(seed=self.seed)
+            obs, info = self._env.reset(seed=self.seed)
+        if self._fire_on_new_life:
+            self._lives, self._fire = np.asarray(info["lives"]), np.zeros(self.num_envs, bool)
         return obs
 
     def step(self, actions: np.ndarray):
         if self._box:
             # The policy's unclipped sample is what is trained on; the env gets it within bounds.
             actions = np.clip(actions, self._low, self._high)
+        if self._fire_on_new_life:  # the step after a lost life serves the ball
+            actions = np.where(self._fire, atari.FIRE, actions)
         obs, rewards, terminated, truncated, info = self._env.step(actions)
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
@@ -133,6 +140,9 @@ class VecEnv:
         elif self.backend == "envpool":
             self.raw_rewards = np.asarray(info["reward"], np.float32)
             self.game_over = np.asarray(info["terminated"], bool) | truncated
+            if self._fire_on_new_life:
+                lives = np.asarray(info["lives"])
+                self._fire, self._lives = (lives < self._lives) & ~self.game_over, lives
         else:  # GameScore's keys; absent (zero) on autoreset steps
             self.raw_rewards = np.asarray(info.get("raw_reward", np.zeros(self.num_envs)), np.float32)
             self.game_over = np.asarray(info.get("game_over", np.zeros(self.num_envs)), bool)
