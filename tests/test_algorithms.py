@@ -129,3 +129,30 @@ def test_reinforce_trains_on_whole_episodes_only(tmp_path):
     assert torch.equal(ends.nonzero().squeeze(1) + 1, (~valid).nonzero().squeeze(1))
     assert valid.sum().item() == sum(e.length for e in collector.episodes)
     envs.close()
+
+
+def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
+    from landers.envs import VecEnv
+    from landers.rollout import Collector
+
+    class Constant(torch.nn.Module):  # always the same action: it marks which policy played a step
+        def __init__(self, action):
+            super().__init__()
+            self.action = action
+
+        def act(self, obs):
+            z = torch.zeros(len(obs))
+            return torch.full((len(obs),), self.action), z, z
+
+        def value(self, obs):
+            return torch.zeros(len(obs))
+
+    envs = VecEnv("CartPole-v1", 4, 0, "gymnasium")
+    collector = Collector(envs, 8, torch.device("cpu"))
+    first = collector.collect_episodes(Constant(0), 30)
+    assert set(first.actions[first.valid].tolist()) == {0}
+    assert any(collector._open)  # some episodes were still running when the first call returned
+    second = collector.collect_episodes(Constant(1), 30)
+    assert set(second.actions[second.valid].tolist()) == {1}
+    assert collector.stale_steps > 0  # those episodes were played out, then dropped
+    envs.close()

@@ -132,11 +132,18 @@ class Collector:
 
         Each episode is followed by an invalid row holding its final observation and that
         observation's value, the layout `gae` reads a truncated episode's bootstrap from.
-        Unfinished episodes carry over to the next call (their actions came from the policy
-        before this update; REINFORCE re-evaluates log-probabilities at update time).
+        Every episode returned was played from start to end by `model`: an episode still
+        running when the previous call returned began under an older policy, so it is played
+        out and dropped (`stale_steps` counts those steps) rather than trained on.
         """
+        n = self.envs.num_envs
         if not hasattr(self, "_open"):
-            self._open: list[list[tuple]] = [[] for _ in range(self.envs.num_envs)]
+            self._open: list[list[tuple]] = [[] for _ in range(n)]
+            self._stale = np.zeros(n, bool)
+            self.stale_steps = 0
+        for i in range(n):
+            if self._open[i]:
+                self._stale[i], self._open[i] = True, []
         rows: list[tuple] = []
         while len(rows) < min_steps:
             obs, action, logp, value, reward, terminated, truncated, valid = self._step(model)
@@ -144,10 +151,14 @@ class Collector:
             if done.any():
                 final_obs = self._policy_input(self.obs[done])
                 final_values = model.value(final_obs)
-            for i in np.flatnonzero(valid):
+            self.stale_steps += int((valid & self._stale).sum())
+            for i in np.flatnonzero(valid & ~self._stale):
                 self._open[i].append((obs[i], action[i], logp[i], value[i], float(reward[i]),
                                       bool(terminated[i]), bool(truncated[i]), True))
             for j, i in enumerate(np.flatnonzero(done)):
+                if self._stale[i]:
+                    self._stale[i] = False
+                    continue
                 rows += self._open[i]
                 rows.append((final_obs[j], action[i], logp[i], final_values[j], 0.0, False, False, False))
                 self._open[i] = []
