@@ -58,6 +58,12 @@ def test_resume_continues_step_count_and_appends_metrics(cartpole_run, tmp_path)
     assert after[: len(before)] == before
     steps = [int(r["step"]) for r in after]
     assert steps == sorted(steps) and steps[-1] == 4096 and steps[len(before)] == int(before[-1]["step"]) + 64
+    # TensorBoard holds the same updates as metrics.csv, the checkpoint's own step included
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(run / "tb"))
+    tb.Reload()
+    assert [e.step for e in tb.Scalars("train/lr")] == steps
     # the learning-rate schedule continues from the step count (over the new budget) rather
     # than restarting at the initial rate
     lr0 = json.loads((run / "config.json").read_text())["hparams"]["lr"]

@@ -54,7 +54,9 @@ class RunLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
+            # Like the CSVs, keep what was logged up to the checkpoint's step (inclusive).
+            purge = None if resume_step is None else resume_step + 1
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
 
     def _scalars(self, prefix: str, row: dict[str, Any], step: int) -> None:
         if self.tb is None:
