@@ -76,6 +76,15 @@ def test_eval_json(cartpole_run):
     assert again["episodes"] == 6
 
 
+def test_eval_max_steps_caps_each_episode(cartpole_run):
+    full = json.loads(landers_cli("eval", str(cartpole_run), "--episodes", "5", "--json").stdout)
+    assert max(full["returns"]) > 12  # so that the cap below has something to cut
+    capped = landers_cli("eval", str(cartpole_run), "--episodes", "5", "--max-steps", "12", "--json")
+    assert capped.returncode == 0, capped.stderr
+    assert max(json.loads(capped.stdout)["returns"]) <= 12  # CartPole: return = steps
+    assert_one_sentence_error(landers_cli("eval", str(cartpole_run), "--max-steps", "-1"), "--max-steps")
+
+
 def test_train_prints_run_dir_and_final_eval_last(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "512", "--run-dir", str(run), "--quiet",

@@ -22,6 +22,7 @@ from landers.errors import LandersError
 
 FRAME_STACK, SIZE = 4, 84
 FIRE = 1  # the action index of FIRE in every ALE game that has it
+MAX_FRAMES = 108_000
 
 
 def is_atari(env_id: str) -> bool:
@@ -176,7 +177,9 @@ def make_atari(env_id: str, train: bool = True, render_mode: str | None = None) 
     sign, which evaluation (whole games, real score) leaves out."""
     register()
     # frameskip=1: skipping is MaxAndSkip's job, so that it can max over the last two frames.
-    return preprocess(gym.make(env_id, frameskip=1, render_mode=render_mode), train)
+    # A game lasts at most 108,000 frames (30 minutes; Machado et al. 2018), as in EnvPool.
+    env = gym.make(env_id, frameskip=1, render_mode=render_mode, max_episode_steps=MAX_FRAMES)
+    return preprocess(env, train)
 
 
 def preprocess(env: gym.Env, train: bool = True) -> gym.Env:
@@ -205,4 +208,4 @@ def make_envpool(env_id: str, num_envs: int, seed: int, train: bool = True):
     return envpool.make_gymnasium(
         task, num_envs=num_envs, seed=seed, episodic_life=train, reward_clip=train, stack_num=FRAME_STACK,
         img_height=SIZE, img_width=SIZE, gray_scale=True, noop_max=30, frame_skip=4, use_fire_reset=True,
-        max_episode_steps=27_000, **options)
+        max_episode_steps=MAX_FRAMES // 4, **options)

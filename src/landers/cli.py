@@ -88,6 +88,9 @@ def eval_(
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
     backend: str = typer.Option("auto", help="vector env backend"),
     env: Optional[str] = typer.Option(None, help="evaluate on this env id instead of the training env"),
+    max_steps: Optional[int] = typer.Option(
+        None, help="cap on an episode's steps, so a stuck agent cannot hang the evaluation; 0: none "
+                   "[default: the run's eval_max_steps]"),
     as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
 ) -> None:
     """Evaluate a trained agent over whole episodes (deterministic by default)."""
@@ -97,10 +100,16 @@ def eval_(
     try:
         if episodes <= 0:
             raise LandersError(f"--episodes must be positive, got {episodes}.")
+        if max_steps is not None and max_steps < 0:
+            raise LandersError(f"--max-steps must be >= 0, got {max_steps}.")
         agent = load(path)
+        run = agent.info.get("run", {})
         if seed is None:
-            seed = agent.info.get("run", {}).get("seed", 0) + EVAL_SEED_OFFSET
-        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend)
+            seed = run.get("seed", 0) + EVAL_SEED_OFFSET
+        if max_steps is None:
+            max_steps = run.get("eval_max_steps", 0)
+        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
+                          max_steps=max_steps or None)
     except LandersError as e:
         _fail(str(e))
     if as_json:
