@@ -108,3 +108,11 @@ def test_kill_9_leaves_a_loadable_checkpoint_and_resume_works(tmp_path):
     assert result.returncode == 0, result.stderr
     assert str(run) in result.stdout.strip().splitlines()[-1]
     assert int(metric_rows(run)[-1]["step"]) >= step + 2048
+
+
+def test_eval_max_steps_caps_the_final_evaluation_and_its_random_baseline(tmp_path):
+    run = landers.train("ppo", "CartPole-v1", steps=256, seed=0, run_dir=tmp_path / "run", backend="gymnasium",
+                        final_eval_episodes=4, eval_max_steps=9, **TINY)
+    result = json.loads((run.run_dir / "eval.json").read_text())
+    assert max(result["lengths"]) <= 9 and max(result["random"]["lengths"]) <= 9
+    assert max(result["random"]["returns"]) <= 9  # CartPole: one point per step

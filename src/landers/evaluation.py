@@ -96,8 +96,8 @@ def random_policy(action_space: gym.Space, seed: int) -> Callable[[np.ndarray], 
 
 
 def evaluate_random(env_id: str, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
-                    backend: str = "auto") -> EvalResult:
+                    backend: str = "auto", max_steps: int | None = None) -> EvalResult:
     env = gym.make(env_id)
     space = env.action_space
     env.close()
-    return run_episodes(random_policy(space, seed), env_id, episodes, seed, backend)
+    return run_episodes(random_policy(space, seed), env_id, episodes, seed, backend, max_steps=max_steps)

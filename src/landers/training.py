@@ -376,7 +376,8 @@ class Trainer:
         agent = self.agent()
         result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend,
                           max_steps=spec.eval_max_steps or None)
-        random_result = evaluate_random(spec.env_id, spec.final_eval_episodes, seed, spec.backend)
+        random_result = evaluate_random(spec.env_id, spec.final_eval_episodes, seed, spec.backend,
+                                        max_steps=spec.eval_max_steps or None)
         checkpoint.write_json_atomic(self.run_dir / "eval.json", {
             **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
             "step": self.state.global_step, "train_time": self.state.train_time,
