@@ -49,3 +49,9 @@ def test_evaluate_api_quota_and_determinism(cartpole_run):
     a = landers.evaluate(agent, episodes=20, seed=123)
     b = landers.evaluate(agent, "CartPole-v1", episodes=20, seed=123)
     assert len(a.returns) == 20 and a.returns == b.returns
+
+
+def test_evaluate_caps_episode_length(cartpole_run):
+    agent = landers.load(cartpole_run)
+    assert max(landers.evaluate(agent, episodes=4).lengths) > 7  # so that the cap has something to cut
+    assert max(landers.evaluate(agent, episodes=4, max_steps=7).lengths) <= 7

@@ -39,8 +39,10 @@ def load(path: str | Path, device: str = "cpu"):
 
 
 def evaluate(agent, env_id: str | None = None, *, episodes: int = 100, seed: int = 10_000,
-             deterministic: bool = True, backend: str = "auto"):
-    """Mean, std and returns of `agent` over `episodes` whole episodes (an `EvalResult`)."""
+             deterministic: bool = True, backend: str = "auto", max_steps: int | None = None):
+    """Mean, std and returns of `agent` over `episodes` whole episodes (an `EvalResult`);
+    `max_steps` caps an episode's steps, so that a stuck agent cannot hang the evaluation."""
     from landers.evaluation import evaluate as _evaluate
 
-    return _evaluate(agent, env_id, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend)
+    return _evaluate(agent, env_id, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend,
+                     max_steps=max_steps)
