@@ -52,7 +52,8 @@ def work(job):
         return
     out = tmp / f"{c['name']}-s{seed}.json"
     cmd = [sys.executable, "bench/solve_time.py", "--env", c["env"], "--seeds", "1", "--first-seed", str(seed),
-           "--jobs", "1", "--backend", "gymnasium", "--algo", c.get("algo", "ppo"), "--steps", str(c["steps"]), "--json", str(out)]
+           "--jobs", "1", "--backend", "gymnasium", "--algo", c.get("algo", "ppo"), "--steps", str(c["steps"]),
+           "--json", str(out)]
     if c.get("eval_every"):
         cmd += ["--eval-every", str(c["eval_every"])]
     for k, v in {"device": "cpu", **c.get("set", {})}.items():
