@@ -3,8 +3,7 @@
 The Gymnasium pipeline, innermost first: no-op reset (up to 30), max over the last two of 4
 skipped frames, the real game score recorded, episodic life (training only) or fire at each
 new life (evaluation only), fire on reset, reward sign (training only), 84x84 grayscale, a
-stack of 4 frames. Observations stay uint8
-(4, 84, 84); the network divides by 255.
+stack of 4 frames. Observations stay uint8 (4, 84, 84); the network divides by 255.
 
 Logged and evaluated returns are always whole games (all lives) in real, unclipped points:
 `GameScore` puts each step's raw reward and whether the game is really over into `info`,
