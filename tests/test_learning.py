@@ -16,7 +16,7 @@ def test_ppo_solves_cartpole(tmp_path):
 @pytest.mark.learning
 def test_ppo_with_broken_advantage_sign_does_not_solve(tmp_path, monkeypatch):
     """The threshold above is one a broken PPO misses: flip the advantages' sign."""
-    from landers import ppo
+    from landers.algos import ppo
 
     real = ppo.ppo_loss
     monkeypatch.setattr(ppo, "ppo_loss", lambda model, obs, a, lp, v, adv, *rest: real(model, obs, a, lp, v, -adv, *rest))

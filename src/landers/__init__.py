@@ -25,7 +25,8 @@ def train(algo: str, env_id: str, *, steps: int | None = None, seed: int = 0, pr
     `checkpoint_every_s`, `threads`). Without `preset`, the env's tuned preset is used when
     one ships.
     """
-    from landers.training import make_spec, start
+    from landers.run.spec import make_spec
+    from landers.run.trainer import start
 
     spec = make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed)
     return start(spec, Path(run_dir) if run_dir is not None else None, quiet=quiet)
@@ -33,7 +34,7 @@ def train(algo: str, env_id: str, *, steps: int | None = None, seed: int = 0, pr
 
 def load(path: str | Path, device: str = "cpu"):
     """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory."""
-    from landers.agent import load as _load
+    from landers.algos import load as _load
 
     return _load(path, device)
 
@@ -42,7 +43,7 @@ def evaluate(agent, env_id: str | None = None, *, episodes: int = 100, seed: int
              deterministic: bool = True, backend: str = "auto", max_steps: int | None = None):
     """Mean, std and returns of `agent` over `episodes` whole episodes (an `EvalResult`);
     `max_steps` caps an episode's steps, so that a stuck agent cannot hang the evaluation."""
-    from landers.evaluation import evaluate as _evaluate
+    from landers.policy.evaluation import evaluate as _evaluate
 
     return _evaluate(agent, env_id, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend,
                      max_steps=max_steps)

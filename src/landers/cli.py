@@ -42,8 +42,9 @@ def train(
     """Train ALGO on ENV_ID; prints the run directory and the final evaluation."""
     from rich.console import Console
 
-    from landers import config as config_mod
-    from landers import training as train_mod
+    from landers.core import config as config_mod
+    from landers.run import spec as spec_mod
+    from landers.run import trainer as train_mod
 
     console = Console(stderr=True)
     try:
@@ -63,12 +64,12 @@ def train(
             overrides = config_mod.parse_assignments(set_)
             if envs is not None:
                 overrides["num_envs"] = envs
-            spec = train_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed or 0,
+            spec = spec_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed or 0,
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every)
             run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
         if report:
-            from landers.report import write_report
+            from landers.see.report import write_report
 
             typer.echo(f"report: {write_report(run.run_dir)}")
     except train_mod.Interrupted as e:
@@ -94,8 +95,8 @@ def eval_(
     as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
 ) -> None:
     """Evaluate a trained agent over whole episodes (deterministic by default)."""
-    from landers.agent import load
-    from landers.evaluation import EVAL_SEED_OFFSET, evaluate
+    from landers.algos import load
+    from landers.policy.evaluation import EVAL_SEED_OFFSET, evaluate
 
     try:
         if episodes <= 0:
@@ -123,7 +124,7 @@ def eval_(
 @app.command()
 def presets() -> None:
     """List the shipped presets with their measured results."""
-    from landers.config import all_presets
+    from landers.core.config import all_presets
 
     for p in all_presets().values():
         typer.echo(f"{p.name}: {p.algo} on {p.env_id}, {p.steps:,} steps. {p.description}")
@@ -135,8 +136,8 @@ def presets() -> None:
 def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
     """List an algorithm's hyperparameters (for --set) and the run options, with defaults."""
     from landers.algos import get_algo
-    from landers.config import field_docs
-    from landers.training import RUN_OPTIONS, RunSpec
+    from landers.core.config import field_docs
+    from landers.run.spec import RUN_OPTIONS, RunSpec
 
     try:
         module = get_algo(algo)
@@ -164,7 +165,7 @@ def compare(
     import os
     import re
 
-    from landers import compare as compare_mod
+    from landers.scale import compare as compare_mod
 
     out = out or Path("runs") / f"compare__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
     try:
@@ -187,9 +188,9 @@ def record(
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
-    from landers import checkpoint
-    from landers.agent import load
-    from landers.video import record as record_video
+    from landers.core import checkpoint
+    from landers.algos import load
+    from landers.see.video import record as record_video
 
     try:
         agent = load(path)
@@ -212,7 +213,7 @@ def plot(
 ) -> None:
     """Episodic return and training diagnostics of runs; several runs of one algorithm and env
     are drawn as a mean with a 95% confidence band."""
-    from landers.plots import plot_runs
+    from landers.see.plots import plot_runs
 
     try:
         if x not in ("steps", "time"):
@@ -230,7 +231,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML report: configuration, evaluation beside the random
     policy, plots and a video of the agent."""
-    from landers.report import write_report
+    from landers.see.report import write_report
 
     try:
         path = write_report(target, out)

@@ -1,0 +1,73 @@
+"""Synchronous advantage actor-critic (A2C; Mnih et al. 2016, the synchronous variant of A3C):
+one gradient step per rollout on n-step (gae_lambda=1) or GAE advantages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from landers.core.advantages import explained_variance, gae
+from landers.algos import annealed, make_adam, set_lr
+from landers.core.config import BaseConfig, doc
+from landers.errors import LandersError
+from landers.core.rollout import Rollout
+
+
+@dataclass(frozen=True)
+class A2CConfig(BaseConfig):
+    """A2C hyperparameters; defaults follow Stable-Baselines3's A2C."""
+
+    num_steps: int = doc(5, "steps per environment per rollout (n of the n-step return)")
+    lr: float = doc(7e-4, "learning rate")
+    anneal_lr: bool = doc(False, "decay the learning rate linearly to 0 over the run")
+    gae_lambda: float = doc(1.0, "1.0 gives n-step returns; below 1, GAE(lambda)")
+    ent_coef: float = doc(0.0, "entropy bonus coefficient")
+    vf_coef: float = doc(0.5, "value loss coefficient")
+    norm_adv: bool = doc(False, "normalize advantages per rollout")
+    optimizer: str = doc("rmsprop", "rmsprop (alpha 0.99, eps 1e-5, as in A3C) or adam")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.optimizer not in ("rmsprop", "adam"):
+            raise LandersError(f"optimizer must be rmsprop or adam, got '{self.optimizer}'.")
+        if not 0 <= self.gae_lambda <= 1:
+            raise LandersError("gae_lambda must be in [0, 1].")
+
+
+Config = A2CConfig
+
+
+def make_optimizer(model: nn.Module, cfg: A2CConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return make_adam(model.parameters(), cfg.lr)
+    return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
+
+
+def a2c_loss(model: nn.Module, obs, actions, advantages, returns, cfg: A2CConfig):
+    """Policy gradient with the advantage as its weight, value regression, entropy bonus."""
+    params, values = model(obs)
+    logp = model.dist.log_prob(params, actions)
+    entropy = model.dist.entropy(params).mean()
+    if cfg.norm_adv and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = -(logp * advantages).mean()
+    value_loss = 0.5 * (values - returns).pow(2).mean()
+    loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+    return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+
+
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout, cfg: A2CConfig,
+           progress: float) -> dict[str, float]:
+    lr = set_lr(optimizer, annealed(cfg.lr, progress, cfg.anneal_lr))
+    advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
+                              rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
+    obs, actions, values, advantages, returns = rollout.flat(rollout.obs, rollout.actions, rollout.values,
+                                                             advantages, returns)
+    loss, metrics = a2c_loss(model, obs, actions, advantages, returns, cfg)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    return {**metrics, "lr": lr, "gradient_steps": 1, "explained_variance": explained_variance(values, returns)}

@@ -1,0 +1,119 @@
+"""Proximal Policy Optimization (Schulman et al. 2017), clipped-surrogate variant.
+
+Only what is specific to PPO lives here: its config, its loss and its update. Rollouts,
+advantages, networks, checkpoints and logging are shared with the other algorithms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from landers.core.advantages import explained_variance, gae
+from landers.algos import annealed, set_lr
+from landers.core.config import BaseConfig, doc
+from landers.errors import LandersError
+from landers.core.rollout import Rollout
+
+
+@dataclass(frozen=True)
+class PPOConfig(BaseConfig):
+    """PPO hyperparameters (the shared ones are in `BaseConfig`); defaults follow the PPO
+    paper's MuJoCo setting and CleanRL, tuned presets per env live in `landers/presets/`."""
+
+    num_minibatches: int = doc(4, "minibatches per epoch; must divide num_envs * num_steps")
+    update_epochs: int = doc(4, "passes over each rollout")
+    gae_lambda: float = doc(0.95, "GAE lambda: 0 is one-step TD, 1 is Monte Carlo")
+    clip_coef: float = doc(0.2, "surrogate clipping range epsilon")
+    anneal_clip: bool = doc(False, "decay the clipping range linearly to 0 over the run")
+    clip_vloss: bool = doc(False, "clip the value update around the old values with clip_coef")
+    ent_coef: float = doc(0.0, "entropy bonus coefficient")
+    vf_coef: float = doc(0.5, "value loss coefficient")
+    target_kl: float | None = doc(None, "stop the epochs of an update once approx_kl exceeds this")
+    norm_adv: bool = doc(True, "normalize advantages per minibatch")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("num_minibatches", "update_epochs"):
+            if getattr(self, name) <= 0:
+                raise LandersError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.batch_size % self.num_minibatches:
+            raise LandersError(
+                f"num_minibatches={self.num_minibatches} does not divide the batch "
+                f"num_envs * num_steps = {self.batch_size}.")
+        if not 0 <= self.gae_lambda <= 1 or not self.clip_coef > 0:
+            raise LandersError("gae_lambda must be in [0, 1] and clip_coef positive.")
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+
+Config = PPOConfig
+
+
+def ppo_loss(model: nn.Module, obs, actions, old_logp, old_values, advantages, returns,
+             cfg: PPOConfig, clip_coef: float):
+    """The PPO objective on one minibatch, as a pure function: (loss, metrics).
+
+    Clipped surrogate (PPO paper eq. 7), value loss optionally clipped around the old values,
+    entropy bonus (eq. 9).
+    """
+    params, values = model(obs)
+    logp = model.dist.log_prob(params, actions)
+    entropy = model.dist.entropy(params).mean()
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    if cfg.norm_adv and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = torch.max(-advantages * ratio,
+                            -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    value_loss = (values - returns).pow(2)
+    if cfg.clip_vloss:
+        clipped = old_values + (values - old_values).clamp(-clip_coef, clip_coef)
+        value_loss = torch.max(value_loss, (clipped - returns).pow(2))
+    value_loss = 0.5 * value_loss.mean()
+    loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+    with torch.no_grad():
+        # Low-variance KL(old || new) estimator, http://joschu.net/blog/kl-approx.html
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
+    metrics = {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
+               "entropy": entropy.detach(), "approx_kl": approx_kl, "clipfrac": clipfrac}
+    return loss, metrics
+
+
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
+           cfg: PPOConfig, progress: float) -> dict[str, float]:
+    """Several epochs of minibatch steps on one rollout; `progress` in [0, 1) drives annealing."""
+    lr = set_lr(optimizer, annealed(cfg.lr, progress, cfg.anneal_lr))
+    clip_coef = annealed(cfg.clip_coef, progress, cfg.anneal_clip)
+    advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
+                              rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
+    obs, actions, logp, values, advantages, returns = rollout.flat(
+        rollout.obs, rollout.actions, rollout.logp, rollout.values, advantages, returns)
+    n = obs.shape[0]
+    sums: dict[str, torch.Tensor] = {}
+    steps, stopped = 0, False
+    for _ in range(cfg.update_epochs):
+        for index in torch.randperm(n, device=obs.device).chunk(cfg.num_minibatches):
+            loss, metrics = ppo_loss(model, obs[index], actions[index], logp[index], values[index],
+                                     advantages[index], returns[index], cfg, clip_coef)
+            if cfg.target_kl is not None and metrics["approx_kl"] > cfg.target_kl:
+                stopped = True
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
+            steps += 1
+        if stopped:
+            break
+    out = {key: float(value) / steps for key, value in sums.items()} if steps else {}
+    out.update(lr=lr, clip_coef=clip_coef, gradient_steps=steps,
+               explained_variance=explained_variance(values, returns))
+    return out

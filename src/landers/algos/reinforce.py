@@ -1,0 +1,68 @@
+"""REINFORCE (Williams 1992): Monte-Carlo policy gradient on whole episodes with reward-to-go
+returns, an optional learned state-value baseline and optional return normalization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from landers.core.advantages import explained_variance, gae
+from landers.algos import annealed, set_lr
+from landers.core.config import BaseConfig, doc
+from landers.core.rollout import Rollout
+
+COLLECT = "episodes"
+
+
+@dataclass(frozen=True)
+class ReinforceConfig(BaseConfig):
+    """REINFORCE hyperparameters. An update uses complete episodes only, at least
+    num_envs * num_steps steps of them."""
+
+    num_steps: int = doc(256, "steps per environment per update, at least (whole episodes are used)")
+    lr: float = doc(1e-3, "learning rate")
+    anneal_lr: bool = doc(False, "decay the learning rate linearly to 0 over the run")
+    baseline: bool = doc(True, "subtract a learned state-value baseline, fitted by regression on the returns")
+    norm_returns: bool = doc(True, "normalize the (baselined) returns over each batch")
+    ent_coef: float = doc(0.0, "entropy bonus coefficient")
+    vf_coef: float = doc(0.5, "baseline regression loss coefficient")
+
+
+Config = ReinforceConfig
+
+
+def reinforce_loss(model: nn.Module, obs, actions, weights, returns, cfg: ReinforceConfig):
+    """-mean(log pi(a|s) * weight) with weight the reward-to-go (minus the baseline), plus the
+    baseline's regression loss when there is one."""
+    params, values = model(obs)
+    logp = model.dist.log_prob(params, actions)
+    entropy = model.dist.entropy(params).mean()
+    policy_loss = -(logp * weights).mean()
+    loss = policy_loss - cfg.ent_coef * entropy
+    value_loss = torch.zeros(())
+    if cfg.baseline:
+        value_loss = 0.5 * (values - returns).pow(2).mean()
+        loss = loss + cfg.vf_coef * value_loss
+    return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+
+
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout, cfg: ReinforceConfig,
+           progress: float) -> dict[str, float]:
+    lr = set_lr(optimizer, annealed(cfg.lr, progress, cfg.anneal_lr))
+    # Reward-to-go is GAE with lambda 1; without a baseline the values are zero, so a
+    # truncated episode's return simply ends at the time limit.
+    values = rollout.values if cfg.baseline else torch.zeros_like(rollout.values)
+    weights, returns = gae(rollout.rewards, values, rollout.next_values, rollout.terminated,
+                           rollout.truncated, cfg.gamma, 1.0)
+    obs, actions, values, weights, returns = rollout.flat(rollout.obs, rollout.actions, values, weights, returns)
+    if cfg.norm_returns and weights.numel() > 1:
+        weights = (weights - weights.mean()) / (weights.std() + 1e-8)
+    loss, metrics = reinforce_loss(model, obs, actions, weights, returns, cfg)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    ev = explained_variance(values, returns) if cfg.baseline else float("nan")
+    return {**metrics, "lr": lr, "gradient_steps": 1, "explained_variance": ev}

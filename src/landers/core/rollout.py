@@ -1,0 +1,172 @@
+"""Collecting experience: the vector env stepped by the current policy into a `(T, N)` buffer.
+
+Shared by every on-policy algorithm. Per env step the Python work is constant in the number of
+envs: one batched forward pass, one env call, a few whole-array numpy operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from landers.envs import VecEnv
+from landers.policy.networks import ActorCritic, is_image
+from landers.policy.normalize import ObsNormalizer, RewardScaler
+
+
+@dataclass
+class Rollout:
+    """One rollout, time-major. `valid` is False for autoreset steps (see `envs`), whose
+    action was ignored by the env; those rows only supply the bootstrap value of the
+    preceding truncated step."""
+
+    obs: torch.Tensor          # (T, N, *obs_shape) float32, normalized if obs normalization is on
+    actions: torch.Tensor      # (T, N) for discrete, (T, N, A) for continuous (unclipped samples)
+    logp: torch.Tensor         # (T, N) log-probability of `actions` under the behaviour policy
+    values: torch.Tensor       # (T, N)
+    rewards: torch.Tensor      # (T, N) training rewards (scaled if reward scaling is on)
+    terminated: torch.Tensor   # (T, N) bool
+    truncated: torch.Tensor    # (T, N) bool
+    valid: torch.Tensor        # (T, N) bool
+    next_values: torch.Tensor  # (N,) value of the observation after the last step
+
+    def flat(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        """The valid rows of each `(T, N, ...)` tensor, flattened to `(B, ...)`."""
+        index = self.valid.reshape(-1).nonzero().squeeze(-1)
+        return [t.reshape(-1, *t.shape[2:])[index] for t in tensors]
+
+
+@dataclass
+class Episode:
+    step: int      # global step at which it ended
+    ret: float     # real (unscaled) return
+    length: int
+
+
+@dataclass
+class Collector:
+    """Keeps the envs' current observations and per-env episode accumulators between rollouts."""
+
+    envs: VecEnv
+    num_steps: int
+    device: torch.device
+    obs_norm: ObsNormalizer | None = None
+    reward_scaler: RewardScaler | None = None
+    global_step: int = 0
+    episodes: list[Episode] = field(default_factory=list)
+
+    def __post_init__(self):
+        n = self.envs.num_envs
+        self.obs = self.envs.reset()
+        self.prev_done = np.zeros(n, bool)
+        self.ep_return = np.zeros(n, np.float64)
+        self.ep_length = np.zeros(n, np.int64)
+        action_space = self.envs.single_action_space
+        self._action_start = int(getattr(action_space, "start", 0)) if hasattr(action_space, "n") else 0
+        T, space = self.num_steps, self.envs.single_observation_space
+        # Pixels stay uint8 on the device (the network scales them); everything else is float32.
+        self._obs_dtype = torch.uint8 if is_image(space) else torch.float32
+        self._obs = torch.zeros((T, n, *space.shape), dtype=self._obs_dtype, device=self.device)
+        self._rewards = np.zeros((T, n), np.float32)
+        self._terminated = np.zeros((T, n), bool)
+        self._truncated = np.zeros((T, n), bool)
+        self._valid = np.zeros((T, n), bool)
+
+    def _policy_input(self, obs: np.ndarray) -> torch.Tensor:
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
+        return torch.as_tensor(obs, dtype=self._obs_dtype).to(self.device)
+
+    def _step(self, model: ActorCritic):
+        """One step of all envs: the policy acts on the current observations.
+        Returns (obs, actions, logp, values) as policy tensors and (rewards, terminated,
+        truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
+        if self.obs_norm is not None:
+            self.obs_norm.rms.update(self.obs)
+        obs = self._policy_input(self.obs)
+        action, logp, value = model.act(obs)
+        # Policies index discrete actions from 0; the env numbers them from its space's `start`.
+        self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy() + self._action_start)
+        self.global_step += self.envs.num_envs
+        valid = ~self.prev_done
+        done = terminated | truncated
+        # Logged episodes are real ones (a whole Atari game, in real points).
+        game_over = self.envs.game_over
+        self.ep_return += self.envs.raw_rewards
+        self.ep_length += valid
+        if game_over.any():
+            for i in np.flatnonzero(game_over):
+                self.episodes.append(Episode(self.global_step, float(self.ep_return[i]), int(self.ep_length[i])))
+            self.ep_return[game_over] = 0.0
+            self.ep_length[game_over] = 0
+        if self.reward_scaler is not None:
+            reward = self.reward_scaler(reward, done)
+        self.prev_done = done
+        return obs, action, logp, value, reward, terminated, truncated, valid
+
+    @torch.no_grad()
+    def collect(self, model: ActorCritic) -> Rollout:
+        """Step all envs `num_steps` times into a `(T, N)` rollout."""
+        actions, logps, values = [], [], []
+        for t in range(self.num_steps):
+            obs, action, logp, value, *flags = self._step(model)
+            self._obs[t] = obs
+            actions.append(action)
+            logps.append(logp)
+            values.append(value)
+            self._rewards[t], self._terminated[t], self._truncated[t], self._valid[t] = flags
+        next_values = model.value(self._policy_input(self.obs))
+        to = lambda a: torch.from_numpy(a.copy()).to(self.device)  # noqa: E731 - copy: buffers are reused
+        return Rollout(
+            obs=self._obs.clone(), actions=torch.stack(actions), logp=torch.stack(logps),
+            values=torch.stack(values), rewards=to(self._rewards), terminated=to(self._terminated),
+            truncated=to(self._truncated), valid=to(self._valid), next_values=next_values,
+        )
+
+    @torch.no_grad()
+    def collect_episodes(self, model: ActorCritic, min_steps: int) -> Rollout:
+        """Step until the complete episodes gathered hold at least `min_steps` steps; return
+        them end to end as a `(B, 1)` rollout (for Monte-Carlo methods).
+
+        Each episode is followed by an invalid row holding its final observation and that
+        observation's value, the layout `gae` reads a truncated episode's bootstrap from.
+        Every episode returned was played from start to end by `model`: an episode still
+        running when the previous call returned began under an older policy, so it is played
+        out and dropped (`stale_steps` counts those steps) rather than trained on.
+        """
+        n = self.envs.num_envs
+        if not hasattr(self, "_open"):
+            self._open: list[list[tuple]] = [[] for _ in range(n)]
+            self._stale = np.zeros(n, bool)
+            self.stale_steps = 0
+        for i in range(n):
+            if self._open[i]:
+                self._stale[i], self._open[i] = True, []
+        rows: list[tuple] = []
+        while len(rows) < min_steps:
+            obs, action, logp, value, reward, terminated, truncated, valid = self._step(model)
+            done = terminated | truncated
+            if done.any():
+                final_obs = self._policy_input(self.obs[done])
+                final_values = model.value(final_obs)
+            self.stale_steps += int((valid & self._stale).sum())
+            for i in np.flatnonzero(valid & ~self._stale):
+                self._open[i].append((obs[i], action[i], logp[i], value[i], float(reward[i]),
+                                      bool(terminated[i]), bool(truncated[i]), True))
+            for j, i in enumerate(np.flatnonzero(done)):
+                if self._stale[i]:
+                    self._stale[i] = False
+                    continue
+                rows += self._open[i]
+                rows.append((final_obs[j], action[i], logp[i], final_values[j], 0.0, False, False, False))
+                self._open[i] = []
+        obs, actions, logp, values, rewards, terminated, truncated, valid = zip(*rows)
+        col = lambda x, **kw: torch.as_tensor(x, device=self.device, **kw).unsqueeze(1)  # noqa: E731
+        return Rollout(
+            obs=torch.stack(obs).unsqueeze(1), actions=torch.stack(actions).unsqueeze(1),
+            logp=torch.stack(logp).unsqueeze(1), values=torch.stack(values).unsqueeze(1),
+            rewards=col(rewards, dtype=torch.float32), terminated=col(terminated), truncated=col(truncated),
+            valid=col(valid), next_values=torch.zeros(1, device=self.device),
+        )

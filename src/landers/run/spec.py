@@ -1,0 +1,138 @@
+"""What defines a run: `RunSpec` (written fully resolved to config.json) and `make_spec`,
+which resolves a preset, `--set` overrides and run options into a validated spec."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from landers.algos import get_algo
+from landers.core.config import doc, find_preset, replace_config, to_json_dict, unknown_key_error
+from landers.envs import env_spec, resolve_backend
+from landers.errors import LandersError
+
+DEFAULT_STEPS = 100_000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a run; written fully resolved to `config.json`."""
+
+    algo: str = doc("ppo", "algorithm")
+    env_id: str = doc("CartPole-v1", "Gymnasium env id (module:EnvId imports module first)")
+    steps: int = doc(DEFAULT_STEPS, "env steps to train for (rounded up to whole rollouts)")
+    seed: int = doc(0, "seed of the training envs, network init and sampling")
+    backend: str = doc("auto", "vector env backend: auto, gymnasium or envpool")
+    device: str = doc("auto", "torch device: auto (CUDA when present), cpu or cuda")
+    eval_every: int = doc(0, "env steps between periodic evaluations (0: a tenth of the run)")
+    eval_episodes: int = doc(10, "episodes per periodic evaluation")
+    final_eval_episodes: int = doc(100, "episodes of the final evaluation (and of the random baseline)")
+    checkpoint_every_s: float = doc(60.0, "rewrite checkpoints/last at least this often (seconds)")
+    threads: int = doc(0, "torch CPU threads; 0: 1 for MLPs (fastest for small nets), all cores for CNNs")
+    eval_max_steps: int = doc(0, "cap on an evaluation episode's steps, so a stuck agent cannot hang it (0: the env's own limit)")
+    stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
+    record_every: int = doc(0, "record a video every K periodic evaluations into RUN_DIR/videos (0: never)")
+    preset: str | None = doc(None, "the preset the hyperparameters came from")
+    hparams: Any = doc(None, "the algorithm's config")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["hparams"] = to_json_dict(self.hparams)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+        algo = get_algo(data["algo"])
+        hparams = replace_config(algo.Config(), data["hparams"])
+        return cls(**{**data, "hparams": hparams})
+
+
+RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("algo", "env_id", "hparams", "preset")]
+
+
+def make_spec(algo: str, env_id: str, *, preset: str | None = None,
+              overrides: dict[str, Any] | None = None, **options: Any) -> RunSpec:
+    """Resolve preset, hyperparameter overrides and run options into a validated RunSpec.
+
+    `overrides` may hold hyperparameters and run options (as from `--set`); values given as
+    strings are parsed to the field's type.
+    """
+    module = get_algo(algo)
+    env_spec(env_id)
+    found = find_preset(algo, env_id, preset)
+    hparams = module.Config()
+    overrides = dict(overrides or {})
+    run_overrides = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
+    for key, value in options.items():
+        if key not in RUN_OPTIONS:
+            raise unknown_key_error(key, RUN_OPTIONS, "run option")
+        if value is not None:
+            run_overrides[key] = value
+    if found is not None:
+        hparams = replace_config(hparams, found.hparams)
+        run_overrides.setdefault("steps", found.steps)
+        if found.eval_every:
+            run_overrides.setdefault("eval_every", found.eval_every)
+    hparams = replace_config(hparams, overrides)
+    spec = replace_config(RunSpec(algo=algo, env_id=env_id, preset=found.name if found else None,
+                                  hparams=hparams), run_overrides)
+    validate(spec)
+    return spec
+
+
+def validate(spec: RunSpec) -> None:
+    for name in ("steps", "eval_episodes", "final_eval_episodes"):
+        if getattr(spec, name) <= 0:
+            raise LandersError(f"{name} must be positive, got {getattr(spec, name)}.")
+    if min(spec.eval_every, spec.record_every, spec.threads, spec.eval_max_steps) < 0 or spec.checkpoint_every_s <= 0:
+        raise LandersError("eval_every, record_every, threads and eval_max_steps must be >= 0, "
+                           "checkpoint_every_s positive.")
+    if spec.record_every:
+        from landers.see.video import _imageio
+
+        _imageio()  # fail now, not at the first evaluation, when imageio is missing
+    resolve_backend(spec.env_id, spec.backend)
+    resolve_device(spec.device)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise LandersError(f"Unknown device '{device}'; use auto, cpu, cuda or cuda:N.")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LandersError(f"--device {device} was asked for, but torch sees no CUDA device here.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise LandersError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    return resolved
+
+
+def versions() -> dict[str, str]:
+    from landers import __version__
+
+    return {"landers": __version__, "torch": torch.__version__, "gymnasium": gym.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def default_run_dir(spec: RunSpec, root: Path = Path("runs")) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.env_id)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{name}__{spec.algo}__s{spec.seed}__{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path

@@ -1,0 +1,330 @@
+"""The training loop: env(s) -> rollout -> algorithm update -> metrics -> checkpoint / eval.
+
+`Trainer.run` is the loop; everything it calls is imported plumbing or the algorithm's
+`update`. A run directory holds config.json, metrics, TensorBoard events, checkpoints and
+eval.json (see README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from landers import algos
+from landers.algos import get_algo
+from landers.core import checkpoint
+from landers.envs import VecEnv
+from landers.envs.spaces import space_to_json
+from landers.errors import LandersError
+from landers.policy.agent import Agent
+from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
+from landers.policy.networks import is_image
+from landers.policy.normalize import ObsNormalizer, RewardScaler
+from landers.core.rollout import Collector
+from landers.run.runlog import RunLog
+from landers.run.spec import RunSpec, default_run_dir, resolve_device, validate, versions
+
+@dataclass
+class TrainState:
+    """Everything that trains and is checkpointed."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer | None  # None for the random policy
+    obs_norm: ObsNormalizer | None
+    reward_scaler: RewardScaler | None
+    global_step: int = 0
+    updates: int = 0
+    train_time: float = 0.0  # seconds in rollouts and updates, evaluation excluded
+    best_eval: float | None = None
+    next_eval: int = 0
+
+    def tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        tensors: dict[str, Any] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optim_meta = None
+        if self.optimizer is not None:
+            optim_tensors, optim_meta = checkpoint.optimizer_state(self.optimizer)
+            tensors.update(optim_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():  # sampling on a GPU draws from its own generator
+            tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        if self.obs_norm is not None:
+            tensors.update(self.obs_norm.rms.state("obs_norm"))
+        if self.reward_scaler is not None:
+            tensors.update(self.reward_scaler.rms.state("reward_rms"))
+        meta = {"global_step": self.global_step, "updates": self.updates, "train_time": self.train_time,
+                "best_eval": self.best_eval, "next_eval": self.next_eval, "optimizer": optim_meta}
+        return tensors, meta
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if self.optimizer is not None:
+            checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        numpy_tensors = {k: v.numpy() for k, v in tensors.items()}
+        if self.obs_norm is not None:
+            self.obs_norm.rms.load(numpy_tensors, "obs_norm")
+        if self.reward_scaler is not None:
+            self.reward_scaler.rms.load(numpy_tensors, "reward_rms")
+        for key in ("global_step", "updates", "train_time", "best_eval", "next_eval"):
+            setattr(self, key, meta[key])
+
+
+@dataclass
+class Run:
+    """What `landers.train` returns."""
+
+    run_dir: Path
+    agent: Agent
+    eval: EvalResult
+    random_eval: EvalResult | None
+    spec: RunSpec
+    global_step: int
+    train_time: float
+
+
+class _StopRequest:
+    """Ctrl-C / SIGTERM ask the loop to stop at the next update boundary, where the state is
+    consistent and can be saved; a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Interrupted(LandersError):
+    """Training stopped by Ctrl-C after saving `checkpoints/last`."""
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
+                 progress_console=None):
+        self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
+        self.algo = get_algo(spec.algo)
+        self.cfg = spec.hparams
+        self.device = resolve_device(spec.device)
+        tensors = meta = None
+        if resume:
+            tensors, meta = checkpoint.read(run_dir / "checkpoints" / "last")
+        else:
+            torch.manual_seed(spec.seed)
+        # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
+        env_seed = spec.seed + (meta["global_step"] if meta else 0)
+        self.envs = VecEnv(spec.env_id, self.cfg.num_envs, env_seed, spec.backend)
+        self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
+        if getattr(self.cfg, "norm_obs", False) and is_image(self.obs_space):
+            self.envs.close()
+            raise LandersError("norm_obs is for vector observations; pixel observations are scaled by the CNN.")
+        model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
+        is_cnn = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+        torch.set_num_threads(spec.threads or (os.cpu_count() or 1 if is_cnn else 1))
+        self.state = TrainState(
+            model=model,
+            optimizer=algos.make_optimizer(self.algo, model, self.cfg),
+            obs_norm=ObsNormalizer(self.obs_space.shape) if getattr(self.cfg, "norm_obs", False) else None,
+            reward_scaler=(RewardScaler(self.cfg.num_envs, self.cfg.gamma)
+                           if getattr(self.cfg, "norm_reward", False) else None),
+        )
+        if resume:
+            if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
+                raise LandersError("The checkpoint does not belong to this run's algorithm and env.")
+            self.state.restore(tensors, meta)
+        else:
+            self.state.next_eval = self.eval_every
+        self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
+                                   self.state.reward_scaler, global_step=self.state.global_step)
+        self.log = RunLog(run_dir, resume_step=self.state.global_step,
+                          extra_columns=getattr(self.algo, "METRICS", []))
+        self.progress_console = progress_console
+        self.last_save = time.monotonic()
+
+    @property
+    def eval_every(self) -> int:
+        return self.spec.eval_every or max(self.cfg.batch_size, self.spec.steps // 10)
+
+    def agent(self) -> Agent:
+        return Agent(self.state.model, self.spec.env_id, self.obs_space, self.act_space,
+                     self.state.obs_norm, info={"run_dir": str(self.run_dir)})
+
+    def save(self, name: str) -> None:
+        tensors, meta = self.state.tensors()
+        meta = {"algo": self.spec.algo, "env_id": self.spec.env_id, "run": self.spec.to_json(),
+                "observation_space": space_to_json(self.obs_space),
+                "action_space": space_to_json(self.act_space), "versions": versions(), **meta}
+        checkpoint.write(self.run_dir / "checkpoints" / name, tensors, meta)
+        if name == "last":
+            self.last_save = time.monotonic()
+
+    def periodic_eval(self) -> None:
+        state = self.state
+        result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=self.spec.seed + EVAL_SEED_OFFSET,
+                          backend=self.spec.backend, max_steps=self.spec.eval_max_steps or None)
+        state.model.train()
+        self.log.eval({"step": state.global_step, "time": state.train_time, "mean": result.mean,
+                       "std": result.std, "episodes": len(result.returns)})
+        record_now = self.spec.record_every and (state.next_eval // self.eval_every) % self.spec.record_every == 0
+        state.next_eval += self.eval_every
+        if state.best_eval is None or result.mean > state.best_eval:
+            state.best_eval = result.mean
+            self.save("best")
+        self.save("last")
+        if record_now:  # after saving: a video that cannot be made must not cost the checkpoint
+            from landers.see.video import record
+
+            try:
+                record(self.agent(), self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4",
+                       seed=self.spec.seed + EVAL_SEED_OFFSET)
+            except LandersError as e:
+                print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
+            state.model.train()
+        if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
+            self.reached_stop_return = True
+
+    def run(self) -> Run:
+        spec, state = self.spec, self.state
+        self.reached_stop_return = False
+        recent_returns: list[float] = []
+        with _StopRequest() as stop, self._progress() as progress:
+            task = progress.add_task("train", total=spec.steps, completed=state.global_step, sps="-", ret="-")
+            while state.global_step < spec.steps and not self.reached_stop_return:
+                start = time.perf_counter()
+                progress_frac = state.global_step / spec.steps
+                rollout = algos.collect(self.algo, self.collector, state.model, self.cfg)
+                metrics = self.algo.update(state.model, state.optimizer, rollout, self.cfg, progress_frac)
+                elapsed = time.perf_counter() - start
+                state.train_time += elapsed
+                state.updates += 1
+                episodes = self.collector.episodes
+                self.collector.episodes = []
+                recent_returns = (recent_returns + [e.ret for e in episodes])[-100:]
+                sps = (self.collector.global_step - state.global_step) / elapsed
+                state.global_step = self.collector.global_step
+                self.log.update({"step": state.global_step, "time": state.train_time, "sps": sps,
+                                 "episodes": len(episodes),
+                                 "return_mean": float(np.mean([e.ret for e in episodes])) if episodes else math.nan,
+                                 **metrics})
+                self.log.episodes_done([{"step": e.step, "time": state.train_time, "return": e.ret,
+                                         "length": e.length} for e in episodes])
+                progress.update(task, completed=state.global_step, sps=f"{sps:,.0f}",
+                                ret=f"{np.mean(recent_returns):.1f}" if recent_returns else "-")
+                if state.global_step >= state.next_eval:
+                    self.periodic_eval()
+                elif time.monotonic() - self.last_save > spec.checkpoint_every_s:
+                    self.save("last")
+                if stop.requested:
+                    self.save("last")
+                    self.close()
+                    raise Interrupted(
+                        f"Interrupted at step {state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
+                        f"Resume with: landers train --resume {self.run_dir}")
+        self.save("last")
+        return self.finish()
+
+    def finish(self) -> Run:
+        spec = self.spec
+        seed = spec.seed + EVAL_SEED_OFFSET
+        agent = self.agent()
+        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend,
+                          max_steps=spec.eval_max_steps or None)
+        random_result = evaluate_random(spec.env_id, spec.final_eval_episodes, seed, spec.backend,
+                                        max_steps=spec.eval_max_steps or None)
+        checkpoint.write_json_atomic(self.run_dir / "eval.json", {
+            **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
+            "step": self.state.global_step, "train_time": self.state.train_time,
+            "random": random_result.to_json()})
+        self.close()
+        return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time)
+
+    def close(self) -> None:
+        self.envs.close()
+        self.log.close()
+
+    def _progress(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        return Progress(
+            TextColumn(f"{self.spec.algo} {self.spec.env_id}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
+            TimeRemainingColumn(), console=self.progress_console, disable=self.quiet, transient=True)
+
+
+def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None) -> Run:
+    """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/)."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
+    if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
+        raise LandersError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} "
+                           "or choose another --run-dir.")
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LandersError(f"Cannot create the run directory '{run_dir}': {e.strerror}.") from None
+    try:
+        trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console)
+    except BaseException:
+        if created:  # nothing was trained: leave no half-made run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    checkpoint.write_json_atomic(run_dir / "config.json", {**spec.to_json(), "versions": versions(),
+                                                            "backend_resolved": trainer.envs.backend})
+    return trainer.run()
+
+
+def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
+           expect_algo: str | None = None, expect_env_id: str | None = None) -> Run:
+    """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget."""
+    run_dir = Path(run_dir)
+    config = run_dir / "config.json"
+    if not config.exists():
+        raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
+    import json
+
+    try:
+        data = json.loads(config.read_text())
+        data.pop("versions", None)
+        data.pop("backend_resolved", None)
+        spec = RunSpec.from_json(data)
+    except (ValueError, TypeError, KeyError) as e:
+        raise LandersError(f"'{config}' is corrupt or from another version: {e}.") from None
+    for given, actual, what in ((expect_algo, spec.algo, "algorithm"), (expect_env_id, spec.env_id, "env")):
+        if given is not None and given != actual:
+            raise LandersError(f"'{run_dir}' is a {spec.algo} run on {spec.env_id}; it cannot resume as {what} {given}.")
+    if steps is not None:
+        spec = dataclasses.replace(spec, steps=steps)
+        validate(spec)
+    # A run killed before its first checkpoint has nothing to continue from: start it again.
+    has_checkpoint = (run_dir / "checkpoints").is_dir()
+    trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console)
+    if steps is not None:  # only once the checkpoint has loaded: bad input modifies nothing
+        data = {**spec.to_json(), "versions": versions(), "backend_resolved": trainer.envs.backend}
+        checkpoint.write_json_atomic(config, data)
+    return trainer.run()

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import torch
+
+from landers.envs import VecEnv, resolve_backend
+from landers.errors import LandersError
+from landers.core.rollout import Collector
+
+BACKENDS = ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
+    resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed"))]
+
+
+class BalancingPolicy(torch.nn.Module):
+    """A hand-written CartPole controller that keeps the pole up for the full 500 steps, as a
+    stand-in model for the collector: it always hits the time limit."""
+
+    def act(self, obs):
+        actions = (obs[:, 2] * 10 + obs[:, 3] > 0).long()
+        zeros = torch.zeros(len(obs))
+        return actions, zeros, zeros
+
+    def value(self, obs):
+        return torch.zeros(len(obs))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_time_limit_is_truncation_and_autoreset_step_is_masked(backend):
+    envs = VecEnv("CartPole-v1", 2, seed=0, backend=backend)
+    collector = Collector(envs, num_steps=502, device=torch.device("cpu"))
+    rollout = collector.collect(BalancingPolicy())
+    envs.close()
+    # Step 499 is the 500th step: truncated, not terminated; step 500 is the autoreset step.
+    assert rollout.truncated[499].all() and not rollout.terminated.any()
+    assert not rollout.valid[500].any() and rollout.valid[:500].all() and rollout.valid[501].all()
+    assert rollout.rewards[500].sum() == 0
+    assert [(e.ret, e.length) for e in collector.episodes] == [(500.0, 500), (500.0, 500)]
+    # The stored observation at the autoreset step is the final observation of the episode,
+    # so its value bootstraps the truncated step in GAE.
+    assert not torch.equal(rollout.obs[500], rollout.obs[501])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_episode_returns_and_lengths_are_real_episode_totals(backend):
+    envs = VecEnv("CartPole-v1", 3, seed=1, backend=backend)
+    rng = np.random.default_rng(0)
+
+    class Random(BalancingPolicy):
+        def act(self, obs):
+            zeros = torch.zeros(len(obs))
+            return torch.from_numpy(rng.integers(0, 2, len(obs))), zeros, zeros
+
+    collector = Collector(envs, num_steps=300, device=torch.device("cpu"))
+    rollout = collector.collect(Random())
+    envs.close()
+    # CartPole pays 1 per step: each episode's return equals its length, and the valid steps
+    # of the rollout account for every step of every finished episode plus the unfinished ones.
+    assert collector.episodes and all(e.ret == e.length for e in collector.episodes)
+    finished = sum(e.length for e in collector.episodes)
+    assert finished + collector.ep_length.sum() == rollout.valid.sum().item()
+    assert rollout.terminated.sum().item() == len(collector.episodes)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_same_observations(backend):
+    a, b = VecEnv("LunarLander-v3", 2, 7, backend), VecEnv("LunarLander-v3", 2, 7, backend)
+    np.testing.assert_array_equal(a.reset(), b.reset())
+    actions = np.array([2, 3])
+    np.testing.assert_array_equal(a.step(actions)[0], b.step(actions)[0])
+
+
+def test_continuous_actions_are_clipped_for_the_env():
+    envs = VecEnv("LunarLanderContinuous-v3", 1, 0, "gymnasium")
+    envs.reset()
+    seen = []
+    real_step = envs._env.step
+    envs._env.step = lambda a: (seen.append(a.copy()), real_step(a))[1]
+    envs.step(np.array([[5.0, -0.5]], np.float32))
+    envs.close()
+    np.testing.assert_array_equal(seen[0], [[1.0, -0.5]])
+
+
+def test_unknown_env_suggests_close_match():
+    with pytest.raises(LandersError, match="Did you mean LunarLander-v3"):
+        VecEnv("LunarLandr-v3", 1, 0)
+
+
+def test_module_env_id_imports_the_module():
+    with pytest.raises(LandersError, match="Cannot import module"):
+        VecEnv("no_such_module_xyz:Thing-v0", 1, 0)
+    envs = VecEnv("gymnasium.envs.classic_control:CartPole-v1", 2, 0)
+    assert envs.reset().shape == (2, 4)
