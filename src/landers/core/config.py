@@ -12,6 +12,7 @@ import math
 import json
 import typing
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from landers.errors import LandersError
@@ -101,8 +102,26 @@ def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
             value = parse_value(tp, value, key)
         elif isinstance(value, list) and typing.get_origin(tp) is tuple:
             value = tuple(value)  # JSON has no tuples
+        if not _has_type(value, tp):
+            raise LandersError(f"{key}={value!r}: expected a value of type {_type_name(tp)}.")
         values[key] = value
     return dataclasses.replace(cfg, **values)
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    """Whether a value from JSON (a preset, a search space, config.json) fits field type `tp`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_has_type(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_has_type(v, args[0]) for v in value)
+    if tp is float:  # an int is a fine float; a bool is not a number here
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp) if isinstance(tp, type) else True
 
 
 def to_json_dict(cfg: Any) -> dict[str, Any]:
@@ -165,22 +184,55 @@ class Preset:
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def preset_from_json(name: str, data: Any, where: str) -> Preset:
+    """A Preset from a JSON object, or one sentence saying what is wrong with it."""
+    fields = {f.name: f for f in dataclasses.fields(Preset)}
+    if not isinstance(data, dict):
+        raise LandersError(f"{where} must hold a JSON object with algo, env_id, steps and hparams.")
+    unknown = sorted(set(data) - set(fields))
+    missing = sorted(k for k in ("algo", "env_id", "steps", "hparams") if k not in data)
+    if unknown or missing:
+        raise LandersError(f"{where}: " + ("; ".join(filter(None, [
+            f"unknown key(s) {', '.join(unknown)}" if unknown else "",
+            f"missing {', '.join(missing)}" if missing else ""]))) + ".")
+    if not (isinstance(data["algo"], str) and isinstance(data["hparams"], dict)
+            and isinstance(data["steps"], int) and not isinstance(data["steps"], bool) and data["steps"] > 0):
+        raise LandersError(f"{where}: algo must be a string, steps a positive integer and hparams an object.")
+    data = {k: v for k, v in data.items() if k != "name"}
+    return Preset(name=name, **data)
+
+
 def all_presets() -> dict[str, Preset]:
     presets = {}
     for entry in sorted(resources.files("landers.presets").iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            data = json.loads(entry.read_text())
-            presets[entry.name[: -len(".json")]] = Preset(name=entry.name[: -len(".json")], **data)
+            name = entry.name[: -len(".json")]
+            presets[name] = preset_from_json(name, json.loads(entry.read_text()), f"preset {name}")
     return presets
 
 
+def read_preset_file(path: Path) -> Preset:
+    """A preset file such as `landers tune` writes (best.json)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise LandersError(f"Cannot read the preset file '{path}': {e.strerror}.") from None
+    except ValueError as e:
+        raise LandersError(f"The preset file '{path}' is not valid JSON: {e}.") from None
+    return preset_from_json(str(path), data, f"The preset file '{path}'")
+
+
 def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
-    """The named preset, else the tuned preset for (algo, env_id) when one ships, else None."""
+    """The named preset (a shipped name or a path to a preset file), else the tuned preset
+    for (algo, env_id) when one ships, else None."""
     presets = all_presets()
     if name is not None:
-        if name not in presets:
-            raise unknown_key_error(name, list(presets), "preset")
-        preset = presets[name]
+        if name in presets:
+            preset = presets[name]
+        elif name.endswith(".json") or Path(name).is_file():
+            preset = read_preset_file(Path(name))
+        else:
+            raise unknown_key_error(name, list(presets), "preset (a shipped name or a preset file's path)")
         if preset.algo != algo:
             raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
         return preset
