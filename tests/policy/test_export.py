@@ -100,6 +100,22 @@ def test_stochastic_params_equal_the_networks(kind, tmp_path):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("algo, env_id, settings", [
+    ("a2c", "LunarLanderContinuous-v3", dict(num_envs=4, num_steps=5, shared_network=True, norm_obs=True)),
+    ("trpo", "CartPole-v1", dict(num_envs=4, num_steps=32, vf_epochs=2, norm_obs=True)),
+    ("reinforce", "LunarLanderContinuous-v3", dict(num_envs=4, num_steps=16, norm_obs=False)),
+])
+def test_every_algorithms_saved_policy_exports(algo, env_id, settings, tmp_path):
+    run = landers.train(algo, env_id, steps=256, seed=1, run_dir=tmp_path / "run", backend="gymnasium",
+                        eval_every=10_000, final_eval_episodes=1, **settings)
+    agent = landers.load(run.run_dir)
+    assert (agent.obs_norm is not None) == settings.get("norm_obs", False)
+    result = export(agent, tmp_path / "policy.onnx", samples=128)
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    obs = np.random.default_rng(0).normal(size=(64, *agent.observation_space.shape)).astype(np.float32)
+    np.testing.assert_allclose(session.run(None, {"obs": obs})[0], agent.predict(obs), rtol=1e-5, atol=1e-5)
+
+
 class ShiftedNormalizer(ObsNormalizer):
     """A normalization the graph does not reproduce: the check must notice."""
 
