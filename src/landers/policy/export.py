@@ -23,6 +23,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import torch
