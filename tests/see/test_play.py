@@ -21,6 +21,14 @@ def test_play_without_a_display_points_to_record(cartpole_run):
     assert_one_sentence_error(result, "No display", "landers record")
 
 
+def test_play_on_a_display_that_does_not_answer_says_so(cartpole_run):
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    env["DISPLAY"] = ":4093"
+    result = subprocess.run([sys.executable, "-m", "landers", "play", str(cartpole_run)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert_one_sentence_error(result, "Cannot open a window on display ':4093'", "landers record")
+
+
 def test_play_bad_episodes_is_one_sentence(cartpole_run):
     assert_one_sentence_error(landers_cli("play", str(cartpole_run), "--episodes", "0"), "must be positive")
 
@@ -53,7 +61,9 @@ def test_play_shows_the_agent_in_a_window_and_ctrl_c_ends_cleanly(cartpole_run, 
 
     blank = np.asarray(ImageGrab.grab(xdisplay=virtual_display))
     assert len(np.unique(blank.reshape(-1, 3), axis=0)) == 1  # an empty X screen is one colour
-    env = {**os.environ, "DISPLAY": virtual_display, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # without the SDL_VIDEODRIVER=dummy that recording videos in this process may have set
+    env = {**{k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"},
+           "DISPLAY": virtual_display, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     player = subprocess.Popen([sys.executable, "-m", "landers", "play", str(cartpole_run), "--episodes", "1000"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -19,12 +19,19 @@ def has_display() -> bool:
 
 
 def _window_errors() -> tuple[type[BaseException], ...]:
-    """The error pygame raises when SDL cannot open a window (a DISPLAY that does not answer)."""
+    """The error pygame raises when SDL cannot open a window."""
     try:
         import pygame
     except ImportError:
         return ()
     return (pygame.error,)
+
+
+def _offscreen() -> bool:
+    """Whether pygame's SDL fell back to drawing nowhere: with a DISPLAY that does not answer it
+    picks its "offscreen" driver instead of failing, and the agent would play unseen."""
+    pygame = sys.modules.get("pygame")
+    return bool(pygame and pygame.display.get_init() and pygame.display.get_driver() in ("offscreen", "dummy"))
 
 
 def play(agent, episodes: int, seed: int, deterministic: bool = True,
@@ -38,6 +45,10 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
     if not has_display():
         raise LandersError("No display to open a window on (DISPLAY is not set); "
                            "`landers record` writes a video instead.")
+    if os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        # X only: SDL would otherwise probe Wayland (complaining on stderr) and fall back to
+        # drawing offscreen when the X server does not answer; this way it fails, and says so.
+        os.environ.setdefault("SDL_VIDEODRIVER", "x11")
     try:
         env = agent.make_env(render_mode="human")
     except (TypeError, gym.error.Error) as e:
@@ -54,6 +65,11 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
             except _window_errors() as e:
                 raise LandersError(f"Cannot open a window on display {os.environ.get('DISPLAY', '')!r} ({e}); "
                                    "`landers record` writes a video instead.") from None
+            if _offscreen():
+                driver = os.environ.get("SDL_VIDEODRIVER")
+                why = f"SDL_VIDEODRIVER is {driver!r}" if driver else "no X or Wayland server answers there"
+                raise LandersError(f"Cannot open a window on display {os.environ.get('DISPLAY', '')!r} ({why}); "
+                                   "`landers record` writes a video instead.")
             total, done = 0.0, False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(agent.predict(obs, deterministic))
