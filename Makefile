@@ -8,19 +8,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test bench browser xvfb clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[fast,plots,atari,dev]"
+	$(PY) -m pip install --quiet -e ".[fast,plots,atari,export,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/landers train ppo LunarLander-v3 --report
 
-test: $(STAMP) browser
+test: $(STAMP) browser xvfb
 	$(PY) -m pytest -q
 
 # Headless Chromium for the report's browser test, where apt is available (CI, Debian/Ubuntu);
@@ -30,6 +30,14 @@ browser:
 	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	    || echo "Chromium not installed: the browser test will be skipped."; }
+
+# A virtual X display for the `landers play` window test, where apt is available; without it
+# that one test is skipped with its reason.
+xvfb:
+	@command -v Xvfb >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null) \
+	    || echo "Xvfb not installed: the play window test will be skipped."; }
 
 bench: $(STAMP)
 	$(PY) bench/solve_time.py --env CartPole-v1 --seeds 5

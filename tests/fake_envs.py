@@ -41,3 +41,25 @@ class ShiftedActions(gym.Env):
 
 
 gym.register("ShiftedActions-v0", entry_point=ShiftedActions)
+
+
+class FakePixels(gym.Env):
+    """Atari-shaped observations (4 stacked 84x84 uint8 frames) of random pixels, for the CNN."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._frames(), {}
+
+    def _frames(self):
+        return self.np_random.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+
+    def step(self, action):
+        self.t += 1
+        return self._frames(), float(action == 1), self.t >= 30, False, {}
+
+
+gym.register("FakePixels-v0", entry_point=FakePixels)

@@ -205,6 +205,69 @@ def record(
     typer.echo(f"{result['path']}: {result['frames']} frames at {result['fps']} fps; returns {returns}")
 
 
+def _final_eval(path: Path, agent) -> dict | None:
+    """The run's final evaluation (eval.json) when it evaluated this very checkpoint."""
+    from landers.core import checkpoint
+
+    ckpt = checkpoint.find(path)
+    try:
+        data = json.loads((ckpt.parent.parent / "eval.json").read_text())
+    except (OSError, ValueError):
+        return None
+    name = ckpt.name.removesuffix(".tmp").removesuffix(".old")
+    if data.get("checkpoint") != name or data.get("step") != agent.info.get("global_step"):
+        return None
+    return {k: data[k] for k in ("mean", "std", "episodes", "deterministic", "seed") if k in data}
+
+
+@app.command()
+def export(
+    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    out: Path = typer.Option(Path("policy.onnx"), help="ONNX file to write"),
+    stochastic_params: bool = typer.Option(
+        False, "--stochastic-params",
+        help="output the action distribution's parameters (logits, or mean and log_std) instead of the action"),
+) -> None:
+    """Write the policy as one ONNX graph from the env's observation to its action, which
+    onnxruntime runs without torch; checked against the agent before it is written."""
+    from landers.algos import load
+    from landers.policy.export import export as export_onnx, require_onnx
+
+    try:
+        require_onnx()
+        agent = load(path)
+        result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(path, agent))
+    except LandersError as e:
+        _fail(str(e))
+    meta = result.metadata
+    typer.echo(f"{result.path}: {meta['env_id']} policy -> {meta['outputs']}")
+    typer.echo(f"checked: onnxruntime matched the agent on {result.checked:,} observations "
+               f"({result.from_env:,} from the env, the rest sampled from its observation space)")
+
+
+@app.command()
+def play(
+    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    episodes: int = typer.Option(3, help="episodes to play"),
+    seed: int = typer.Option(0, help="env seed of the first episode"),
+    stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
+) -> None:
+    """Watch the agent play in a window at the env's frame rate; Ctrl-C stops it."""
+    from landers.algos import load
+    from landers.see.play import play as play_episodes
+
+    try:
+        agent = load(path)
+        returns, stopped = play_episodes(agent, episodes, seed, deterministic=not stochastic, echo=typer.echo)
+    except LandersError as e:
+        _fail(str(e))
+    if returns:
+        mean = sum(returns) / len(returns)
+        typer.echo(f"{'stopped: ' if stopped else ''}mean return {mean:.1f} over {len(returns)} episodes")
+    elif stopped:
+        typer.echo("stopped before the first episode ended")
+
+
 @app.command()
 def plot(
     run_dirs: List[Path] = typer.Argument(..., help="one or more run directories"),

@@ -33,15 +33,21 @@ class Agent:
         self.device = next(model.parameters(), torch.empty(0)).device
 
     @torch.no_grad()
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray | int:
-        obs = np.asarray(obs)
+    def policy_params(self, batch: np.ndarray):
+        """The action distribution's parameters (logits, or mean and log-std) for a batch of
+        observations as the env returns them."""
+        batch = np.asarray(batch)
         if not is_image(self.observation_space):
-            obs = obs.astype(np.float32)
-        single = obs.shape == self.observation_space.shape
-        batch = obs[None] if single else obs
+            batch = batch.astype(np.float32)
         if self.obs_norm is not None:
             batch = self.obs_norm(batch)
-        params = self.model.policy_params(torch.as_tensor(batch, device=self.device))
+        return self.model.policy_params(torch.as_tensor(batch, device=self.device))
+
+    @torch.no_grad()
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray | int:
+        obs = np.asarray(obs)
+        single = obs.shape == self.observation_space.shape
+        params = self.policy_params(obs[None] if single else obs)
         actions = (self.model.dist.mode(params) if deterministic else self.model.dist.sample(params)).cpu().numpy()
         if isinstance(self.action_space, gym.spaces.Box):
             actions = np.clip(actions, self.action_space.low, self.action_space.high).astype(self.action_space.dtype)

@@ -1,0 +1,85 @@
+"""`landers play`: a window on a (virtual) display, and one sentence where there is none."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import landers_cli
+from test_cli import assert_one_sentence_error
+
+
+def test_play_without_a_display_points_to_record(cartpole_run):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "landers", "play", str(cartpole_run)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert_one_sentence_error(result, "No display", "landers record")
+
+
+def test_play_on_a_display_that_does_not_answer_says_so(cartpole_run):
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    env["DISPLAY"] = ":4093"
+    result = subprocess.run([sys.executable, "-m", "landers", "play", str(cartpole_run)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert_one_sentence_error(result, "Cannot open a window on display ':4093'", "landers record")
+
+
+def test_play_bad_episodes_is_one_sentence(cartpole_run):
+    assert_one_sentence_error(landers_cli("play", str(cartpole_run), "--episodes", "0"), "must be positive")
+
+
+@pytest.fixture
+def virtual_display():
+    """A fresh Xvfb server on a free display number (it picks one and tells us via -displayfd)."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (`make test` installs it where apt is available)")
+    from PIL import features
+
+    if not features.check("xcb"):
+        pytest.skip("this Pillow cannot grab X11 screenshots (built without XCB)")
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    try:
+        assert number, "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_play_shows_the_agent_in_a_window_and_ctrl_c_ends_cleanly(cartpole_run, virtual_display):
+    from PIL import ImageGrab
+
+    blank = np.asarray(ImageGrab.grab(xdisplay=virtual_display))
+    assert len(np.unique(blank.reshape(-1, 3), axis=0)) == 1  # an empty X screen is one colour
+    # without the SDL_VIDEODRIVER=dummy that recording videos in this process may have set
+    env = {**{k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"},
+           "DISPLAY": virtual_display, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    player = subprocess.Popen([sys.executable, "-m", "landers", "play", str(cartpole_run), "--episodes", "1000"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, shot = time.monotonic() + 90, blank
+        while time.monotonic() < deadline and player.poll() is None:
+            time.sleep(0.5)
+            shot = np.asarray(ImageGrab.grab(xdisplay=virtual_display))
+            if (shot == 255).all(-1).mean() > 0.2:  # CartPole's white background is up
+                break
+        first = player.stdout.readline()  # an episode ends and its return is printed as it plays
+        player.send_signal(signal.SIGINT)
+        out, err = player.communicate(timeout=30)
+    finally:
+        player.kill()
+    # the window shows the scene: a white background, the dark cart and the brown pole
+    assert (shot == 255).all(-1).mean() > 0.2, err
+    assert len(np.unique(shot.reshape(-1, 3), axis=0)) >= 4
+    assert player.returncode == 0 and "Traceback" not in err, err
+    assert first.startswith("episode 1/1000: return") and "stopped: mean return" in out
