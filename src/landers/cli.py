@@ -179,6 +179,60 @@ def compare(
 
 
 @app.command()
+def tune(
+    algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
+    env_id: str = typer.Argument(..., help="Gymnasium env id"),
+    trials: int = typer.Option(40, help="configurations to try"),
+    steps: Optional[int] = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
+    seeds: int = typer.Option(3, help="seeds every configuration trains on; its score is their mean"),
+    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations) or final (the last one)"),
+    space: Optional[Path] = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
+    preset: Optional[str] = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
+    out: Optional[Path] = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
+    resume: bool = typer.Option(False, "--resume", help="continue the study in --out (the same --out also does)"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
+    storage: Optional[str] = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
+    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed]"),
+) -> None:
+    """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
+    scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
+    import re
+
+    from landers.algos import get_algo
+    from landers.core import config as config_mod
+    from landers.core.search import load_space
+
+    out = out or Path("runs") / f"tune__{algo}__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
+    try:
+        module = get_algo(algo)
+        if resume and not (out / "ray" / "tune").exists():
+            raise LandersError(f"--resume: '{out}' holds no study to continue.")
+        search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
+        options = config_mod.parse_assignments(set_)
+        from landers.scale import tune as tune_mod
+
+        best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
+                                         space=search_space, out=out, address=address, storage=storage,
+                                         cpus_per_trial=cpus_per_trial, preset=preset, options=options,
+                                         echo=typer.echo)
+        from landers.see.report import write_report
+
+        write_report(out)
+    except LandersError as e:
+        _fail(str(e))
+    if best is not None:
+        typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
+                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
+        typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "
+                   f"landers train {algo} {env_id} --preset {out / 'best.json'}")
+    if interrupted:
+        _fail(f"Interrupted; run the same command again to resume the study in {out}.", code=130)
+    if best is None:
+        _fail("No trial completed; see trials.csv for why.", code=1)
+
+
+@app.command()
 def record(
     path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
     episodes: int = typer.Option(1, help="episodes to record"),

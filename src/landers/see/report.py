@@ -90,14 +90,38 @@ def comparison_section(out_dir: Path) -> str:
             f"{table}{images}")
 
 
+def study_section(out_dir: Path) -> str:
+    """A `landers tune` study: the best configuration with its evidence, every trial, the search plot."""
+    with (out_dir / "trials.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    parts = [f"<h1>Hyperparameter study: {html.escape(out_dir.name)}</h1>"]
+    best_path = out_dir / "best.json"
+    if best_path.exists():
+        best = json.loads(best_path.read_text())
+        parts += [f"<h2>Best configuration</h2><p>{html.escape(best['description'])}</p>",
+                  f"<p class='muted'>{html.escape(best['results']['summary'])}. Train with it: "
+                  f"<code>landers train {html.escape(best['algo'])} {html.escape(str(best['env_id']))} "
+                  f"--preset {html.escape(str(best_path))}</code></p>",
+                  _table(["hyperparameter", "value"], [[k, v] for k, v in best["hparams"].items()], "best")]
+    else:
+        parts.append("<p>No trial has completed yet.</p>")
+    if (out_dir / "tune.png").exists():
+        parts.append(f'<h2>Search</h2><img alt="search" src="{_data_uri(out_dir / "tune.png", "image/png")}">')
+    if rows:
+        parts += ["<h2>Trials</h2>", _table(list(rows[0]), [list(r.values()) for r in rows], "trials")]
+    return "".join(parts)
+
+
 def write_report(target: Path, out: Path | None = None) -> Path:
     target = Path(target)
-    if (target / "comparison.csv").exists():
+    if (target / "trials.csv").exists():
+        body = study_section(target)
+    elif (target / "comparison.csv").exists():
         body = comparison_section(target)
     elif (target / "config.json").exists():
         body = run_section(target)
     else:
-        raise LandersError(f"'{target}' is neither a run directory nor a comparison directory.")
+        raise LandersError(f"'{target}' is not a run, comparison or tuning-study directory.")
     out = Path(out) if out is not None else target / "report.html"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>landers report</title>"
             f"<style>{STYLE}</style></head><body>{body}</body></html>")
