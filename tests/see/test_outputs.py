@@ -64,7 +64,7 @@ def test_output_bad_inputs(cartpole_run, tmp_path):
         (["record", str(cartpole_run), "--format", "avi"], "Unknown video format"),
         (["plot", str(tmp_path / "missing")], "not a landers run directory"),
         (["plot", str(cartpole_run), "--out", "/proc/nope/p.png"], "Cannot write the plot"),
-        (["report", str(tmp_path)], "neither a run directory"),
+        (["report", str(tmp_path)], "is not a run, comparison or tuning-study directory"),
         (["report", str(cartpole_run), "--out", "/proc/nope/r.html"], "Cannot write the report"),
     ]:
         result = landers_cli(*args)
