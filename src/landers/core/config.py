@@ -232,7 +232,7 @@ def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
         elif name.endswith(".json") or Path(name).is_file():
             preset = read_preset_file(Path(name))
         else:
-            raise unknown_key_error(name, list(presets), "preset (a shipped name or a preset file's path)")
+            raise LandersError(f"{unknown_key_error(name, list(presets), 'preset')} A preset file's path works too.")
         if preset.algo != algo:
             raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
         return preset

@@ -83,7 +83,7 @@ def machine() -> dict[str, Any]:
 def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base_hparams: dict[str, Any],
                 best: TrialRecord, trials: list[TrialRecord], seeds: int, objective: str) -> dict[str, Any]:
     """A preset file for the best trial, recording the evidence it was chosen on."""
-    import landers
+    from landers import __version__
 
     done = [t for t in trials if t.state == "COMPLETE"]
     scores = ", ".join(f"{s:.1f}" for s in best.seed_scores)
@@ -104,7 +104,7 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
             "trial": best.number, "trials": len(trials), "completed": len(done),
             "pruned": sum(t.state == "PRUNED" for t in trials), "failed": sum(t.state == "FAILED" for t in trials),
             "steps_per_seed": steps, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(), "landers": landers.__version__, "run_dirs": best.run_dirs,
+            "machine": machine(), "landers": __version__, "run_dirs": best.run_dirs,
         },
     }
 
