@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import json
+import math
+import numbers
 import typing
 from importlib import resources
 from typing import Any
+
+import numpy as np
 
 from landers.errors import LandersError
 
@@ -99,10 +102,70 @@ def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
         tp = hints[key]
         if isinstance(value, str) and tp is not str:
             value = parse_value(tp, value, key)
-        elif isinstance(value, list) and typing.get_origin(tp) is tuple:
-            value = tuple(value)  # JSON has no tuples
+        else:  # from a preset file or the Python API: a value of the field's type is needed
+            ok, value = _json_value(tp, value)
+            if not ok:
+                raise LandersError(f"{key}={value!r}: expected a value of type {_type_name(tp)}.")
         values[key] = value
     return dataclasses.replace(cfg, **values)
+
+
+def _json_value(tp: Any, value: Any) -> tuple[bool, Any]:
+    """(ok, value converted to `tp`) for a value read from JSON; JSON has no tuples, and an
+    integral number may stand for a float."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True, value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for option in args:
+            ok, converted = _json_value(option, value)
+            if ok:
+                return True, converted
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [_json_value(args[0], v) for v in value]
+        if not all(ok for ok, _ in items):
+            return False, value
+        return True, (tuple if origin is tuple else list)(v for _, v in items)
+    if origin is dict or tp is dict:
+        return isinstance(value, dict), value
+    if tp is bool:
+        return isinstance(value, (bool, np.bool_)), bool(value) if isinstance(value, np.bool_) else value
+    if isinstance(value, (bool, np.bool_)):  # true is no number
+        return False, value
+    if tp is int and isinstance(value, numbers.Integral):
+        return True, int(value)
+    if tp is float and isinstance(value, numbers.Real):
+        return True, float(value)
+    return isinstance(value, tp), value
+
+
+def from_json(cls: type, data: Any, where: str, **given: Any) -> Any:
+    """An instance of dataclass `cls` from the JSON object `data`, every field checked against
+    its declared type: a corrupt or hand-edited file gets one sentence, not a traceback later.
+    `given` supplies fields that are already converted (nested configs)."""
+    if not isinstance(data, dict):
+        raise LandersError(f"{where} is corrupt: expected a JSON object, found {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in given:
+            continue
+        if key not in known:
+            raise LandersError(f"{where} is corrupt or from another version: unknown key {key!r}.")
+        ok, values[key] = _json_value(hints[key], value)
+        if not ok:
+            raise LandersError(f"{where} is corrupt: {key!r} should be {_type_name(hints[key])}, "
+                               f"not {json.dumps(value)[:40]}.")
+    try:
+        return cls(**values, **given)
+    except TypeError as e:  # a field without default is missing
+        raise LandersError(f"{where} is corrupt: {e}.") from None
 
 
 def to_json_dict(cfg: Any) -> dict[str, Any]:
@@ -165,12 +228,24 @@ class Preset:
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def parse_preset(name: str, text: str | bytes) -> Preset:
+    """The preset `name` from the text of its JSON file; one sentence if it is malformed."""
+    where = f"Preset file '{name}.json'"
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise LandersError(f"{where} is not valid JSON ({type(e).__name__}).") from None
+    if isinstance(data, dict) and "name" in data:
+        raise LandersError(f"{where} is corrupt: its name comes from the file name, not a 'name' key.")
+    return from_json(Preset, data, where, name=name)
+
+
 def all_presets() -> dict[str, Preset]:
     presets = {}
     for entry in sorted(resources.files("landers.presets").iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            data = json.loads(entry.read_text())
-            presets[entry.name[: -len(".json")]] = Preset(name=entry.name[: -len(".json")], **data)
+            name = entry.name[: -len(".json")]
+            presets[name] = parse_preset(name, entry.read_bytes())
     return presets
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from landers.algos import get_algo
-from landers.core.config import doc, find_preset, replace_config, to_json_dict, unknown_key_error
+from landers.core.config import doc, find_preset, from_json, replace_config, to_json_dict, unknown_key_error
 from landers.envs import env_spec, resolve_backend
 from landers.errors import LandersError
 
@@ -50,10 +50,13 @@ class RunSpec:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+    def from_json(cls, data: dict[str, Any], where: str = "The run's config") -> RunSpec:
+        """The spec in `data` (config.json's content), every field checked against its type."""
+        if not isinstance(data, dict) or not isinstance(data.get("algo"), str):
+            raise LandersError(f"{where} is corrupt: it names no algorithm.")
         algo = get_algo(data["algo"])
-        hparams = replace_config(algo.Config(), data["hparams"])
-        return cls(**{**data, "hparams": hparams})
+        hparams = from_json(algo.Config, data.get("hparams"), f"{where} (hparams)")
+        return from_json(cls, data, where, hparams=hparams)
 
 
 RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("algo", "env_id", "hparams", "preset")]
