@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import json
 import os
 from pathlib import Path
 
+from landers.core.files import read_json_object
+from landers.core.lock import lock_if_run
 from landers.errors import LandersError
 
 STYLE = """
@@ -42,12 +43,14 @@ def run_section(run_dir: Path) -> str:
     from landers.see.plots import plot_runs
     from landers.see.video import record
 
-    config = json.loads((run_dir / "config.json").read_text())
+    config = read_json_object(run_dir / "config.json")
+    if not all(isinstance(config.get(k), str) for k in ("algo", "env_id")):
+        raise LandersError(f"'{run_dir / 'config.json'}' is corrupt: it names no algorithm and env.")
     parts = [f"<h1>{html.escape(config['algo'])} on {html.escape(config['env_id'])}</h1>",
              f'<p class="muted">{html.escape(str(run_dir))}</p>']
     eval_path = run_dir / "eval.json"
     if eval_path.exists():
-        result = json.loads(eval_path.read_text())
+        result = read_eval(eval_path)
         rows = [_eval_row("trained agent (deterministic)", result)]
         if "random" in result:
             rows.append(_eval_row("random policy", result["random"]))
@@ -90,15 +93,38 @@ def comparison_section(out_dir: Path) -> str:
             f"{table}{images}")
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_eval(path: Path) -> dict:
+    """eval.json with the fields the report shows, checked: one sentence if it is corrupt."""
+    result = read_json_object(path)
+    parts = [result] + ([result["random"]] if "random" in result else [])
+    for part in parts:
+        ok = (isinstance(part, dict) and all(_number(part.get(k)) for k in ("mean", "std", "episodes"))
+              and isinstance(part.get("returns"), list) and part["returns"] and all(map(_number, part["returns"])))
+        if not ok:
+            raise LandersError(f"'{path}' is corrupt: it lacks the evaluation's mean, std, episodes or returns.")
+    if not all(_number(result.get(k, 0)) for k in ("step", "train_time")):
+        raise LandersError(f"'{path}' is corrupt: its step and train_time should be numbers.")
+    return result
+
+
 def write_report(target: Path, out: Path | None = None) -> Path:
     target = Path(target)
+    out = Path(out) if out is not None else target / "report.html"
+    with lock_if_run(target):  # it draws plots and a video into the run as well
+        return _write_report(target, out)
+
+
+def _write_report(target: Path, out: Path) -> Path:
     if (target / "comparison.csv").exists():
         body = comparison_section(target)
     elif (target / "config.json").exists():
         body = run_section(target)
     else:
         raise LandersError(f"'{target}' is neither a run directory nor a comparison directory.")
-    out = Path(out) if out is not None else target / "report.html"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>landers report</title>"
             f"<style>{STYLE}</style></head><body>{body}</body></html>")
     try:
