@@ -16,6 +16,7 @@ and optionally:
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,6 +39,9 @@ ALGOS = {
     "reinforce": "landers.algos.reinforce",
     "random": "landers.algos.random",
 }
+
+
+MAX_SPACE_SIZE = 2**26  # elements of an observation or action; far above any env landers trains
 
 
 def get_algo(name: str) -> ModuleType:
@@ -111,14 +115,20 @@ def load(path: str | Path, device: str = "cpu") -> Agent:
     algo = get_algo(state["algo"])
     cfg = from_json(algo.Config, state["run"]["hparams"], f"Checkpoint '{path}' (run.hparams)")
     try:
+        for key in ("observation_space", "action_space"):
+            shape = state[key].get("shape", [])
+            # A Box allocates its bounds: a corrupt shape must not exhaust memory first.
+            if isinstance(shape, list) and all(isinstance(n, int) for n in shape) and math.prod(shape) > MAX_SPACE_SIZE:
+                raise ValueError(f"{key} of shape {shape}")
         obs_space, act_space = space_from_json(state["observation_space"]), space_from_json(state["action_space"])
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
         raise LandersError(f"Checkpoint '{path}' has a corrupt space description ({first_line(e)}).") from None
     try:
+        with torch.device("meta"):  # shapes only, no memory: the saved tensors must fit them first
+            checkpoint.check_tensors(tensors, make_model(algo, cfg, obs_space, act_space).state_dict(), "model.", path)
         model = make_model(algo, cfg, obs_space, act_space)
     except (TypeError, ValueError, RuntimeError) as e:
         raise LandersError(f"Checkpoint '{path}' describes a network this version cannot build ({first_line(e)}).") from None
-    checkpoint.check_tensors(tensors, model.state_dict(), "model.", path)
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     obs_norm = None
     if "obs_norm.mean" in tensors:

@@ -50,7 +50,8 @@ def _number(cell: str) -> bool:
 
 
 def read_table(path: Path) -> tuple[list[str], list[list[str]], int]:
-    """(header, rows, dropped) of a landers CSV, whose cells are numbers or empty.
+    """(header, rows, dropped) of a landers CSV: a header whose first column is `step`, then
+    rows whose cells are numbers or empty.
 
     A row is kept only if it ends with a newline (a crash can leave the last one torn), has the
     header's number of cells and every cell is a number or empty; `dropped` counts the rest.
@@ -72,7 +73,7 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]], int]:
         except csv.Error:  # e.g. a NUL byte on Python 3.10, an overlong field
             cells = None
         if not header:
-            if cells and all(c and not _number(c) for c in cells):
+            if cells and cells[0] == "step" and all(c and not _number(c) for c in cells):
                 header = cells
             else:
                 dropped += 1

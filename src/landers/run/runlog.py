@@ -29,6 +29,11 @@ def _truncate_after(path: Path, step: int) -> None:
     and any torn or garbage row a crash left behind."""
     header, rows, _ = read_table(path)
     if not header:
+        if path.exists() and path.stat().st_size:  # no header at all: keep it aside, start anew
+            try:
+                os.replace(path, path.with_name(path.name + ".corrupt"))
+            except OSError as e:
+                raise write_failed(path, e) from None
         return
     tmp = path.with_name(path.name + ".tmp")
     try:

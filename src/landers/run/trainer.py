@@ -28,7 +28,6 @@ from landers import algos
 from landers.algos import get_algo
 from landers.core import checkpoint
 from landers.core.config import replace_config
-from landers.core.files import read_json_object
 from landers.core.lock import run_lock
 from landers.envs import VecEnv
 from landers.envs.spaces import space_to_json
@@ -39,7 +38,7 @@ from landers.policy.networks import is_image
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.core.rollout import Collector
 from landers.run.runlog import RunLog
-from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, resolve_device, validate, versions
+from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, read_config, resolve_device, validate, versions
 
 @dataclass
 class TrainState:
@@ -407,13 +406,7 @@ def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progres
     config = run_dir / "config.json"
     if not config.exists():
         raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
-    data = read_json_object(config)
-    history = data.pop("resumed", [])
-    if not isinstance(history, list):
-        raise LandersError(f"'{config}' is corrupt: 'resumed' should be a list.")
-    data.pop("versions", None)
-    data.pop("backend_resolved", None)
-    spec = RunSpec.from_json(data, f"'{config}'")
+    spec, history = read_config(config)
     for given, actual, what in ((expect_algo, spec.algo, "algorithm"), (expect_env_id, spec.env_id, "env")):
         if given is not None and given != actual:
             raise LandersError(f"'{run_dir}' is a {spec.algo} run on {spec.env_id}; it cannot resume as {what} {given}.")
