@@ -202,6 +202,7 @@ def record(
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
     from landers.core import checkpoint
+    from landers.core.lock import lock_run_of
     from landers.algos import load
     from landers.see.video import record as record_video
 
@@ -211,7 +212,8 @@ def record(
             ckpt = checkpoint.find(path)
             name = ckpt.name.removesuffix(".tmp").removesuffix(".old")
             out = ckpt.parent.parent / "videos" / f"{name}.{fmt}"
-        result = record_video(agent, out, episodes=episodes, seed=seed, deterministic=not stochastic, fmt=fmt)
+        with lock_run_of(out):  # into the run's videos/: a write to the run; elsewhere a read
+            result = record_video(agent, out, episodes=episodes, seed=seed, deterministic=not stochastic, fmt=fmt)
     except LandersError as e:
         _fail_with(e)
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])

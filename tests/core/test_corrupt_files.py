@@ -26,7 +26,7 @@ from landers.run.runlog import _truncate_after
 from landers.run.spec import read_config
 from landers.run.trainer import resume
 from landers.see.plots import plot_runs, read_csv
-from landers.see.report import read_eval
+from landers.core.files import read_eval
 
 from conftest import landers_cli
 

@@ -45,6 +45,7 @@ def test_a_second_writer_is_refused_and_a_killed_holder_leaves_no_stale_lock(tmp
         assert_refused(landers_cli("train", "--resume", str(run), "--steps", "20000000"), first.pid)
         assert_refused(landers_cli("report", str(run)), first.pid)
         assert_refused(landers_cli("plot", str(run)), first.pid)
+        assert_refused(landers_cli("record", str(run)), first.pid)  # into RUN/videos
         assert not (run / "report.html").exists() and not (run / "plots.png").exists()
         # A reader needs no lock.
         result = landers_cli("eval", str(run), "--episodes", "2", "--json")

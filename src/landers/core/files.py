@@ -39,6 +39,24 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def _json_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_eval(path: Path) -> dict:
+    """eval.json with the fields reports and comparisons read, checked: one sentence if it is corrupt."""
+    result = read_json_object(path)
+    parts = [result] + ([result["random"]] if "random" in result else [])
+    for part in parts:
+        ok = (isinstance(part, dict) and all(_json_number(part.get(k)) for k in ("mean", "std", "episodes"))
+              and isinstance(part.get("returns"), list) and part["returns"] and all(map(_json_number, part["returns"])))
+        if not ok:
+            raise LandersError(f"'{path}' is corrupt: it lacks the evaluation's mean, std, episodes or returns.")
+    if not all(_json_number(result.get(k, 0)) for k in ("step", "train_time")):
+        raise LandersError(f"'{path}' is corrupt: its step and train_time should be numbers.")
+    return result
+
+
 def _number(cell: str) -> bool:
     if cell == "":
         return True

@@ -81,11 +81,13 @@ def _acquire(run_dir: Path) -> int:
 
 
 @contextlib.contextmanager
-def lock_if_run(directory: Path) -> Iterator[None]:
-    """`run_lock` when `directory` is a run directory (has config.json), else nothing: plots
-    and reports written elsewhere need no lock."""
-    if (Path(directory) / "config.json").exists():
-        with run_lock(directory):
-            yield
-    else:
-        yield
+def lock_run_of(path: Path) -> Iterator[None]:
+    """`run_lock` on the run directory that `path` is or is written into (RUN, RUN/plots.png,
+    RUN/videos/last.mp4), else nothing: plots, reports and videos written elsewhere need none."""
+    path = Path(path)
+    for directory in (path, path.parent, path.parent.parent):
+        if (directory / "config.json").exists():
+            with run_lock(directory):
+                yield
+            return
+    yield

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from landers.core.files import read_json_object, read_table
-from landers.core.lock import lock_if_run
+from landers.core.lock import lock_run_of
 from landers.errors import LandersError
 from landers.see.stats import bootstrap_band, smoothed_on_grid
 
@@ -134,5 +134,5 @@ def plot_runs(run_dirs: list[Path], out: Path, x: str = "steps") -> list[Path]:
         sub.tick_params(labelsize=7)
         sub.grid(alpha=0.3)
     fig.tight_layout()
-    with lock_if_run(Path(out).parent):  # a plot written into a run is a write to that run
+    with lock_run_of(out):  # a plot written into a run is a write to that run
         return save(fig, out)

@@ -9,8 +9,8 @@ import html
 import os
 from pathlib import Path
 
-from landers.core.files import read_json_object
-from landers.core.lock import lock_if_run
+from landers.core.files import read_eval, read_json_object
+from landers.core.lock import lock_run_of
 from landers.errors import LandersError
 
 STYLE = """
@@ -93,28 +93,10 @@ def comparison_section(out_dir: Path) -> str:
             f"{table}{images}")
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def read_eval(path: Path) -> dict:
-    """eval.json with the fields the report shows, checked: one sentence if it is corrupt."""
-    result = read_json_object(path)
-    parts = [result] + ([result["random"]] if "random" in result else [])
-    for part in parts:
-        ok = (isinstance(part, dict) and all(_number(part.get(k)) for k in ("mean", "std", "episodes"))
-              and isinstance(part.get("returns"), list) and part["returns"] and all(map(_number, part["returns"])))
-        if not ok:
-            raise LandersError(f"'{path}' is corrupt: it lacks the evaluation's mean, std, episodes or returns.")
-    if not all(_number(result.get(k, 0)) for k in ("step", "train_time")):
-        raise LandersError(f"'{path}' is corrupt: its step and train_time should be numbers.")
-    return result
-
-
 def write_report(target: Path, out: Path | None = None) -> Path:
     target = Path(target)
     out = Path(out) if out is not None else target / "report.html"
-    with lock_if_run(target):  # it draws plots and a video into the run as well
+    with lock_run_of(target):  # it draws plots and a video into the run as well
         return _write_report(target, out)
 
 
