@@ -268,7 +268,7 @@ class Trainer:
                 else f"checkpoints/last keeps step {self.saved_step:,}")
         resume = f"landers train --resume {self.run_dir}"
         if isinstance(e, WriteFailed):
-            return f"{str(e).rstrip('.')}; training stopped at step {step:,} and {kept}; make room, then resume with: {resume}"
+            return f"{str(e).rstrip('.')}; {kept}; make room, then resume with: {resume}"
         if isinstance(e, EnvCrashed):
             return (f"{e} in update {update}, after step {step:,} (its traceback is above); {kept}, the last "
                     f"completed update; once the env is fixed, resume with: {resume}")
