@@ -19,7 +19,7 @@ from safetensors.torch import load, save
 import landers
 from landers.algos import get_algo
 from landers.core import checkpoint
-from landers.core.config import parse_preset, replace_config
+from landers.core.config import read_preset_file, replace_config
 from landers.core.files import read_table
 from landers.errors import LandersError
 from landers.run.runlog import _truncate_after
@@ -248,17 +248,20 @@ def test_fuzz_state_json(fuzz_run):
         path.write_bytes(original)
 
 
-def test_fuzz_presets():
+def test_fuzz_preset_files():
     valid = json.loads(PRESET.read_text())
 
-    def load_preset(text):
-        preset = parse_preset("fuzzed", text)
+    def load_preset(path):
+        preset = read_preset_file(path)  # what --preset FILE reads
         replace_config(get_algo(preset.algo).Config(), preset.hparams)  # as make_spec applies it
 
     @FUZZ
     @given(contents(valid))
     def check(text):
-        only_clean_errors(load_preset, as_bytes(text))
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "preset.json"
+            path.write_bytes(as_bytes(text))
+            only_clean_errors(load_preset, path)
 
     check()
 

@@ -10,7 +10,9 @@ and optionally:
   a `(T, N)` rollout of `num_envs * num_steps` steps;
 - `make_model(cfg, observation_space, action_space)` and `make_optimizer(model, cfg)` when
   the defaults (an `ActorCritic` MLP, Adam) do not fit;
-- `METRICS`: names of extra per-update metrics for metrics.csv.
+- `METRICS`: names of extra per-update metrics for metrics.csv;
+- `SEARCH_SPACE` (`landers.core.search`) for `landers tune`, and `constrain(params, defaults)`
+  when some combinations of its values are invalid (it returns a valid set).
 """
 
 from __future__ import annotations

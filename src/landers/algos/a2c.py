@@ -11,6 +11,7 @@ from torch import nn
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, make_adam, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
+from landers.core.search import Choice, Float
 from landers.errors import LandersError
 from landers.core.rollout import Rollout
 
@@ -37,6 +38,21 @@ class A2CConfig(BaseConfig):
 
 
 Config = A2CConfig
+
+
+# Searched by `landers tune a2c` (narrow or replace it with --space FILE).
+SEARCH_SPACE = {
+    "lr": Float(1e-4, 3e-3, log=True),
+    "num_envs": Choice((4, 8, 16)),
+    "num_steps": Choice((5, 8, 16, 32)),
+    "gamma": Choice((0.98, 0.99, 0.995, 0.999)),
+    "gae_lambda": Choice((0.9, 0.95, 1.0)),
+    "ent_coef": Float(0.0, 0.02),
+    "max_grad_norm": Choice((0.5, 1.0)),
+    "norm_adv": Choice((True, False)),
+    "norm_obs": Choice((True, False)),
+    "norm_reward": Choice((True, False)),
+}
 
 
 def make_optimizer(model: nn.Module, cfg: A2CConfig) -> torch.optim.Optimizer:

@@ -14,6 +14,7 @@ from torch import nn
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
+from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
 from landers.core.rollout import Rollout
 
@@ -52,6 +53,30 @@ class PPOConfig(BaseConfig):
 
 
 Config = PPOConfig
+
+
+# Searched by `landers tune ppo` (narrow or replace it with --space FILE).
+SEARCH_SPACE = {
+    "lr": Float(1e-4, 3e-3, log=True),
+    "num_envs": Choice((8, 16, 32)),
+    "num_steps": Choice((64, 128, 256, 512)),
+    "num_minibatches": Choice((4, 8, 16, 32)),
+    "update_epochs": Int(3, 10),
+    "gamma": Choice((0.98, 0.99, 0.995, 0.999)),
+    "gae_lambda": Choice((0.9, 0.95, 0.98)),
+    "clip_coef": Choice((0.1, 0.2, 0.3)),
+    "ent_coef": Float(0.0, 0.02),
+    "max_grad_norm": Choice((0.5, 1.0)),
+    "norm_obs": Choice((True, False)),
+    "norm_reward": Choice((True, False)),
+}
+
+
+def constrain(params: dict, defaults: PPOConfig) -> dict:
+    """num_minibatches must divide the batch: round it down to the nearest divisor."""
+    batch = params.get("num_envs", defaults.num_envs) * params.get("num_steps", defaults.num_steps)
+    params["num_minibatches"] = largest_divisor_at_most(batch, params.get("num_minibatches", defaults.num_minibatches))
+    return params
 
 
 def ppo_loss(model: nn.Module, obs, actions, old_logp, old_values, advantages, returns,

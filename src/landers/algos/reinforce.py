@@ -11,6 +11,7 @@ from torch import nn
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
+from landers.core.search import Choice, Float
 from landers.core.rollout import Rollout
 
 COLLECT = "episodes"
@@ -31,6 +32,19 @@ class ReinforceConfig(BaseConfig):
 
 
 Config = ReinforceConfig
+
+
+# Searched by `landers tune reinforce` (narrow or replace it with --space FILE).
+SEARCH_SPACE = {
+    "lr": Float(1e-4, 3e-3, log=True),
+    "num_envs": Choice((4, 8, 16)),
+    "num_steps": Choice((128, 256, 512, 1024)),
+    "gamma": Choice((0.98, 0.99, 0.995, 0.999)),
+    "ent_coef": Float(0.0, 0.02),
+    "baseline": Choice((True, False)),
+    "norm_returns": Choice((True, False)),
+    "norm_obs": Choice((True, False)),
+}
 
 
 def reinforce_loss(model: nn.Module, obs, actions, weights, returns, cfg: ReinforceConfig):

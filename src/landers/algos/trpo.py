@@ -14,6 +14,7 @@ from torch import nn
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, make_adam, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
+from landers.core.search import Choice, Float, Int
 from landers.errors import Diverged, LandersError
 from landers.core.rollout import Rollout
 
@@ -50,6 +51,20 @@ class TRPOConfig(BaseConfig):
 
 
 Config = TRPOConfig
+
+
+# Searched by `landers tune trpo` (narrow or replace it with --space FILE).
+SEARCH_SPACE = {
+    "max_kl": Float(0.003, 0.05, log=True),
+    "num_envs": Choice((4, 8, 16, 32)),
+    "num_steps": Choice((64, 128, 256, 512)),
+    "gamma": Choice((0.98, 0.99, 0.995, 0.999)),
+    "gae_lambda": Choice((0.9, 0.95, 0.98)),
+    "lr": Float(1e-4, 3e-3, log=True),
+    "vf_epochs": Int(3, 10),
+    "norm_obs": Choice((True, False)),
+    "norm_reward": Choice((True, False)),
+}
 
 
 def make_optimizer(model: nn.Module, cfg: TRPOConfig) -> torch.optim.Optimizer:

@@ -13,6 +13,7 @@ import math
 import numbers
 import typing
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -228,16 +229,22 @@ class Preset:
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def parse_preset(name: str, text: str | bytes) -> Preset:
-    """The preset `name` from the text of its JSON file; one sentence if it is malformed."""
-    where = f"Preset file '{name}.json'"
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise LandersError(f"{where} is not valid JSON ({type(e).__name__}).") from None
-    if isinstance(data, dict) and "name" in data:
-        raise LandersError(f"{where} is corrupt: its name comes from the file name, not a 'name' key.")
-    return from_json(Preset, data, where, name=name)
+def preset_from_json(name: str, data: Any, where: str) -> Preset:
+    """A Preset from a JSON object, or one sentence saying what is wrong with it."""
+    fields = {f.name: f for f in dataclasses.fields(Preset)}
+    if not isinstance(data, dict):
+        raise LandersError(f"{where} must hold a JSON object with algo, env_id, steps and hparams.")
+    unknown = sorted(set(data) - set(fields))
+    missing = sorted(k for k in ("algo", "env_id", "steps", "hparams") if k not in data)
+    if unknown or missing:
+        raise LandersError(f"{where}: " + ("; ".join(filter(None, [
+            f"unknown key(s) {', '.join(map(repr, unknown))}" if unknown else "",
+            f"missing {', '.join(missing)}" if missing else ""]))) + ".")
+    if not (isinstance(data["algo"], str) and isinstance(data["hparams"], dict)
+            and isinstance(data["steps"], int) and not isinstance(data["steps"], bool) and data["steps"] > 0):
+        raise LandersError(f"{where}: algo must be a string, steps a positive integer and hparams an object.")
+    data = {k: v for k, v in data.items() if k != "name"}
+    return from_json(Preset, data, where, name=name)  # every field's type checked
 
 
 def all_presets() -> dict[str, Preset]:
@@ -245,17 +252,32 @@ def all_presets() -> dict[str, Preset]:
     for entry in sorted(resources.files("landers.presets").iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
             name = entry.name[: -len(".json")]
-            presets[name] = parse_preset(name, entry.read_bytes())
+            presets[name] = preset_from_json(name, json.loads(entry.read_text()), f"preset {name}")
     return presets
 
 
+def read_preset_file(path: Path) -> Preset:
+    """A preset file such as `landers tune` writes (best.json)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise LandersError(f"Cannot read the preset file '{path}': {e.strerror}.") from None
+    except ValueError as e:
+        raise LandersError(f"The preset file '{path}' is not valid JSON: {e}.") from None
+    return preset_from_json(str(path), data, f"The preset file '{path}'")
+
+
 def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
-    """The named preset, else the tuned preset for (algo, env_id) when one ships, else None."""
+    """The named preset (a shipped name or a path to a preset file), else the tuned preset
+    for (algo, env_id) when one ships, else None."""
     presets = all_presets()
     if name is not None:
-        if name not in presets:
-            raise unknown_key_error(name, list(presets), "preset")
-        preset = presets[name]
+        if name in presets:
+            preset = presets[name]
+        elif name.endswith(".json") or Path(name).is_file():
+            preset = read_preset_file(Path(name))
+        else:
+            raise unknown_key_error(name, list(presets), "preset (a shipped name or a preset file's path)")
         if preset.algo != algo:
             raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
         return preset

@@ -1,0 +1,318 @@
+"""`landers tune`: hyperparameter search with Optuna's TPE through Ray Tune, robust across seeds.
+
+Each Tune trial is one configuration trained on K seeds at once (one Ray actor per seed, all in
+the trial's placement group, so they run in parallel when the CPUs are there and share them
+when not). After every periodic evaluation the trial reports the score over its seeds so far
+(`landers.scale.study`), and the early-stopping scheduler compares trials at equal steps.
+
+Why ASHA and not Optuna's pruner: Tune owns the trials' lifetimes (OptunaSearch only proposes
+configurations and never sees intermediate results), and ASHA decides each rung as results
+arrive, without waiting for a cohort of trials: the right fit for trials of unequal speed
+running in parallel on one machine or a cluster.
+
+The study lives in OUT: `ray/` (Tune's experiment state with the Optuna searcher, which is how
+an interrupted study resumes), `trials/trial_NNN/sK` (each seed's landers run directory),
+`trials.csv`, `best.json`, `tune.png` and `report.html`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from landers.algos import get_algo
+from landers.core.search import Space, constrained, suggest
+from landers.errors import LandersError
+from landers.scale import study
+from landers.scale.ray_runner import MAX_FAILURES, check_storage, connect, one_line
+
+GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
+REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
+
+
+def trial_name(trial) -> str:
+    return f"trial_{int(trial.trial_id.rsplit('_', 1)[-1]):03d}"
+
+
+def trial_number(name: str) -> int:
+    return int(name.rsplit("_", 1)[-1])
+
+
+# ---------------------------------------------------------------- one seed (a Ray actor)
+
+
+@ray.remote(max_concurrency=2)  # one thread trains, the other answers `row` while it does
+class SeedRun:
+    """Trains (or resumes, or reuses) one seed's landers run and hands out its periodic
+    evaluation means one at a time as they arrive."""
+
+    def __init__(self):
+        self.means: list[float] = []
+        self.steps: list[int] = []
+        self.final: dict[str, Any] | None = None
+        self.done = False
+        self.cv = threading.Condition()
+
+    def _add(self, row: dict) -> None:
+        with self.cv:
+            self.means.append(float(row["mean"]))
+            self.steps.append(int(row["step"]))
+            self.cv.notify_all()
+
+    def _earlier_rows(self, run_dir: Path) -> None:
+        """Evaluations an interrupted attempt already made, up to its last checkpoint."""
+        from landers.see.plots import read_csv
+
+        try:
+            last = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())["global_step"]
+        except (OSError, ValueError, KeyError):
+            return
+        evals = read_csv(run_dir / "evals.csv")
+        for step, mean in zip(evals.get("step", []), evals.get("mean", [])):
+            if step <= last:
+                self._add({"step": step, "mean": mean})
+
+    def train(self, setup: dict, params: dict, seed: int, run_dir: str, threads: int) -> dict:
+        from landers.run import spec as spec_mod
+        from landers.run import trainer as train_mod
+
+        run_dir = Path(run_dir)
+        try:
+            if (run_dir / "eval.json").exists():  # finished by an earlier attempt
+                self._earlier_rows(run_dir)
+                from landers.see.plots import read_csv
+
+                evals = read_csv(run_dir / "evals.csv")
+                with self.cv:
+                    self.means = [float(m) for m in evals.get("mean", [])]
+                    self.steps = [int(s) for s in evals.get("step", [])]
+            elif (run_dir / "config.json").exists():
+                self._earlier_rows(run_dir)
+                train_mod.resume(run_dir, quiet=True, on_eval=self._add)
+            else:
+                spec = spec_mod.make_spec(setup["algo"], setup["env_id"], preset=setup["preset"],
+                                          overrides={**params, **setup["options"]}, steps=setup["steps"],
+                                          seed=seed, threads=threads)
+                train_mod.start(spec, run_dir, quiet=True, on_eval=self._add)
+            self.final = json.loads((run_dir / "eval.json").read_text())
+            return self.final
+        finally:
+            with self.cv:
+                self.done = True
+                self.cv.notify_all()
+
+    def row(self, i: int) -> tuple[int, float] | None:
+        """(step, mean) of the i-th evaluation, once there is one; None once training ended without it."""
+        with self.cv:
+            self.cv.wait_for(lambda: len(self.means) > i or self.done)
+            return (self.steps[i], self.means[i]) if len(self.means) > i else None
+
+
+# ---------------------------------------------------------------- one trial (a Tune trial)
+
+
+def run_trial(config: dict, setup: dict) -> None:
+    algo = get_algo(setup["algo"])
+    params = constrained(algo, {k: config[k] for k in setup["space"] if k in config})
+    root = Path(setup["trials"]) / tune.get_context().get_trial_name()
+    seeds = list(range(1, setup["seeds"] + 1))
+    share = setup["cpus_per_trial"] / len(seeds)
+    actors = [SeedRun.options(num_cpus=share).remote() for _ in seeds]
+    futures = [a.train.remote(setup, params, s, str(root / f"s{s}"), max(1, int(share))) for a, s in zip(actors, seeds)]
+    per_seed: list[list[float]] = [[] for _ in seeds]
+    i = 0
+    while True:
+        rows = ray.get([a.row.remote(i) for a in actors])
+        if any(r is None for r in rows):
+            break
+        for means, (_, mean) in zip(per_seed, rows):
+            means.append(mean)
+        score, seed_scores = study.trial_score(per_seed, setup["objective"])
+        tune.report({"step": min(step for step, _ in rows), "score": score, "seed_scores": seed_scores,
+                     "params": params})
+        i += 1
+    finals = ray.get(futures)  # a seed's exception ends the trial here, with its reason
+    score, seed_scores = study.trial_score(per_seed, setup["objective"])
+    tune.report({"step": max(f["step"] for f in finals), "score": score, "seed_scores": seed_scores,
+                 "params": params, "finished": True, "final_means": [f["mean"] for f in finals]})
+
+
+# ---------------------------------------------------------------- the study (driver)
+
+
+def _records(trials: list[dict], space: Space, settled: bool) -> list[study.TrialRecord]:
+    """Trials as study records. `settled`: the study ran to its end, so a trial that neither
+    finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
+    stopped by Ctrl-C, and a resume will go on with it."""
+    records = []
+    for t in trials:
+        last, config = t["last"] or {}, t["config"] or {}
+        params = last.get("params") or {k: config[k] for k in space if k in config}
+        rec = study.TrialRecord(number=trial_number(t["name"]), params=params, score=last.get("score"),
+                                seed_scores=list(last.get("seed_scores") or []), steps=int(last.get("step") or 0))
+        if t["error"]:
+            rec.state, rec.error = "FAILED", t["error"]
+        elif last.get("finished"):
+            rec.state = "COMPLETE"
+        elif t["status"] in ("RUNNING", "PENDING"):
+            rec.state = t["status"]
+        elif settled:
+            rec.state, rec.pruned_at = "PRUNED", rec.steps
+        else:
+            rec.state = "STOPPED"
+        records.append(rec)
+    return records
+
+
+def _from_trial(trial) -> dict:
+    error = None
+    if trial.status == "ERROR":
+        try:
+            error = one_line(Path(trial.error_file).read_text())
+        except (OSError, TypeError):
+            error = "failed"
+    return {"name": trial_name(trial), "last": trial.last_result, "config": trial.config,
+            "status": trial.status, "error": error}
+
+
+def _from_result(result) -> dict:
+    return {"name": Path(result.path).name, "last": result.metrics, "config": result.config,
+            "status": "ERROR" if result.error else "TERMINATED",
+            "error": one_line(result.error) if result.error else None}
+
+
+# The driver's live state. Tune pickles callbacks into its experiment state, so the callback
+# holds nothing itself and reaches this process's state through the module.
+_LIVE: dict[str, Any] = {}
+
+
+class _Progress(tune.Callback):
+    """A live line (trials done / running / pruned, the best score so far and its parameters);
+    trials.csv, best.json and tune.png rewritten as each trial ends."""
+
+    def _update(self, trials, write: bool) -> None:
+        if not _LIVE:
+            return
+        records = _records([_from_trial(t) for t in trials], _LIVE["space"], settled=False)
+        if write:
+            _LIVE["write"](records)
+        done = [r for r in records if r.state == "COMPLETE"]
+        best = max((r for r in done if r.score is not None), key=lambda r: r.score, default=None)
+        ended = [r for r in records if r.state in ("STOPPED", "PRUNED")]
+        line = (f"trials: {len(done)} done, {sum(r.state == 'RUNNING' for r in records)} running, "
+                f"{len(ended)} pruned, {sum(r.state == 'FAILED' for r in records)} failed")
+        if best is not None:
+            line += f"; best {best.score:.1f} (trial {best.number}: {format_params(best.params)})"
+        if line != _LIVE.get("line"):
+            _LIVE["line"] = line
+            _LIVE["echo"](line)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._update(trials, write=False)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._update(trials, write=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._update(trials, write=True)
+
+
+def format_params(params: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: int, objective: str,
+        space: Space, out: Path, address: str | None, storage: str | None, cpus_per_trial: float | None,
+        preset: str | None, options: dict[str, Any], echo=print) -> tuple[study.TrialRecord | None, bool]:
+    """Run (or resume) the study; returns (the best completed trial, whether it was interrupted)."""
+    import signal
+
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from landers.core.config import find_preset
+    from landers.run.spec import make_spec
+
+    if objective not in study.OBJECTIVES:
+        raise LandersError(f"--objective must be one of {', '.join(study.OBJECTIVES)}, got '{objective}'.")
+    if trials <= 0 or seeds <= 0 or (steps is not None and steps <= 0) or (cpus_per_trial is not None and cpus_per_trial <= 0):
+        raise LandersError("--trials, --seeds, --steps and --cpus-per-trial must be positive.")
+    if not space:
+        raise LandersError(f"{algo_name} has no hyperparameters to tune.")
+    base = make_spec(algo_name, env_id, preset=preset, overrides=dict(options), steps=steps)  # bad input: now
+    steps = base.steps
+    found = find_preset(algo_name, env_id, preset)
+    base_hparams = {**(found.hparams if found else {}), **{k: v for k, v in options.items() if k not in space}}
+    out = out.absolute()
+    storage = storage or str(out)
+    check_storage(str(out))
+    if storage != str(out):
+        check_storage(storage)
+    connect(address, 1, out / "ray.log")
+    try:
+        total = ray.cluster_resources().get("CPU", 1)
+        cpus = cpus_per_trial or min(seeds, total)
+        if cpus > total:
+            raise LandersError(f"--cpus-per-trial {cpus:g} is more than the cluster's {total:g} CPUs.")
+        setup = {"algo": algo_name, "env_id": env_id, "preset": preset, "steps": steps, "seeds": seeds,
+                 "objective": objective, "space": list(space), "cpus_per_trial": cpus, "options": dict(options),
+                 "trials": str(out / "trials")}
+        trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
+                                        tune.PlacementGroupFactory([{}] + [{"CPU": cpus / seeds}] * seeds))
+        experiment = f"{storage.rstrip('/')}/ray/tune"
+
+        def write(records: list[study.TrialRecord]) -> study.TrialRecord | None:
+            for r in records:
+                r.run_dirs = [str(out / "trials" / f"trial_{r.number:03d}" / f"s{s}") for s in range(1, seeds + 1)]
+            return study.write_outputs(out, algo=algo_name, env_id=env_id, steps=steps,
+                                       eval_every=base.eval_every or None, base_hparams=base_hparams,
+                                       trials=records, seeds=seeds, objective=objective, space=space)
+
+        if tune.Tuner.can_restore(experiment):
+            echo(f"resuming the study in {out} (finished trials are kept)")
+            tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=False)
+        else:
+            def define_by_run(trial) -> None:  # Optuna records the drawn values on the trial
+                suggest(trial, space)
+
+            searcher = OptunaSearch(space=define_by_run, metric="score", mode="max", seed=0)
+            # max_t above the budget: the scheduler must never stop a trial at its last
+            # evaluation, before its final report.
+            scheduler = ASHAScheduler(time_attr="step", max_t=steps + 1, grace_period=max(1, int(steps * GRACE_FRACTION)),
+                                      reduction_factor=REDUCTION_FACTOR)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, metric="score", mode="max",
+                                            num_samples=trials, trial_name_creator=trial_name,
+                                            trial_dirname_creator=trial_name),
+                run_config=tune.RunConfig(name="tune", storage_path=f"{storage.rstrip('/')}/ray", verbose=0,
+                                          failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                                          callbacks=[_Progress()]))
+        echo(f"{trials} trials x {seeds} seeds of {algo_name} on {env_id}, {steps:,} steps per seed, "
+             f"{cpus:g} CPUs per trial, objective {objective}; in {out}")
+        interrupted = []
+
+        def on_ctrl_c(signum, frame):  # Tune's graceful stop: it saves the study for a resume
+            interrupted.append(True)
+            echo("interrupted: stopping the trials; run the same command again to resume the study")
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+        _LIVE.update(echo=echo, write=write, space=space)
+        previous = signal.signal(signal.SIGINT, on_ctrl_c)
+        try:
+            results = tuner.fit()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            _LIVE.clear()
+        records = _records([_from_result(r) for r in results if r.path], space, settled=not interrupted)
+        return write(records), bool(interrupted)
+    finally:
+        ray.shutdown()
