@@ -72,7 +72,8 @@ def test_a_damaged_last_checkpoint_names_best_and_resume_from_best_works(cartpol
     tensors.write_bytes(bytes(data))
     with pytest.raises(LandersError) as caught:
         landers.load(run)
-    assert_clean(caught.value, "missing or corrupt", "does not match the SHA-256", f"'{run}/checkpoints/best' is complete")
+    assert_clean(caught.value, "missing or corrupt", "does not match the SHA-256",
+                 f"'{run}/checkpoints/best' is complete")
     if damage == "bitflip":
         return
     result = landers_cli("train", "--resume", str(run), "--steps", "4096")
@@ -217,27 +218,43 @@ def fuzz_run(tmp_path_factory, cartpole_run) -> Path:
     return Path(shutil.copytree(cartpole_run, tmp_path_factory.mktemp("fuzz") / "run"))
 
 
-def test_fuzz_config_json(fuzz_run):
-    valid = json.loads((fuzz_run / "config.json").read_text())
-
+def fuzz_file(name: str, valid: dict, load) -> None:
+    """Feed `load(path)` a file `name` holding random bytes, random JSON or `valid` mutated."""
     @FUZZ
     @given(contents(valid))
     def check(text):
         with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "config.json"
+            path = Path(d) / name
             path.write_bytes(as_bytes(text))
-            only_clean_errors(read_config, path)
+            only_clean_errors(load, path)
 
     check()
 
 
+def test_fuzz_config_json(fuzz_run):
+    fuzz_file("config.json", json.loads((fuzz_run / "config.json").read_text()), read_config)
+
+
+def test_fuzz_eval_json(fuzz_run):
+    fuzz_file("eval.json", json.loads((fuzz_run / "eval.json").read_text()), read_eval)
+
+
+def test_fuzz_preset_files():
+    def load_preset(path):
+        preset = read_preset_file(path)  # what --preset FILE reads
+        replace_config(get_algo(preset.algo).Config(), preset.hparams)  # as make_spec applies it
+
+    fuzz_file("preset.json", json.loads(PRESET.read_text()), load_preset)
+
+
 def test_fuzz_state_json(fuzz_run):
+    """In place, in a whole checkpoint: a mutated state.json keeps the tensors' hash, so the
+    loader gets past the hash check to the fields themselves."""
     path = fuzz_run / "checkpoints" / "last" / "state.json"
     original = path.read_bytes()
-    valid = json.loads(original)
 
     @FUZZ
-    @given(contents(valid))
+    @given(contents(json.loads(original)))
     def check(text):
         path.write_bytes(as_bytes(text))
         only_clean_errors(landers.load, fuzz_run / "checkpoints" / "last")
@@ -246,38 +263,6 @@ def test_fuzz_state_json(fuzz_run):
         check()
     finally:
         path.write_bytes(original)
-
-
-def test_fuzz_preset_files():
-    valid = json.loads(PRESET.read_text())
-
-    def load_preset(path):
-        preset = read_preset_file(path)  # what --preset FILE reads
-        replace_config(get_algo(preset.algo).Config(), preset.hparams)  # as make_spec applies it
-
-    @FUZZ
-    @given(contents(valid))
-    def check(text):
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "preset.json"
-            path.write_bytes(as_bytes(text))
-            only_clean_errors(load_preset, path)
-
-    check()
-
-
-def test_fuzz_eval_json(fuzz_run):
-    valid = json.loads((fuzz_run / "eval.json").read_text())
-
-    @FUZZ
-    @given(contents(valid))
-    def check(text):
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "eval.json"
-            path.write_bytes(as_bytes(text))
-            only_clean_errors(read_eval, path)
-
-    check()
 
 
 def test_fuzz_csvs(fuzz_run):

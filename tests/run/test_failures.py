@@ -76,7 +76,8 @@ def crash_point(message: str, batch: int) -> tuple[int, int]:
     return update, step
 
 
-@pytest.mark.parametrize("fault, what", [("nan_obs", "an observation holding nan"), ("nan_reward", "a reward holding inf")])
+@pytest.mark.parametrize("fault, what", [("nan_obs", "an observation holding nan"),
+                                         ("nan_reward", "a reward holding inf")])
 def test_an_env_that_returns_non_finite_numbers_is_named_and_nothing_learns_from_it(tmp_path, fault, what):
     fake_envs.Faulty.steps = 0  # the fault comes at the 200th step of this process's copies
     run = tmp_path / "run"

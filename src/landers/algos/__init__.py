@@ -130,7 +130,8 @@ def load(path: str | Path, device: str = "cpu") -> Agent:
             checkpoint.check_tensors(tensors, make_model(algo, cfg, obs_space, act_space).state_dict(), "model.", path)
         model = make_model(algo, cfg, obs_space, act_space)
     except (TypeError, ValueError, RuntimeError) as e:
-        raise LandersError(f"Checkpoint '{path}' describes a network this version cannot build ({first_line(e)}).") from None
+        raise LandersError(f"Checkpoint '{path}' describes a network this version cannot build "
+                           f"({first_line(e)}).") from None
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     obs_norm = None
     if "obs_norm.mean" in tensors:
