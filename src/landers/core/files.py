@@ -19,7 +19,7 @@ def write_failed(path: Path, error: OSError) -> WriteFailed:
     return WriteFailed(f"Cannot write '{path}': {error.strerror or error}.")
 
 
-def read_json(path: Path, what: str = "") -> Any:
+def read_json(path: Path) -> Any:
     """The JSON value in `path`; one sentence when it cannot be read or is not JSON."""
     path = Path(path)
     try:
@@ -29,7 +29,7 @@ def read_json(path: Path, what: str = "") -> Any:
         raise LandersError(f"Cannot read '{path}': {e.strerror}.") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         detail = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
-        raise LandersError(f"'{path}' is not valid JSON{what and ' ' + what} ({detail}); it is corrupt.") from None
+        raise LandersError(f"'{path}' is not valid JSON ({detail}); it is corrupt.") from None
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -44,16 +44,18 @@ def _json_number(value: Any) -> bool:
 
 
 def read_eval(path: Path) -> dict:
-    """eval.json with the fields reports and comparisons read, checked: one sentence if it is corrupt."""
+    """eval.json with the fields reports and comparisons read, checked: one sentence if it is
+    corrupt."""
     result = read_json_object(path)
     parts = [result] + ([result["random"]] if "random" in result else [])
     for part in parts:
         ok = (isinstance(part, dict) and all(_json_number(part.get(k)) for k in ("mean", "std", "episodes"))
-              and isinstance(part.get("returns"), list) and part["returns"] and all(map(_json_number, part["returns"])))
+              and isinstance(part.get("returns"), list) and part["returns"]
+              and all(map(_json_number, part["returns"])))
         if not ok:
             raise LandersError(f"'{path}' is corrupt: it lacks the evaluation's mean, std, episodes or returns.")
-    if not all(_json_number(result.get(k, 0)) for k in ("step", "train_time")):
-        raise LandersError(f"'{path}' is corrupt: its step and train_time should be numbers.")
+    if not all(_json_number(result.get(k)) for k in ("step", "train_time")):
+        raise LandersError(f"'{path}' is corrupt: it lacks the step and train_time of the evaluation.")
     return result
 
 
