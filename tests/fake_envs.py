@@ -63,3 +63,38 @@ class FakePixels(gym.Env):
 
 
 gym.register("FakePixels-v0", entry_point=FakePixels)
+
+
+class Faulty(gym.Env):
+    """A tiny env that misbehaves from its `at`-th step, counted over every copy in the process
+    (a vector env's copies share the count): `fault` is "raise" (a simulator that loses its
+    connection), "nan_obs" or "nan_reward"."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    steps = 0
+
+    def __init__(self, fault: str = "raise", at: int = 200):
+        self.fault, self.at = fault, at
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        Faulty.steps += 1
+        self.t += 1
+        obs, reward = np.full(2, 0.1 * action, np.float32), float(action)
+        if Faulty.steps >= self.at:
+            if self.fault == "raise":
+                raise ConnectionError("the simulator lost its connection")
+            if self.fault == "nan_obs":
+                obs[1] = np.nan
+            else:
+                reward = float("inf")
+        return obs, reward, self.t >= 10, False, {}
+
+
+for _fault in ("raise", "nan_obs", "nan_reward"):
+    gym.register(f"Faulty-{_fault}-v0", entry_point=Faulty, kwargs={"fault": _fault})

@@ -54,7 +54,9 @@ def test_bad_input_on_an_existing_run_modifies_nothing(cartpole_run, tmp_path):
     assert_one_sentence_error(landers_cli("train", "ppo", "LunarLander-v3", "--resume", str(run), "--steps", "9000"),
                               "cannot resume as env LunarLander-v3")
     assert_one_sentence_error(landers_cli("train", "ppo", "CartPole-v1", "--run-dir", str(run)), "already holds a run")
-    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--set", "lr=1"), "cannot change when resuming")
+    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--set", "hidden_sizes=8"),
+                              "hidden_sizes cannot change when resuming")
+    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--seed", "4"), "cannot change when resuming")
     assert_one_sentence_error(landers_cli("eval", str(run), "--env", "LunarLander-v3"), "trained on CartPole-v1")
     assert_one_sentence_error(landers_cli("eval", str(run), "--episodes", "0"), "must be positive")
     assert tree_digest(run) == digest

@@ -20,6 +20,18 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _fail_with(error: LandersError) -> None:
+    """One sentence and the error's exit code (2: bad input or file, 3: diverged, 1: the env
+    or the disk failed). An env's own exception is the user's code: its traceback comes first."""
+    from landers.errors import EnvCrashed
+
+    if isinstance(error, EnvCrashed) and error.__cause__ is not None:
+        import traceback
+
+        traceback.print_exception(error.__cause__, file=sys.stderr)
+    _fail(str(error), error.exit_code)
+
+
 @app.command()
 def train(
     algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
@@ -49,15 +61,16 @@ def train(
     console = Console(stderr=True)
     try:
         if resume is not None:
-            changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset), ("--set", set_), ("--envs", envs),
+            changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset), ("--envs", envs),
                                                 ("--backend", backend), ("--device", device),
                                                 ("--run-dir", run_dir), ("--eval-every", eval_every),
                                                 ("--eval-episodes", eval_episodes),
                                                 ("--record-every", record_every)) if value]
             if changed:
-                raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps can.")
+                raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps and --set can.")
             run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console,
-                                   expect_algo=algo, expect_env_id=env_id)
+                                   expect_algo=algo, expect_env_id=env_id,
+                                   overrides=config_mod.parse_assignments(set_))
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
@@ -75,7 +88,7 @@ def train(
     except train_mod.Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
@@ -112,7 +125,7 @@ def eval_(
         result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
                           max_steps=max_steps or None)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     if as_json:
         data = result.to_json()
         typer.echo(json.dumps({k: data[k] for k in ("mean", "std", "episodes", "returns")}))
@@ -142,7 +155,7 @@ def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
     try:
         module = get_algo(algo)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     typer.echo(f"{algo} hyperparameters (--set KEY=VALUE):")
     for name, tp, default, help_ in field_docs(module.Config):
         typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
@@ -173,7 +186,7 @@ def compare(
         jobs_done = compare_mod.run_all(env_id, names, seeds, steps, jobs or os.cpu_count() or 1, out, echo=typer.echo)
         compare_mod.summarize(env_id, jobs_done, out)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     typer.echo((out / "comparison.md").read_text())
     typer.echo(f"{out}: comparison.md, comparison.csv, curves_steps.png/.svg, curves_time.png/.svg")
 
@@ -243,6 +256,7 @@ def record(
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
     from landers.core import checkpoint
+    from landers.core.lock import lock_run_of
     from landers.algos import load
     from landers.see.video import record as record_video
 
@@ -252,9 +266,10 @@ def record(
             ckpt = checkpoint.find(path)
             name = ckpt.name.removesuffix(".tmp").removesuffix(".old")
             out = ckpt.parent.parent / "videos" / f"{name}.{fmt}"
-        result = record_video(agent, out, episodes=episodes, seed=seed, deterministic=not stochastic, fmt=fmt)
+        with lock_run_of(out):  # into the run's videos/: a write to the run; elsewhere a read
+            result = record_video(agent, out, episodes=episodes, seed=seed, deterministic=not stochastic, fmt=fmt)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])
     typer.echo(f"{result['path']}: {result['frames']} frames at {result['fps']} fps; returns {returns}")
 
@@ -337,7 +352,7 @@ def plot(
             raise LandersError(f"--x must be steps or time, got '{x}'.")
         paths = plot_runs(run_dirs, out or run_dirs[0] / "plots.png", x)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     typer.echo(" ".join(str(p) for p in paths))
 
 
@@ -353,7 +368,7 @@ def report(
     try:
         path = write_report(target, out)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     typer.echo(str(path))
 
 

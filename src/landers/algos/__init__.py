@@ -18,16 +18,18 @@ and optionally:
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import torch
+from torch import nn
 
 from landers.core import checkpoint
-from landers.core.config import unknown_key_error
+from landers.core.config import from_json, unknown_key_error
 from landers.envs.spaces import space_from_json
-from landers.errors import LandersError
+from landers.errors import Diverged, LandersError
 from landers.policy.agent import Agent
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer
@@ -39,6 +41,9 @@ ALGOS = {
     "reinforce": "landers.algos.reinforce",
     "random": "landers.algos.random",
 }
+
+
+MAX_SPACE_SIZE = 2**26  # elements of an observation or action; far above any env landers trains
 
 
 def get_algo(name: str) -> ModuleType:
@@ -86,19 +91,51 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
     return lr
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, max_grad_norm: float) -> None:
+    """Backpropagate `loss`, clip the global gradient norm and step, unless the loss or the
+    gradient norm is not finite: then raise `Diverged` before the step writes NaN or inf into
+    the parameters and the optimizer's moments (the trainer keeps the last finite state)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = nn.utils.clip_grad_norm_(params, max_grad_norm)
+    # One check of the sum costs one device sync per step; which one failed matters only then.
+    if not torch.isfinite(norm + loss.detach()):
+        name, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
+        raise Diverged(f"the {name} became {float(value.detach())}")
+    optimizer.step()
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error from torch or numpy, whose messages can run to many lines."""
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(":. ") if text else type(error).__name__
+
+
 def load(path: str | Path, device: str = "cpu") -> Agent:
     """The agent saved at `path`: a run directory (its `checkpoints/last`) or a checkpoint directory."""
     tensors, state = checkpoint.read(Path(path))
+    algo = get_algo(state["algo"])
+    cfg = from_json(algo.Config, state["run"]["hparams"], f"Checkpoint '{path}' (run.hparams)")
     try:
-        algo = get_algo(state["algo"])
-        cfg = algo.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["run"]["hparams"].items()})
+        for key in ("observation_space", "action_space"):
+            shape = state[key].get("shape", [])
+            # A Box allocates its bounds: a corrupt shape must not exhaust memory first.
+            if isinstance(shape, list) and all(isinstance(n, int) for n in shape) and math.prod(shape) > MAX_SPACE_SIZE:
+                raise ValueError(f"{key} of shape {shape}")
         obs_space, act_space = space_from_json(state["observation_space"]), space_from_json(state["action_space"])
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
+        raise LandersError(f"Checkpoint '{path}' has a corrupt space description ({first_line(e)}).") from None
+    try:
+        with torch.device("meta"):  # shapes only, no memory: the saved tensors must fit them first
+            checkpoint.check_tensors(tensors, make_model(algo, cfg, obs_space, act_space).state_dict(), "model.", path)
         model = make_model(algo, cfg, obs_space, act_space)
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise LandersError(f"Checkpoint '{path}' does not match this version of landers ({e}).") from None
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise LandersError(f"Checkpoint '{path}' describes a network this version cannot build "
+                           f"({first_line(e)}).") from None
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     obs_norm = None
     if "obs_norm.mean" in tensors:
         obs_norm = ObsNormalizer(obs_space.shape)
+        checkpoint.check_tensors(tensors, obs_norm.rms.state(""), "obs_norm", path)
         obs_norm.rms.load({k: v.numpy() for k, v in tensors.items()}, "obs_norm")
     return Agent(model.to(device), state["env_id"], obs_space, act_space, obs_norm, info=state)

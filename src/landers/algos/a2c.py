@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, make_adam, set_lr
+from landers.algos import annealed, make_adam, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
 from landers.core.search import Choice, Float
 from landers.errors import LandersError
@@ -82,8 +82,5 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     obs, actions, values, advantages, returns = rollout.flat(rollout.obs, rollout.actions, rollout.values,
                                                              advantages, returns)
     loss, metrics = a2c_loss(model, obs, actions, advantages, returns, cfg)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-    optimizer.step()
+    optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
     return {**metrics, "lr": lr, "gradient_steps": 1, "explained_variance": explained_variance(values, returns)}

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, set_lr
+from landers.algos import annealed, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
 from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
@@ -129,10 +129,7 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
             if cfg.target_kl is not None and metrics["approx_kl"] > cfg.target_kl:
                 stopped = True
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
+            optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value
             steps += 1

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, set_lr
+from landers.algos import annealed, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
 from landers.core.search import Choice, Float
 from landers.core.rollout import Rollout
@@ -74,9 +74,6 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     if cfg.norm_returns and weights.numel() > 1:
         weights = (weights - weights.mean()) / (weights.std() + 1e-8)
     loss, metrics = reinforce_loss(model, obs, actions, weights, returns, cfg)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-    optimizer.step()
+    optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
     ev = explained_variance(values, returns) if cfg.baseline else float("nan")
     return {**metrics, "lr": lr, "gradient_steps": 1, "explained_variance": ev}

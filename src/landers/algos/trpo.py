@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, make_adam, set_lr
+from landers.algos import annealed, make_adam, optimizer_step, set_lr
 from landers.core.config import BaseConfig, doc
 from landers.core.search import Choice, Float, Int
-from landers.errors import LandersError
+from landers.errors import Diverged, LandersError
 from landers.core.rollout import Rollout
 
 METRICS = ["kl", "line_search_steps", "improvement"]
@@ -118,6 +118,8 @@ def policy_step(model: nn.Module, obs, actions, advantages, cfg: TRPOConfig) -> 
 
     surr, _ = surrogate()
     g = _flat_grad(surr, actor)
+    if not torch.isfinite(g).all():  # the line search would reject every step, silently
+        raise Diverged(f"the policy gradient became {'nan' if g.isnan().any() else 'inf'}")
 
     def fisher_vector(v: torch.Tensor) -> torch.Tensor:
         kl = dist.kl(old_params, model.policy_params(obs)).mean()
@@ -157,10 +159,7 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     for _ in range(cfg.vf_epochs):
         for index in torch.randperm(len(obs), device=obs.device).chunk(cfg.vf_minibatches):
             loss = 0.5 * (model.value(obs[index]) - returns[index]).pow(2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(critic, cfg.max_grad_norm)
-            optimizer.step()
+            optimizer_step(optimizer, loss, critic, cfg.max_grad_norm)
             value_loss += loss.item()
             steps += 1
     return {**metrics, "value_loss": value_loss / steps, "lr": lr, "gradient_steps": steps,

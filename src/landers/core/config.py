@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import json
+import math
+import numbers
 import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from landers.errors import LandersError
 
@@ -100,28 +103,70 @@ def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
         tp = hints[key]
         if isinstance(value, str) and tp is not str:
             value = parse_value(tp, value, key)
-        elif isinstance(value, list) and typing.get_origin(tp) is tuple:
-            value = tuple(value)  # JSON has no tuples
-        if not _has_type(value, tp):
-            raise LandersError(f"{key}={value!r}: expected a value of type {_type_name(tp)}.")
+        else:  # from a preset file or the Python API: a value of the field's type is needed
+            ok, value = _json_value(tp, value)
+            if not ok:
+                raise LandersError(f"{key}={value!r}: expected a value of type {_type_name(tp)}.")
         values[key] = value
     return dataclasses.replace(cfg, **values)
 
 
-def _has_type(value: Any, tp: Any) -> bool:
-    """Whether a value from JSON (a preset, a search space, config.json) fits field type `tp`."""
+def _json_value(tp: Any, value: Any) -> tuple[bool, Any]:
+    """(ok, value converted to `tp`) for a value read from JSON; JSON has no tuples, and an
+    integral number may stand for a float."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True, value
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return any(_has_type(value, a) for a in args)
+        for option in args:
+            ok, converted = _json_value(option, value)
+            if ok:
+                return True, converted
+        return False, value
     if tp is type(None):
-        return value is None
-    if origin is tuple:
-        return isinstance(value, tuple) and all(_has_type(v, args[0]) for v in value)
-    if tp is float:  # an int is a fine float; a bool is not a number here
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, tp) if isinstance(tp, type) else True
+        return value is None, value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [_json_value(args[0], v) for v in value]
+        if not all(ok for ok, _ in items):
+            return False, value
+        return True, (tuple if origin is tuple else list)(v for _, v in items)
+    if origin is dict or tp is dict:
+        return isinstance(value, dict), value
+    if tp is bool:
+        return isinstance(value, (bool, np.bool_)), bool(value) if isinstance(value, np.bool_) else value
+    if isinstance(value, (bool, np.bool_)):  # true is no number
+        return False, value
+    if tp is int and isinstance(value, numbers.Integral):
+        return True, int(value)
+    if tp is float and isinstance(value, numbers.Real):
+        return True, float(value)
+    return isinstance(value, tp), value
+
+
+def from_json(cls: type, data: Any, where: str, **given: Any) -> Any:
+    """An instance of dataclass `cls` from the JSON object `data`, every field checked against
+    its declared type: a corrupt or hand-edited file gets one sentence, not a traceback later.
+    `given` supplies fields that are already converted (nested configs)."""
+    if not isinstance(data, dict):
+        raise LandersError(f"{where} is corrupt: expected a JSON object, found {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in given:
+            continue
+        if key not in known:
+            raise LandersError(f"{where} is corrupt or from another version: unknown key {key!r}.")
+        ok, values[key] = _json_value(hints[key], value)
+        if not ok:
+            raise LandersError(f"{where} is corrupt: {key!r} should be {_type_name(hints[key])}, "
+                               f"not {json.dumps(value)[:40]}.")
+    try:
+        return cls(**values, **given)
+    except TypeError as e:  # a field without default is missing
+        raise LandersError(f"{where} is corrupt: {e}.") from None
 
 
 def to_json_dict(cfg: Any) -> dict[str, Any]:
@@ -193,13 +238,13 @@ def preset_from_json(name: str, data: Any, where: str) -> Preset:
     missing = sorted(k for k in ("algo", "env_id", "steps", "hparams") if k not in data)
     if unknown or missing:
         raise LandersError(f"{where}: " + ("; ".join(filter(None, [
-            f"unknown key(s) {', '.join(unknown)}" if unknown else "",
+            f"unknown key(s) {', '.join(map(repr, unknown))}" if unknown else "",
             f"missing {', '.join(missing)}" if missing else ""]))) + ".")
     if not (isinstance(data["algo"], str) and isinstance(data["hparams"], dict)
             and isinstance(data["steps"], int) and not isinstance(data["steps"], bool) and data["steps"] > 0):
         raise LandersError(f"{where}: algo must be a string, steps a positive integer and hparams an object.")
     data = {k: v for k, v in data.items() if k != "name"}
-    return Preset(name=name, **data)
+    return from_json(Preset, data, where, name=name)  # every field's type checked
 
 
 def all_presets() -> dict[str, Preset]:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from landers.envs import VecEnv
+from landers.errors import Diverged
 from landers.policy.networks import ActorCritic, is_image
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 
@@ -43,6 +44,16 @@ class Episode:
     step: int      # global step at which it ended
     ret: float     # real (unscaled) return
     length: int
+
+
+def _check_env_output(env_id: str, obs: np.ndarray, reward: np.ndarray, step: int) -> None:
+    """NaN or inf from the env would flow into the normalizer statistics and the loss; stop
+    before either learns from it. Integer observations (pixels) cannot be non-finite."""
+    for name, values in (("an observation", obs), ("a reward", reward)):
+        floating = isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.floating)
+        if floating and not np.isfinite(values).all():
+            bad = "nan" if np.isnan(values).any() else "inf"
+            raise Diverged(f"{env_id} returned {name} holding {bad} after step {step:,}", env=env_id)
 
 
 @dataclass
@@ -89,6 +100,7 @@ class Collector:
         action, logp, value = model.act(obs)
         # Policies index discrete actions from 0; the env numbers them from its space's `start`.
         self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy() + self._action_start)
+        _check_env_output(self.envs.env_id, self.obs, reward, self.global_step)
         self.global_step += self.envs.num_envs
         valid = ~self.prev_done
         done = terminated | truncated

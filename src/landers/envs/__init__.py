@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 from landers.envs import atari
-from landers.errors import LandersError
+from landers.errors import EnvCrashed, LandersError
 
 BACKENDS = ("auto", "gymnasium", "envpool")
 
@@ -135,7 +135,11 @@ class VecEnv:
             actions = np.clip(actions, self._low, self._high)
         if self._fire_on_new_life:  # the step after a lost life serves the ball
             actions = np.where(self._fire, atari.FIRE, actions)
-        obs, rewards, terminated, truncated, info = self._env.step(actions)
+        try:
+            obs, rewards, terminated, truncated, info = self._env.step(actions)
+        except Exception as e:  # the env's own code failed: say which env, keep its traceback
+            first = (str(e).strip().splitlines() or [""])[0].rstrip(".")
+            raise EnvCrashed(f"{self.env_id} raised {type(e).__name__}" + (f" ({first})" if first else "")) from e
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
         if not self.atari:

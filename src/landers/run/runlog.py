@@ -1,13 +1,21 @@
 """What a run writes as it trains: metrics.csv (one row per update), episodes.csv (one row
-per finished episode), evals.csv (one row per periodic evaluation) and TensorBoard events."""
+per finished episode), evals.csv (one row per periodic evaluation) and TensorBoard events.
+
+Rows are appended whole (`CsvAppender`), so a crash or a full disk never leaves half a row;
+a write that fails ends the run with `WriteFailed` naming the file.
+"""
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any
+
+from landers.core.files import CsvAppender, read_table, row_step, write_failed
+from landers.errors import WriteFailed
 
 UPDATE_COLUMNS = ["step", "time", "sps", "lr", "clip_coef", "policy_loss", "value_loss", "entropy",
                   "approx_kl", "clipfrac", "explained_variance", "gradient_steps", "episodes",
@@ -17,29 +25,47 @@ EVAL_COLUMNS = ["step", "time", "mean", "std", "episodes"]
 
 
 def _truncate_after(path: Path, step: int) -> None:
-    """Drop rows logged after `step` (a resumed run continues from its checkpoint's step)."""
-    if not path.exists():
+    """Drop rows logged after `step` (a resumed run continues from its checkpoint's step),
+    and any torn or garbage row a crash left behind."""
+    header, rows, _ = read_table(path)
+    if not header:
+        if path.exists() and path.stat().st_size:  # no header at all: keep it aside, start anew
+            try:
+                os.replace(path, path.with_name(path.name + ".corrupt"))
+            except OSError as e:
+                raise write_failed(path, e) from None
         return
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(float(r[0])) <= step]
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        csv.writer(f).writerows(kept)
-    os.replace(tmp, path)
+    try:
+        tmp.unlink(missing_ok=True)
+        appender = CsvAppender(tmp, header)
+        try:
+            appender.write_rows([r for r in rows if row_step(r) <= step])
+        finally:
+            appender.close()
+        os.replace(tmp, path)
+    except (OSError, WriteFailed) as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, WriteFailed):
+            raise
+        raise write_failed(path, e) from None
 
 
-class _Csv:
-    def __init__(self, path: Path, columns: list[str]):
-        new = not path.exists() or path.stat().st_size == 0
-        self.file = path.open("a", newline="")
-        self.writer = csv.DictWriter(self.file, columns, extrasaction="ignore")
-        if new:
-            self.writer.writeheader()
+def _quiet_tensorboard_thread_errors() -> None:
+    """TensorBoard writes events from a thread; when the disk fills, that thread dies with a
+    traceback on stderr, and TensorBoard raises the same error at the next call from the
+    training thread, where `RunLog` turns it into one sentence. Print only other threads'."""
+    previous = threading.excepthook
+    if getattr(previous, "_landers", False):
+        return
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        self.writer.writerows(rows)
-        self.file.flush()
+    def hook(args):
+        if type(args.thread).__name__ != "_AsyncWriterThread":
+            previous(args)
+
+    hook._landers = True
+    threading.excepthook = hook
 
 
 class RunLog:
@@ -49,21 +75,29 @@ class RunLog:
         if resume_step is not None:
             for name in files:
                 _truncate_after(run_dir / name, resume_step)
-        self.updates, self.episodes, self.evals = (_Csv(run_dir / n, c) for n, c in files.items())
+        self.updates, self.episodes, self.evals = (CsvAppender(run_dir / n, c) for n, c in files.items())
         self.tb = None
+        self.tb_dir = run_dir / "tb"
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
+            _quiet_tensorboard_thread_errors()
             # Like the CSVs, keep what was logged up to the checkpoint's step (inclusive).
             purge = None if resume_step is None else resume_step + 1
-            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
+            try:
+                self.tb = SummaryWriter(str(self.tb_dir), purge_step=purge)
+            except OSError as e:
+                raise write_failed(self.tb_dir, e) from None
 
     def _scalars(self, prefix: str, row: dict[str, Any], step: int) -> None:
         if self.tb is None:
             return
-        for key, value in row.items():
-            if key not in ("step", "time") and isinstance(value, (int, float)) and math.isfinite(value):
-                self.tb.add_scalar(f"{prefix}/{key}", value, step)
+        try:
+            for key, value in row.items():
+                if key not in ("step", "time") and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.tb.add_scalar(f"{prefix}/{key}", value, step)
+        except OSError as e:
+            raise write_failed(self.tb_dir, e) from None
 
     def update(self, row: dict[str, Any]) -> None:
         self.updates.write([row])
@@ -80,6 +114,10 @@ class RunLog:
 
     def close(self) -> None:
         for c in (self.updates, self.episodes, self.evals):
-            c.file.close()
+            c.close()
         if self.tb is not None:
-            self.tb.close()
+            tb, self.tb = self.tb, None
+            try:
+                tb.close()
+            except OSError as e:
+                raise write_failed(self.tb_dir, e) from None

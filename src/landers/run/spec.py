@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from landers.algos import get_algo
-from landers.core.config import doc, find_preset, replace_config, to_json_dict, unknown_key_error
+from landers.core.config import doc, find_preset, from_json, replace_config, to_json_dict, unknown_key_error
+from landers.core.files import read_json_object
 from landers.envs import env_spec, resolve_backend
 from landers.errors import LandersError
 
@@ -50,10 +51,25 @@ class RunSpec:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+    def from_json(cls, data: dict[str, Any], where: str = "The run's config") -> RunSpec:
+        """The spec in `data` (config.json's content), every field checked against its type."""
+        if not isinstance(data, dict) or not isinstance(data.get("algo"), str):
+            raise LandersError(f"{where} is corrupt: it names no algorithm.")
         algo = get_algo(data["algo"])
-        hparams = replace_config(algo.Config(), data["hparams"])
-        return cls(**{**data, "hparams": hparams})
+        hparams = from_json(algo.Config, data.get("hparams"), f"{where} (hparams)")
+        return from_json(cls, data, where, hparams=hparams)
+
+
+def read_config(path: Path) -> tuple[RunSpec, list]:
+    """The spec in a run's config.json and the list of changes made when resuming it (its
+    "resumed" entry); one sentence if the file is not JSON or holds the wrong types."""
+    data = read_json_object(path)
+    history = data.pop("resumed", [])
+    if not isinstance(history, list):
+        raise LandersError(f"'{path}' is corrupt: 'resumed' should be a list.")
+    data.pop("versions", None)
+    data.pop("backend_resolved", None)
+    return RunSpec.from_json(data, f"'{path}'"), history
 
 
 RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("algo", "env_id", "hparams", "preset")]

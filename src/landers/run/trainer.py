@@ -7,6 +7,8 @@ eval.json (see README).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -25,16 +27,18 @@ import torch
 from landers import algos
 from landers.algos import get_algo
 from landers.core import checkpoint
+from landers.core.config import replace_config
+from landers.core.lock import run_lock
 from landers.envs import VecEnv
 from landers.envs.spaces import space_to_json
-from landers.errors import LandersError
+from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
 from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
 from landers.policy.networks import is_image
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.core.rollout import Collector
 from landers.run.runlog import RunLog
-from landers.run.spec import RunSpec, default_run_dir, resolve_device, validate, versions
+from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, read_config, resolve_device, validate, versions
 
 @dataclass
 class TrainState:
@@ -67,11 +71,19 @@ class TrainState:
                 "best_eval": self.best_eval, "next_eval": self.next_eval, "optimizer": optim_meta}
         return tensors, meta
 
-    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        if self.optimizer is not None:
-            checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
-        torch.set_rng_state(tensors["rng.torch"])
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], where: Path) -> None:
+        """Load a checkpoint read by `checkpoint.read`; one sentence if its tensors do not fit."""
+        checkpoint.check_tensors(tensors, self.model.state_dict(), "model.", where)
+        for prefix, norm in (("obs_norm", self.obs_norm), ("reward_rms", self.reward_scaler)):
+            if norm is not None:
+                checkpoint.check_tensors(tensors, norm.rms.state(""), prefix, where)
+        try:
+            self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+            if self.optimizer is not None:
+                checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
+            torch.set_rng_state(tensors["rng.torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+            raise LandersError(f"Checkpoint '{where}' does not fit this run ({algos.first_line(e)}).") from None
         cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
         if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
@@ -82,6 +94,23 @@ class TrainState:
             self.reward_scaler.rms.load(numpy_tensors, "reward_rms")
         for key in ("global_step", "updates", "train_time", "best_eval", "next_eval"):
             setattr(self, key, meta[key])
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A copy of `tensors()` that later training does not change: what a failed update
+        saves instead of its own half-done state."""
+        tensors, meta = self.tensors()
+        return ({k: v.detach().clone() if torch.is_tensor(v) else np.array(v) for k, v in tensors.items()},
+                copy.deepcopy(meta))
+
+    def nonfinite(self) -> str | None:
+        """The name of the first quantity of the state that is not finite, or None."""
+        params = [p.detach().isfinite().all() for p in self.model.parameters()]
+        if params and not bool(torch.stack(params).all()):
+            return "the network's parameters"
+        for name, norm in (("observation", self.obs_norm), ("reward", self.reward_scaler)):
+            if norm is not None and not (np.isfinite(norm.rms.mean).all() and np.isfinite(norm.rms.var).all()):
+                return f"the {name} normalization statistics"
+        return None
 
 
 @dataclass
@@ -127,14 +156,16 @@ class Interrupted(LandersError):
 
 class Trainer:
     def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
-                 progress_console=None):
+                 progress_console=None, from_checkpoint: str = "last"):
         self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
         self.algo = get_algo(spec.algo)
         self.cfg = spec.hparams
         self.device = resolve_device(spec.device)
         tensors = meta = None
+        self.saved_step: int | None = None  # the step checkpoints/last holds
         if resume:
-            tensors, meta = checkpoint.read(run_dir / "checkpoints" / "last")
+            source = run_dir / "checkpoints" / from_checkpoint
+            tensors, meta = checkpoint.read(source)
         else:
             torch.manual_seed(spec.seed)
         # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
@@ -157,7 +188,8 @@ class Trainer:
         if resume:
             if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
                 raise LandersError("The checkpoint does not belong to this run's algorithm and env.")
-            self.state.restore(tensors, meta)
+            self.state.restore(tensors, meta, source)
+            self.saved_step = self.state.global_step if from_checkpoint == "last" else None
         else:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
@@ -175,14 +207,16 @@ class Trainer:
         return Agent(self.state.model, self.spec.env_id, self.obs_space, self.act_space,
                      self.state.obs_norm, info={"run_dir": str(self.run_dir)})
 
-    def save(self, name: str) -> None:
-        tensors, meta = self.state.tensors()
+    def save(self, name: str, snapshot: tuple[dict, dict] | None = None) -> None:
+        """Write the state (or an earlier `TrainState.snapshot`) to checkpoints/<name>."""
+        tensors, meta = snapshot or self.state.tensors()
         meta = {"algo": self.spec.algo, "env_id": self.spec.env_id, "run": self.spec.to_json(),
                 "observation_space": space_to_json(self.obs_space),
                 "action_space": space_to_json(self.act_space), "versions": versions(), **meta}
         checkpoint.write(self.run_dir / "checkpoints" / name, tensors, meta)
         if name == "last":
             self.last_save = time.monotonic()
+            self.saved_step = meta["global_step"]
 
     def periodic_eval(self) -> None:
         state = self.state
@@ -210,16 +244,58 @@ class Trainer:
             self.reached_stop_return = True
 
     def run(self) -> Run:
+        """Train to the step budget, then evaluate. A failure that ends the run first (a
+        divergence, an env that raises, a full disk) leaves checkpoints/last at the last
+        completed update and raises one sentence that says so."""
+        self.kept: tuple[dict, dict] | None = None
+        try:
+            self.train()
+            self.kept = None  # training is done: a later failure keeps what was saved last
+            self.save("last")
+            return self.finish()
+        except (Diverged, EnvCrashed, WriteFailed) as e:
+            with contextlib.suppress(Exception):
+                if self.kept is not None and not isinstance(e, WriteFailed):
+                    self.save("last", self.kept)
+            raise_from = e.__cause__ if isinstance(e, EnvCrashed) else None
+            with contextlib.suppress(Exception):
+                self.close()
+            raise type(e)(self.failure_message(e)) from raise_from
+
+    def failure_message(self, e: LandersError) -> str:
+        update, step = self.state.updates + 1, self.collector.global_step
+        kept = ("nothing is saved yet" if self.saved_step is None
+                else f"checkpoints/last keeps step {self.saved_step:,}")
+        resume = f"landers train --resume {self.run_dir}"
+        if isinstance(e, WriteFailed):
+            return f"{str(e).rstrip('.')}; {kept}; make room, then resume with: {resume}"
+        if isinstance(e, EnvCrashed):
+            return (f"{e} in update {update}, after step {step:,} (its traceback is above); {kept}, the last "
+                    f"completed update; once the env is fixed, resume with: {resume}")
+        if getattr(e, "env", None):
+            return (f"{e}, in update {update}; nothing was learned from it and {kept}; fix the env "
+                    f"(or clip its output with a wrapper), then resume with: {resume}")
+        lr = getattr(self.cfg, "lr", None)
+        lower = f" --set lr={lr / 10:g}" if lr else ""
+        return (f"Training diverged in update {update} (step {step:,}): {e}, and was stopped before "
+                f"learning from it; {kept}, the last finite state; a learning rate or reward scale "
+                f"that is too large is the usual cause: resume with a smaller one, e.g. {resume}{lower}")
+
+    def train(self) -> None:
         spec, state = self.spec, self.state
         self.reached_stop_return = False
         recent_returns: list[float] = []
         with _StopRequest() as stop, self._progress() as progress:
             task = progress.add_task("train", total=spec.steps, completed=state.global_step, sps="-", ret="-")
             while state.global_step < spec.steps and not self.reached_stop_return:
+                self.kept = state.snapshot()  # the state a failing update leaves checkpoints/last at
                 start = time.perf_counter()
                 progress_frac = state.global_step / spec.steps
                 rollout = algos.collect(self.algo, self.collector, state.model, self.cfg)
                 metrics = self.algo.update(state.model, state.optimizer, rollout, self.cfg, progress_frac)
+                broken = state.nonfinite()
+                if broken:  # e.g. a step of finite gradients times a huge learning rate
+                    raise Diverged(f"{broken} are no longer finite")
                 elapsed = time.perf_counter() - start
                 state.train_time += elapsed
                 state.updates += 1
@@ -246,8 +322,6 @@ class Trainer:
                     raise Interrupted(
                         f"Interrupted at step {state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
                         f"Resume with: landers train --resume {self.run_dir}")
-        self.save("last")
-        return self.finish()
 
     def finish(self) -> Run:
         spec = self.spec
@@ -280,51 +354,89 @@ class Trainer:
 def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None) -> Run:
     """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/)."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
+    _refuse_existing_run(run_dir)
+    try:
+        run_dir.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    except OSError as e:
+        raise LandersError(f"Cannot create the run directory '{run_dir}': {e.strerror}.") from None
+    if not run_dir.is_dir():
+        raise LandersError(f"Cannot create the run directory '{run_dir}': a file is in the way.")
+    with run_lock(run_dir):
+        _refuse_existing_run(run_dir)  # another writer may have started it in the meantime
+        try:
+            trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console)
+        except BaseException:
+            if created:  # nothing was trained: leave no half-made run behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        try:
+            checkpoint.write_json_atomic(run_dir / "config.json", {
+                **spec.to_json(), "versions": versions(), "backend_resolved": trainer.envs.backend})
+        except WriteFailed:
+            trainer.close()
+            raise
+        return trainer.run()
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
         raise LandersError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} "
                            "or choose another --run-dir.")
-    created = not run_dir.exists()
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LandersError(f"Cannot create the run directory '{run_dir}': {e.strerror}.") from None
-    try:
-        trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console)
-    except BaseException:
-        if created:  # nothing was trained: leave no half-made run behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    checkpoint.write_json_atomic(run_dir / "config.json", {**spec.to_json(), "versions": versions(),
-                                                            "backend_resolved": trainer.envs.backend})
-    return trainer.run()
+
+
+# What a resumed run cannot change: the network and the statistics its checkpoint holds, and
+# where its envs' seeds come from.
+FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "norm_reward", "optimizer",
+                   "seed", "backend")
 
 
 def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
-           expect_algo: str | None = None, expect_env_id: str | None = None) -> Run:
-    """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget."""
-    run_dir = Path(run_dir)
+           expect_algo: str | None = None, expect_env_id: str | None = None,
+           overrides: dict[str, Any] | None = None) -> Run:
+    """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget
+    and with changed hyperparameters or run options (`overrides`, e.g. a smaller lr after a
+    divergence); changes are recorded in config.json under "resumed". `run_dir` may also name
+    a checkpoint of the run (RUN/checkpoints/best) to continue from instead of `last`."""
+    run_dir, source = Path(run_dir), "last"
+    if run_dir.parent.name == "checkpoints" and (run_dir.parent.parent / "config.json").exists():
+        run_dir, source = run_dir.parent.parent, run_dir.name
     config = run_dir / "config.json"
     if not config.exists():
         raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
-    import json
-
-    try:
-        data = json.loads(config.read_text())
-        data.pop("versions", None)
-        data.pop("backend_resolved", None)
-        spec = RunSpec.from_json(data)
-    except (ValueError, TypeError, KeyError) as e:
-        raise LandersError(f"'{config}' is corrupt or from another version: {e}.") from None
+    spec, history = read_config(config)
     for given, actual, what in ((expect_algo, spec.algo, "algorithm"), (expect_env_id, spec.env_id, "env")):
         if given is not None and given != actual:
             raise LandersError(f"'{run_dir}' is a {spec.algo} run on {spec.env_id}; it cannot resume as {what} {given}.")
+    overrides = dict(overrides or {})
+    fixed = [key for key in FIXED_ON_RESUME if key in overrides]
+    if fixed:
+        raise LandersError(f"{', '.join(fixed)} cannot change when resuming: the checkpoint's network, "
+                           "statistics and env seeds depend on them.")
+    if overrides:
+        run_options = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
+        spec = replace_config(dataclasses.replace(spec, hparams=replace_config(spec.hparams, overrides)), run_options)
+        overrides.update(run_options)
     if steps is not None:
         spec = dataclasses.replace(spec, steps=steps)
-        validate(spec)
+    validate(spec)
     # A run killed before its first checkpoint has nothing to continue from: start it again.
     has_checkpoint = (run_dir / "checkpoints").is_dir()
-    trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console)
-    if steps is not None:  # only once the checkpoint has loaded: bad input modifies nothing
-        data = {**spec.to_json(), "versions": versions(), "backend_resolved": trainer.envs.backend}
-        checkpoint.write_json_atomic(config, data)
-    return trainer.run()
+    if has_checkpoint:
+        checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
+    with run_lock(run_dir):
+        trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console,
+                          from_checkpoint=source)
+        if steps is not None or overrides or source != "last":  # bad input has modified nothing so far
+            change = {"step": trainer.state.global_step, "from": f"checkpoints/{source}",
+                      "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps}
+            try:
+                checkpoint.write_json_atomic(config, {**spec.to_json(), "versions": versions(),
+                                                      "backend_resolved": trainer.envs.backend,
+                                                      "resumed": history + [change]})
+            except WriteFailed:
+                trainer.close()
+                raise
+        return trainer.run()

@@ -8,7 +8,6 @@ up where it stopped.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from landers.algos import get_algo
+from landers.core.files import read_eval
 from landers.envs import env_spec
 from landers.errors import LandersError
 from landers.see.plots import plot_comparison, read_csv
@@ -101,7 +101,7 @@ def summarize(env_id: str, jobs: list[Job], out: Path) -> list[dict]:
     rows, groups = [], {}
     for algo in algos:
         runs = [j for j in jobs if j.algo == algo]
-        finals = [json.loads((j.run_dir / "eval.json").read_text()) for j in runs]
+        finals = [read_eval(j.run_dir / "eval.json") for j in runs]
         scores = np.array([f["mean"] for f in finals])
         pooled = np.concatenate([f["returns"] for f in finals])
         reached = [first_reaching(read_csv(j.run_dir / "evals.csv"), threshold) for j in runs]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import csv
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from landers.core.files import read_json_object, read_table
+from landers.core.lock import lock_run_of
 from landers.errors import LandersError
 from landers.see.stats import bootstrap_band, smoothed_on_grid
 
@@ -27,15 +29,15 @@ def pyplot():
 
 
 def read_csv(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a landers CSV as float arrays (empty cells become NaN)."""
-    if not path.exists():
-        return {}
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    """Columns of a landers CSV as float arrays (empty cells become NaN). A torn last line or
+    garbage rows (a crash, a full disk, a stray edit) are skipped with a warning that says how
+    many."""
+    header, rows, dropped = read_table(path)
+    if dropped:
+        print(f"warning: skipped {dropped} unreadable line{'s' * (dropped > 1)} of '{path}'.", file=sys.stderr)
     if not rows:
         return {}
-    return {key: np.array([float(r[key]) if r[key] not in ("", None) else np.nan for r in rows])
-            for key in rows[0]}
+    return {key: np.array([float(r[i]) if r[i] != "" else np.nan for r in rows]) for i, key in enumerate(header)}
 
 
 def save(fig, out: Path) -> list[Path]:
@@ -101,8 +103,6 @@ def plot_comparison(groups: dict[str, list[dict[str, np.ndarray]]], env_id: str,
 def plot_runs(run_dirs: list[Path], out: Path, x: str = "steps") -> list[Path]:
     """Returns panel and a diagnostics panel for one run, or several runs of one algorithm and
     env drawn as a mean with a 95% band."""
-    import json
-
     plt = pyplot()
     key = "step" if x == "steps" else "time"
     groups: dict[str, list[dict]] = {}
@@ -111,8 +111,8 @@ def plot_runs(run_dirs: list[Path], out: Path, x: str = "steps") -> list[Path]:
         config_path = Path(run_dir) / "config.json"
         if not config_path.exists():
             raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
-        config = json.loads(config_path.read_text())
-        label = f"{config['algo']} {config['env_id']}"
+        config = read_json_object(config_path)
+        label = f"{config.get('algo', '?')} {config.get('env_id', '?')}"
         groups.setdefault(label, []).append(read_csv(Path(run_dir) / "episodes.csv"))
         metrics.setdefault(label, []).append(read_csv(Path(run_dir) / "metrics.csv"))
     fig = plt.figure(figsize=(12, 8))
@@ -134,4 +134,5 @@ def plot_runs(run_dirs: list[Path], out: Path, x: str = "steps") -> list[Path]:
         sub.tick_params(labelsize=7)
         sub.grid(alpha=0.3)
     fig.tight_layout()
-    return save(fig, out)
+    with lock_run_of(out):  # a plot written into a run is a write to that run
+        return save(fig, out)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import json
 import os
 from pathlib import Path
 
+from landers.core.files import read_eval, read_json_object
+from landers.core.lock import lock_run_of
 from landers.errors import LandersError
 
 STYLE = """
@@ -42,12 +43,14 @@ def run_section(run_dir: Path) -> str:
     from landers.see.plots import plot_runs
     from landers.see.video import record
 
-    config = json.loads((run_dir / "config.json").read_text())
+    config = read_json_object(run_dir / "config.json")
+    if not all(isinstance(config.get(k), str) for k in ("algo", "env_id")):
+        raise LandersError(f"'{run_dir / 'config.json'}' is corrupt: it names no algorithm and env.")
     parts = [f"<h1>{html.escape(config['algo'])} on {html.escape(config['env_id'])}</h1>",
              f'<p class="muted">{html.escape(str(run_dir))}</p>']
     eval_path = run_dir / "eval.json"
     if eval_path.exists():
-        result = json.loads(eval_path.read_text())
+        result = read_eval(eval_path)
         rows = [_eval_row("trained agent (deterministic)", result)]
         if "random" in result:
             rows.append(_eval_row("random policy", result["random"]))
@@ -114,6 +117,12 @@ def study_section(out_dir: Path) -> str:
 
 def write_report(target: Path, out: Path | None = None) -> Path:
     target = Path(target)
+    out = Path(out) if out is not None else target / "report.html"
+    with lock_run_of(target):  # it draws plots and a video into the run as well
+        return _write_report(target, out)
+
+
+def _write_report(target: Path, out: Path) -> Path:
     if (target / "trials.csv").exists():
         body = study_section(target)
     elif (target / "comparison.csv").exists():
@@ -122,7 +131,6 @@ def write_report(target: Path, out: Path | None = None) -> Path:
         body = run_section(target)
     else:
         raise LandersError(f"'{target}' is not a run, comparison or tuning-study directory.")
-    out = Path(out) if out is not None else target / "report.html"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>landers report</title>"
             f"<style>{STYLE}</style></head><body>{body}</body></html>")
     try:
