@@ -87,4 +87,4 @@ def test_ppo_gets_every_dimension_of_a_multidiscrete_action_right(tmp_path, monk
         logits[:, :self.nvec[0]], -1).gather(-1, actions[:, :1].long()).squeeze(-1))
     broken = train("ppo", "MultiDiscreteMatch-v0", tmp_path / "broken", steps=8192, num_envs=8, num_steps=64,
                    final_eval_episodes=20)
-    assert broken.eval.mean < 4, broken.eval
+    assert broken.eval.mean < 5.75, broken.eval  # the first dimension alone: 8 * (1 + 1/3 + 1/3) / 3 = 4.4
