@@ -43,6 +43,167 @@ class ShiftedActions(gym.Env):
 gym.register("ShiftedActions-v0", entry_point=ShiftedActions)
 
 
+# ---------------------------------------------------------------- one env per kind of space
+# Each pays for the right action at every step of a fixed-length episode, so that a learner
+# that reads its observation and acts in its action space correctly scores near the maximum,
+# and one that mixes up the parts of either stays near chance.
+
+
+class _Scripted(gym.Env):
+    """Episodes of `length` steps; `_observe` draws a new observation, `_reward` scores an action."""
+
+    length = 8
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.obs = self._observe()
+        return self.obs, {}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is outside {self.action_space}")
+        reward = float(self._reward(action))
+        self.t += 1
+        self.obs = self._observe()
+        return self.obs, reward, False, self.t >= self.length, {}
+
+
+class DictCue(_Scripted):
+    """Dict observation: the reward depends on the `cue` key only (act = cue); `noise` is a
+    distraction of the same size and `position` a 2-D Box, so an encoder that confuses the
+    keys, or drops the categorical one, cannot do better than chance (1/3)."""
+
+    observation_space = gym.spaces.Dict({
+        "cue": gym.spaces.Discrete(3),
+        "noise": gym.spaces.Box(-1, 1, (3,), np.float32),
+        "position": gym.spaces.Box(-1, 1, (2, 2), np.float32),
+    })
+    action_space = gym.spaces.Discrete(3)
+
+    def _observe(self):
+        return {"cue": int(self.np_random.integers(3)),
+                "noise": self.np_random.uniform(-1, 1, 3).astype(np.float32),
+                "position": self.np_random.uniform(-1, 1, (2, 2)).astype(np.float32)}
+
+    def _reward(self, action):
+        return action == self.obs["cue"]
+
+
+class MultiDiscreteMatch(_Scripted):
+    """MultiDiscrete observation and action: dimension i pays 1/3 when a_i == (t_i + i) mod 3,
+    so every dimension must be right, each through its own mapping; chance is 1/3 per step."""
+
+    observation_space = gym.spaces.MultiDiscrete([3, 3, 3])
+    action_space = gym.spaces.MultiDiscrete([3, 3, 3], start=[1, 1, 1])  # the env numbers categories from 1
+
+    def _observe(self):
+        return self.np_random.integers(0, 3, 3)
+
+    def _reward(self, action):
+        return np.mean((np.asarray(action) - 1) == (self.obs + np.arange(3)) % 3)
+
+
+class BitFlip(_Scripted):
+    """MultiBinary observation and action: each bit pays for being the opposite of the observed one."""
+
+    observation_space = gym.spaces.MultiBinary(4)
+    action_space = gym.spaces.MultiBinary(4)
+
+    def _observe(self):
+        return self.np_random.integers(0, 2, 4).astype(np.int8)
+
+    def _reward(self, action):
+        return np.mean(np.asarray(action) != self.obs)
+
+
+class TupleGrid(_Scripted):
+    """Tuple of a (5, 5) Box grid and a Discrete; continuous action: match grid[2, 3] (a 2-D Box
+    is flattened, not refused)."""
+
+    observation_space = gym.spaces.Tuple((gym.spaces.Box(-1, 1, (5, 5), np.float32), gym.spaces.Discrete(2)))
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def _observe(self):
+        return (self.np_random.uniform(-1, 1, (5, 5)).astype(np.float32), int(self.np_random.integers(2)))
+
+    def _reward(self, action):
+        return -abs(float(np.clip(action[0], -1, 1)) - self.obs[0][2, 3])
+
+
+class DictPixels(_Scripted):
+    """Dict of a channels-last uint8 image (through the CNN) and a vector; a 2x2 Box action.
+    For plumbing (round trips), not learning: a CNN is slow on this CPU."""
+
+    observation_space = gym.spaces.Dict({
+        "pixels": gym.spaces.Box(0, 255, (36, 36, 3), np.uint8),
+        "speed": gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+    })
+    action_space = gym.spaces.Box(-1, 1, (2, 2), np.float32)
+    length = 4
+
+    def _observe(self):
+        return {"pixels": self.np_random.integers(0, 256, (36, 36, 3), dtype=np.uint8),
+                "speed": self.np_random.normal(size=2).astype(np.float32)}
+
+    def _reward(self, action):
+        return float(np.clip(action, -1, 1).sum())
+
+
+class WithText(DictCue):
+    """A Dict observation with a Text part, which landers cannot encode."""
+
+    observation_space = gym.spaces.Dict({"cue": gym.spaces.Discrete(3), "mission": gym.spaces.Text(20)})
+
+    def _observe(self):
+        return {"cue": int(self.np_random.integers(3)), "mission": "go"}
+
+
+for _cls in (DictCue, MultiDiscreteMatch, BitFlip, TupleGrid, DictPixels, WithText):
+    gym.register(f"{_cls.__name__}-v0", entry_point=_cls)
+
+
+class Configurable(gym.Env):
+    """An env with constructor arguments: `size` sets the observation length, `bonus` the reward."""
+
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, size: int = 2, bonus: float = 0.0, render_mode=None):
+        self.observation_space = gym.spaces.Box(-1, 1, (size,), np.float32)
+        self.size, self.bonus, self.render_mode = size, bonus, render_mode
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(self.size, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(self.size, 0.1 * action, np.float32), 1.0 + self.bonus, False, self.t >= 5, {}
+
+
+gym.register("Configurable-v0", entry_point=Configurable)
+
+
+def make_configurable(size: int = 3, **kwargs):
+    """A factory with an import path (fake_envs:make_configurable)."""
+    return Configurable(size=size, **kwargs)
+
+
+def grow_after_reset(env):
+    """A wrapper whose observations stop fitting its observation space after reset (a bug)."""
+    return _Grow(env)
+
+
+class _Grow(gym.ObservationWrapper):
+    def observation(self, obs):
+        return np.concatenate([obs, obs]) if getattr(self, "_stepped", False) else obs
+
+    def step(self, action):
+        self._stepped = True
+        return super().step(action)
+
+
 class FakePixels(gym.Env):
     """Atari-shaped observations (4 stacked 84x84 uint8 frames) of random pixels, for the CNN."""
 

@@ -114,7 +114,7 @@ def test_config_lists_hyperparameters():
     (["train", "ppo", "CartPole-v1", "--set", "lr=nan"], ["lr=nan"]),
     (["train", "ppo", "CartPole-v1", "--device", "cuda:7"], ["cuda:7"]),
     (["train", "ppo", "CartPole-v1", "--device", "tpu"], ["Unknown device"]),
-    (["train", "ppo", "CarRacing-v3", "--envs", "1"], ["(96, 96, 3) are not supported"]),
+    (["train", "ppo", "fake_envs:WithText-v0", "--envs", "1"], ["key 'mission' is a Text space", "FilterObservation"]),
     (["train", "ppo", "BreakoutNoFrameskip-v4", "--envs", "1", "--set", "norm_obs=true"], ["norm_obs"]),
     (["train", "trpo", "BreakoutNoFrameskip-v4", "--envs", "1"], ["TRPO needs separate"]),
     (["compare", "CartPole-v1", "--algos", ","], ["names no algorithm"]),

@@ -16,34 +16,42 @@ from typing import Any
 __all__ = ["train", "load", "evaluate", "__version__"]
 
 
-def train(algo: str, env_id: str, *, steps: int | None = None, seed: int = 0, preset: str | None = None,
-          run_dir: str | Path | None = None, quiet: bool = True, **overrides: Any):
-    """Train `algo` on `env_id` and return a `Run` (`.run_dir`, `.agent`, `.eval`).
+def train(algo: str, env: Any, *, steps: int | None = None, seed: int = 0, preset: str | None = None,
+          run_dir: str | Path | None = None, quiet: bool = True, env_kwargs: dict[str, Any] | None = None,
+          wrappers: Any = (), **overrides: Any):
+    """Train `algo` on `env` and return a `Run` (`.run_dir`, `.agent`, `.eval`).
 
-    Keyword overrides may be hyperparameters of the algorithm (e.g. `lr=1e-3`, `num_envs=16`)
-    or run options (`backend`, `device`, `eval_every`, `eval_episodes`, `final_eval_episodes`,
-    `checkpoint_every_s`, `threads`). Without `preset`, the env's tuned preset is used when
-    one ships.
+    `env` is a Gymnasium id, a `gymnasium.EnvSpec`, or a callable returning a `gymnasium.Env`
+    (its import path is recorded when it has one, so that later uses of the run can rebuild
+    it). `env_kwargs` go to the env's constructor; `wrappers` (`"module:callable"` strings or
+    callables) wrap each env in order. Keyword overrides may be hyperparameters of the
+    algorithm (e.g. `lr=1e-3`, `num_envs=16`) or run options (`backend`, `device`,
+    `eval_every`, `eval_episodes`, `final_eval_episodes`, `checkpoint_every_s`, `threads`).
+    Without `preset`, the env's tuned preset is used when one ships.
     """
     from landers.run.spec import make_spec
     from landers.run.trainer import start
 
-    spec = make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed)
+    spec = make_spec(algo, env, preset=preset, overrides=overrides, steps=steps, seed=seed, env_kwargs=env_kwargs,
+                     wrappers=wrappers)
     return start(spec, Path(run_dir) if run_dir is not None else None, quiet=quiet)
 
 
-def load(path: str | Path, device: str = "cpu"):
-    """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory."""
+def load(path: str | Path, device: str = "cpu", env: Any = None):
+    """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory.
+    `env` (an id, EnvSpec or factory with the same spaces) replaces the recorded env: needed
+    when the run's factory had no import path."""
     from landers.algos import load as _load
 
-    return _load(path, device)
+    return _load(path, device, env=env)
 
 
-def evaluate(agent, env_id: str | None = None, *, episodes: int = 100, seed: int = 10_000,
+def evaluate(agent, env: Any = None, *, episodes: int = 100, seed: int = 10_000,
              deterministic: bool = True, backend: str = "auto", max_steps: int | None = None):
-    """Mean, std and returns of `agent` over `episodes` whole episodes (an `EvalResult`);
-    `max_steps` caps an episode's steps, so that a stuck agent cannot hang the evaluation."""
+    """Mean, std and returns of `agent` over `episodes` whole episodes (an `EvalResult`) of
+    its own env or `env` (an id, EnvSpec or factory with the same spaces); `max_steps` caps an
+    episode's steps, so that a stuck agent cannot hang the evaluation."""
     from landers.policy.evaluation import evaluate as _evaluate
 
-    return _evaluate(agent, env_id, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend,
+    return _evaluate(agent, env, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend,
                      max_steps=max_steps)

@@ -40,6 +40,10 @@ def train(
     seed: Optional[int] = typer.Option(None, help="random seed [default: 0]"),
     preset: Optional[str] = typer.Option(None, help="preset name (see `landers presets`) [default: the env's tuned preset]"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
+    env_kwargs: Optional[List[str]] = typer.Option(
+        None, "--env-kwargs", help="an argument of the env's constructor, KEY=VALUE with a JSON value (repeatable)"),
+    wrap: Optional[List[str]] = typer.Option(
+        None, "--wrap", help="module:callable (or module:callable:{JSON kwargs}) applied to each env, in order (repeatable)"),
     envs: Optional[int] = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
     backend: Optional[str] = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
@@ -55,13 +59,15 @@ def train(
     from rich.console import Console
 
     from landers.core import config as config_mod
+    from landers.envs.source import parse_env_kwargs
     from landers.run import spec as spec_mod
     from landers.run import trainer as train_mod
 
     console = Console(stderr=True)
     try:
         if resume is not None:
-            changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset), ("--envs", envs),
+            changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
+                                                ("--env-kwargs", env_kwargs), ("--wrap", wrap), ("--envs", envs),
                                                 ("--backend", backend), ("--device", device),
                                                 ("--run-dir", run_dir), ("--eval-every", eval_every),
                                                 ("--eval-episodes", eval_episodes),
@@ -78,6 +84,7 @@ def train(
             if envs is not None:
                 overrides["num_envs"] = envs
             spec = spec_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed or 0,
+                                       env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every)
             run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
@@ -173,17 +180,24 @@ def compare(
     steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
     jobs: Optional[int] = typer.Option(None, help="runs at once [default: the number of cores]"),
     out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
+    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
 ) -> None:
     """Run every algorithm x seed on ENV_ID, then write curves and a results table."""
     import os
     import re
 
+    from landers.envs.source import env_source, parse_env_kwargs
     from landers.scale import compare as compare_mod
 
     out = out or Path("runs") / f"compare__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
     try:
+        env_source(env_id, parse_env_kwargs(env_kwargs), wrap or ()).check()  # bad env arguments: before any run
+        env_args = [a for item in env_kwargs or [] for a in ("--env-kwargs", item)]
+        env_args += [a for item in wrap or [] for a in ("--wrap", item)]
         names = [a.strip() for a in algos.split(",") if a.strip()]
-        jobs_done = compare_mod.run_all(env_id, names, seeds, steps, jobs or os.cpu_count() or 1, out, echo=typer.echo)
+        jobs_done = compare_mod.run_all(env_id, names, seeds, steps, jobs or os.cpu_count() or 1, out, echo=typer.echo,
+                                        env_args=env_args)
         compare_mod.summarize(env_id, jobs_done, out)
     except LandersError as e:
         _fail_with(e)

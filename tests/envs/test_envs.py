@@ -1,3 +1,5 @@
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,38 @@ def test_module_env_id_imports_the_module():
         VecEnv("no_such_module_xyz:Thing-v0", 1, 0)
     envs = VecEnv("gymnasium.envs.classic_control:CartPole-v1", 2, 0)
     assert envs.reset().shape == (2, 4)
+
+
+@pytest.mark.skipif(resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed")
+def test_envpool_builds_an_env_with_kwargs_only_when_it_takes_exactly_them():
+    from landers.envs.source import EnvSource
+
+    assert resolve_backend(EnvSource("CartPole-v1", {"max_episode_steps": 20}), "auto") == "envpool"
+    assert resolve_backend(EnvSource("LunarLander-v3", {"continuous": True}), "auto") == "gymnasium"
+    wrapped = EnvSource("CartPole-v1", wrappers=("gymnasium.wrappers:TimeAwareObservation",))
+    assert resolve_backend(wrapped, "auto") == "gymnasium"
+    with pytest.raises(LandersError, match="EnvPool cannot build"):
+        resolve_backend(wrapped, "envpool")
+    # The same time limit on both backends: a balanced pole is cut after 20 steps.
+    for backend in ("envpool", "gymnasium"):
+        envs = VecEnv(EnvSource("CartPole-v1", {"max_episode_steps": 20}), 2, 0, backend)
+        envs.reset()
+        truncated = [envs.step(np.array([t % 2, t % 2]))[3].all() for t in range(21)]
+        envs.close()
+        assert truncated.index(True) == 19, backend
+
+
+@pytest.mark.skipif(resolve_backend("CartPole-v1", "auto") != "envpool" or importlib.util.find_spec("mujoco") is None,
+                    reason="needs EnvPool and MuJoCo")
+def test_envpool_mujoco_kwargs_mean_what_they_mean_in_gymnasium():
+    from landers.envs.source import EnvSource
+
+    # Only the control cost left: the reward of an action is -ctrl_cost_weight * |a|^2 on both.
+    source = EnvSource("Hopper-v4", {"forward_reward_weight": 0.0, "healthy_reward": 0.0, "ctrl_cost_weight": 2.0,
+                                     "exclude_current_positions_from_observation": False})
+    action = np.array([[0.5, -0.3, 0.2]], np.float32)
+    for backend in ("envpool", "gymnasium"):
+        envs = VecEnv(source, 1, 0, backend)
+        assert envs.reset().shape == (1, 12), backend  # x position included
+        np.testing.assert_allclose(envs.step(action)[1], [-2.0 * 0.38], rtol=1e-5)
+        envs.close()

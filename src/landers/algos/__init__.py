@@ -28,11 +28,13 @@ from torch import nn
 
 from landers.core import checkpoint
 from landers.core.config import from_json, unknown_key_error
+from landers.envs.source import EnvSource
 from landers.envs.spaces import space_from_json
 from landers.errors import Diverged, LandersError
 from landers.policy.agent import Agent
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer
+from landers.policy.spaces import ObsLayout
 
 ALGOS = {
     "ppo": "landers.algos.ppo",
@@ -111,8 +113,12 @@ def first_line(error: BaseException) -> str:
     return text[0].rstrip(":. ") if text else type(error).__name__
 
 
-def load(path: str | Path, device: str = "cpu") -> Agent:
-    """The agent saved at `path`: a run directory (its `checkpoints/last`) or a checkpoint directory."""
+def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
+    """The agent saved at `path`: a run directory (its `checkpoints/last`) or a checkpoint directory.
+
+    Its env is rebuilt from the run's record (id, kwargs, wrappers, factory import path); `env`
+    (an id, EnvSpec, factory or EnvSource with the same spaces) replaces it, as it must for a
+    run whose factory had no import path."""
     tensors, state = checkpoint.read(Path(path))
     algo = get_algo(state["algo"])
     cfg = from_json(algo.Config, state["run"]["hparams"], f"Checkpoint '{path}' (run.hparams)")
@@ -135,7 +141,12 @@ def load(path: str | Path, device: str = "cpu") -> Agent:
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     obs_norm = None
     if "obs_norm.mean" in tensors:
-        obs_norm = ObsNormalizer(obs_space.shape)
+        layout = ObsLayout(obs_space)
+        obs_norm = ObsNormalizer(layout.shape, columns=layout.vector_columns)
         checkpoint.check_tensors(tensors, obs_norm.rms.state(""), "obs_norm", path)
         obs_norm.rms.load({k: v.numpy() for k, v in tensors.items()}, "obs_norm")
-    return Agent(model.to(device), state["env_id"], obs_space, act_space, obs_norm, info=state)
+    run = state.get("run", {})
+    source = EnvSource(state["env_id"], run.get("env_kwargs") or {}, tuple(run.get("wrappers") or ()),
+                       run.get("env_factory"))
+    agent = Agent(model.to(device), source, obs_space, act_space, obs_norm, info=state)
+    return agent if env is None else agent.with_env(env)

@@ -13,6 +13,7 @@ from torch import nn
 from landers.core.config import doc
 from landers.errors import LandersError
 from landers.core.rollout import Rollout
+from landers.policy.spaces import env_actions
 
 
 @dataclass(frozen=True)
@@ -33,22 +34,31 @@ Config = RandomConfig
 
 
 class Uniform:
-    """Uniform over a Discrete space or a bounded Box (standard normal where unbounded). Its
-    `mode` samples too: the random policy has no most likely action."""
+    """Uniform over a Discrete, MultiDiscrete or MultiBinary space or a bounded Box (standard
+    normal where unbounded), in the policy's action format (`spaces.env_actions`). Its `mode`
+    samples too: the random policy has no most likely action."""
 
     def __init__(self, space: gym.Space):
+        env_actions(space)  # refuses a space with no policy format, in one sentence
         self.space = space
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            self.nvec = torch.as_tensor(space.nvec.reshape(-1))
         if isinstance(space, gym.spaces.Box):
-            finite = np.isfinite(space.low) & np.isfinite(space.high)
-            self.low = torch.as_tensor(np.where(finite, space.low, 0.0), dtype=torch.float32)
-            self.width = torch.as_tensor(np.where(finite, space.high - space.low, 0.0), dtype=torch.float32)
+            low, high = space.low.reshape(-1), space.high.reshape(-1)
+            finite = np.isfinite(low) & np.isfinite(high)
+            self.low = torch.as_tensor(np.where(finite, low, 0.0), dtype=torch.float32)
+            self.width = torch.as_tensor(np.where(finite, high - low, 0.0), dtype=torch.float32)
             self.finite = torch.as_tensor(finite)
 
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
         n = obs.shape[0]
         if isinstance(self.space, gym.spaces.Discrete):
             return torch.randint(int(self.space.n), (n,))
-        shape = (n, *self.space.shape)
+        if isinstance(self.space, gym.spaces.MultiDiscrete):
+            return (torch.rand(n, len(self.nvec)) * self.nvec).long()
+        if isinstance(self.space, gym.spaces.MultiBinary):
+            return torch.randint(2, (n, int(np.prod(self.space.shape)))).float()
+        shape = (n, int(np.prod(self.space.shape)))
         return torch.where(self.finite, self.low + self.width * torch.rand(shape), torch.randn(shape))
 
     mode = sample

@@ -69,8 +69,9 @@ SEARCH_SPACE = {
 
 def make_optimizer(model: nn.Module, cfg: TRPOConfig) -> torch.optim.Optimizer:
     """Adam for the value function only: the policy moves by the natural-gradient step."""
-    if model.shared:  # the CNN for pixels shares its trunk: the value fit would move the policy
-        raise LandersError("TRPO needs separate actor and critic networks; pixel observations use a shared CNN.")
+    if model.shares_features:  # a CNN for pixels feeds both: the value fit would move the policy
+        raise LandersError("TRPO needs separate actor and critic networks; image observations go through a CNN "
+                           "that both share.")
     return make_adam(model.critic_parameters(), cfg.lr)
 
 

@@ -22,7 +22,10 @@ from landers.errors import LandersError
 
 
 def doc(default: Any, help: str) -> Any:
-    """A dataclass field with its default and its one-line documentation."""
+    """A dataclass field with its default and its one-line documentation (a dict default is
+    copied for each instance)."""
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata={"help": help})
     return dataclasses.field(default=default, metadata={"help": help})
 
 
@@ -30,7 +33,8 @@ def field_docs(cls: type) -> list[tuple[str, str, Any, str]]:
     """(name, type, default, help) for each field of a config dataclass."""
     hints = typing.get_type_hints(cls)
     return [
-        (f.name, _type_name(hints[f.name]), f.default, f.metadata.get("help", ""))
+        (f.name, _type_name(hints[f.name]),
+         f.default_factory() if f.default is dataclasses.MISSING else f.default, f.metadata.get("help", ""))
         for f in dataclasses.fields(cls)
     ]
 

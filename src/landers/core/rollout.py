@@ -13,8 +13,9 @@ import torch
 
 from landers.envs import VecEnv
 from landers.errors import Diverged
-from landers.policy.networks import ActorCritic, is_image
+from landers.policy.networks import ActorCritic
 from landers.policy.normalize import ObsNormalizer, RewardScaler
+from landers.policy.spaces import ObsLayout, env_actions
 
 
 @dataclass
@@ -23,8 +24,10 @@ class Rollout:
     action was ignored by the env; those rows only supply the bootstrap value of the
     preceding truncated step."""
 
-    obs: torch.Tensor          # (T, N, *obs_shape) float32, normalized if obs normalization is on
-    actions: torch.Tensor      # (T, N) for discrete, (T, N, A) for continuous (unclipped samples)
+    obs: torch.Tensor          # (T, N, *obs_shape) in the stored form of `ObsLayout` (Dict / Tuple
+                               # observations flattened to rows), normalized if obs normalization is on
+    actions: torch.Tensor      # (T, N) for Discrete, (T, N, A) for Box (unclipped samples, flat),
+                               # MultiDiscrete (category per dimension) and MultiBinary (0/1 per bit)
     logp: torch.Tensor         # (T, N) log-probability of `actions` under the behaviour policy
     values: torch.Tensor       # (T, N)
     rewards: torch.Tensor      # (T, N) training rewards (scaled if reward scaling is on)
@@ -74,12 +77,18 @@ class Collector:
         self.prev_done = np.zeros(n, bool)
         self.ep_return = np.zeros(n, np.float64)
         self.ep_length = np.zeros(n, np.int64)
-        action_space = self.envs.single_action_space
-        self._action_start = int(getattr(action_space, "start", 0)) if hasattr(action_space, "n") else 0
-        T, space = self.num_steps, self.envs.single_observation_space
+        # Policies index categories from 0 and give Box actions flat; the env has its own format.
+        self._to_env = env_actions(self.envs.single_action_space)
+        layout = ObsLayout(self.envs.single_observation_space)
+        # Flat vectors and images are stored as the env returns them (no work per step);
+        # anything else is flattened into rows once, here, as it arrives.
+        self._flatten = None if layout.identity or layout.image else layout.flatten
+        if self._flatten is not None:
+            self.obs = self._flatten(self.obs)
         # Pixels stay uint8 on the device (the network scales them); everything else is float32.
-        self._obs_dtype = torch.uint8 if is_image(space) else torch.float32
-        self._obs = torch.zeros((T, n, *space.shape), dtype=self._obs_dtype, device=self.device)
+        self._obs_dtype = torch.uint8 if layout.image else torch.float32
+        T = self.num_steps
+        self._obs = torch.zeros((T, n, *layout.shape), dtype=self._obs_dtype, device=self.device)
         self._rewards = np.zeros((T, n), np.float32)
         self._terminated = np.zeros((T, n), bool)
         self._truncated = np.zeros((T, n), bool)
@@ -95,12 +104,13 @@ class Collector:
         Returns (obs, actions, logp, values) as policy tensors and (rewards, terminated,
         truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
         if self.obs_norm is not None:
-            self.obs_norm.rms.update(self.obs)
+            self.obs_norm.update(self.obs)
         obs = self._policy_input(self.obs)
         action, logp, value = model.act(obs)
-        # Policies index discrete actions from 0; the env numbers them from its space's `start`.
-        self.obs, reward, terminated, truncated = self.envs.step(action.cpu().numpy() + self._action_start)
-        _check_env_output(self.envs.env_id, self.obs, reward, self.global_step)
+        self.obs, reward, terminated, truncated = self.envs.step(self._to_env(action.cpu().numpy()))
+        if self._flatten is not None:
+            self.obs = self._flatten(self.obs)
+        _check_env_output(self.envs.source.describe(), self.obs, reward, self.global_step)
         self.global_step += self.envs.num_envs
         valid = ~self.prev_done
         done = terminated | truncated

@@ -1,5 +1,5 @@
-"""Envs at the bottom: vector envs (Gymnasium or EnvPool), env ids and backends, Atari
-pipelines, spaces as JSON. Imports nothing from landers but `landers.errors`.
+"""Envs at the bottom: vector envs (Gymnasium or EnvPool), env ids and backends, where an env
+comes from (source.py), Atari pipelines, spaces as JSON. Imports nothing from landers but `landers.errors`.
 
 `VecEnv` gives one contract for both backends (Gymnasium and EnvPool).
 
@@ -17,12 +17,12 @@ import difflib
 import importlib
 import importlib.util
 import warnings
-from functools import partial
 
 import gymnasium as gym
 import numpy as np
 
 from landers.envs import atari
+from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs, reason
 from landers.errors import EnvCrashed, LandersError
 
 BACKENDS = ("auto", "gymnasium", "envpool")
@@ -46,27 +46,48 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
 
 
-def envpool_supports(env_id: str) -> bool:
-    if ":" in env_id or importlib.util.find_spec("envpool") is None:
+def _envpool_task(env_id: str) -> str:
+    return atari.envpool_id(env_id)[0] if atari.is_atari(env_id) else env_id
+
+
+def _envpool_fields(env_id: str) -> tuple:
+    import envpool
+
+    return tuple(envpool.make_spec(_envpool_task(env_id)).config._fields)
+
+
+def envpool_supports(env: str | EnvSource) -> bool:
+    """Whether EnvPool builds exactly this env: it has the id, and takes every kwarg under the
+    same name and meaning (`source.ENVPOOL_KWARGS`); wrappers and factories never."""
+    source = as_source(env)
+    if ":" in source.env_id or source.factory or importlib.util.find_spec("envpool") is None:
         return False
     import envpool
 
-    if atari.is_atari(env_id):
-        env_id = atari.envpool_id(env_id)[0]
-    return env_id in envpool.list_all_envs()
+    if _envpool_task(source.env_id) not in envpool.list_all_envs():
+        return False
+    return envpool_kwargs(source, _envpool_fields) is not None
 
 
-def resolve_backend(env_id: str, backend: str) -> str:
-    """`auto` is EnvPool when installed and it has the id, else Gymnasium."""
+def resolve_backend(env: str | EnvSource, backend: str) -> str:
+    """`auto` is EnvPool when installed and it builds exactly this env, else Gymnasium."""
+    source = as_source(env)
     if backend not in BACKENDS:
         raise LandersError(f"Unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}.")
     if backend == "auto":
-        return "envpool" if envpool_supports(env_id) else "gymnasium"
-    if backend == "envpool" and not envpool_supports(env_id):
+        return "envpool" if envpool_supports(source) else "gymnasium"
+    if backend == "envpool" and not envpool_supports(source):
         if importlib.util.find_spec("envpool") is None:
             raise LandersError("Backend 'envpool' needs EnvPool: pip install 'landers[fast]'.")
-        raise LandersError(f"EnvPool has no env '{env_id}'; use --backend gymnasium.")
+        if not source.plain and envpool_supports(source.env_id):
+            raise LandersError(f"EnvPool cannot build {source.describe()} (it takes no wrappers or factories, "
+                               f"and of the kwargs only {', '.join(sorted(ENVPOOL_KWARGS))}); use --backend gymnasium.")
+        raise LandersError(f"EnvPool has no env '{source.env_id}'; use --backend gymnasium.")
     return backend
+
+
+def as_source(env: str | EnvSource) -> EnvSource:
+    return env if isinstance(env, EnvSource) else EnvSource(env)
 
 
 class VecEnv:
@@ -78,44 +99,48 @@ class VecEnv:
     `train=False` builds evaluation envs (Atari: whole games, real score).
     """
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, backend: str = "auto", train: bool = True):
+    def __init__(self, env: str | EnvSource, num_envs: int, seed: int, backend: str = "auto", train: bool = True):
+        source = as_source(env)
         try:
-            self._make(env_id, num_envs, seed, backend, train)
+            self._make(source, num_envs, seed, backend, train)
         except gym.error.Error as e:  # e.g. a missing dependency of the env (MuJoCo)
-            raise LandersError(f"Cannot create {env_id}: {e}") from None
+            raise LandersError(f"Cannot create {source.env_id}: {e}") from None
+        except RuntimeError as e:
+            if not _raised_in(e, "gymnasium/vector/sync_vector_env", innermost=True):
+                raise
+            # Gymnasium's vector env found copies with different spaces.
+            raise LandersError(f"The copies of {source.describe()} do not share one observation and action space "
+                               f"(a factory or wrapper that varies them?): {e}") from None
 
-    def _make(self, env_id: str, num_envs: int, seed: int, backend: str, train: bool) -> None:
-        env_spec(env_id)
-        self.env_id = env_id
+    def _make(self, source: EnvSource, num_envs: int, seed: int, backend: str, train: bool) -> None:
+        source.check()
+        self.source, self.env_id = source, source.env_id
         self.num_envs = num_envs
         self.seed = seed
-        self.backend = resolve_backend(env_id, backend)
-        self.atari = atari.is_atari(env_id)
+        self.backend = resolve_backend(source, backend)
+        self.atari = atari.is_atari(source.env_id) and source.factory is None
         if self.backend == "envpool":
             import envpool
 
             # EnvPool seeds are fixed at creation (reset(seed=...) is ignored); env i gets seed + i.
             if self.atari:
-                self._env = atari.make_envpool(env_id, num_envs, seed, train)
+                self._env = atari.make_envpool(source.env_id, num_envs, seed, train)
                 single_obs, single_act = self._env.observation_space, self._env.action_space
             else:
-                self._env = envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed)
-                single = gym.make(env_id)  # the reference spaces: EnvPool's Box bounds can differ
+                self._env = envpool.make_gymnasium(source.env_id, num_envs=num_envs, seed=seed, **source.kwargs)
+                single = source.make()  # the reference spaces: EnvPool's Box bounds can differ
                 single_obs, single_act = single.observation_space, single.action_space
                 single.close()
             self.single_observation_space, self.single_action_space = single_obs, single_act
         else:
-            # disable_env_checker: the checker wraps every step with Python-side assertions.
-            make = (partial(atari.make_atari, env_id, train) if self.atari
-                    else partial(gym.make, env_id, disable_env_checker=True))
             self._env = gym.vector.SyncVectorEnv(
-                [make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
+                [lambda: source.make(train=train)] * num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP
             )
             self.single_observation_space = self._env.single_observation_space
             self.single_action_space = self._env.single_action_space
         # EnvPool has no evaluation-time FireOnNewLife (see `atari`): VecEnv presses FIRE itself.
         self._fire_on_new_life = (self.backend == "envpool" and self.atari and not train
-                                  and atari.game_needs_fire(env_id))
+                                  and atari.game_needs_fire(source.env_id))
         space = self.single_action_space
         self._box = isinstance(space, gym.spaces.Box)
         if self._box:
@@ -124,7 +149,10 @@ class VecEnv:
     def reset(self) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EnvPool warns that it ignores the seed
-            obs, info = self._env.reset(seed=self.seed)
+            try:
+                obs, info = self._env.reset(seed=self.seed)
+            except (ValueError, KeyError, IndexError, TypeError, AssertionError) as e:
+                raise self._space_error(e)
         if self._fire_on_new_life:
             self._lives, self._fire = np.asarray(info["lives"]), np.zeros(self.num_envs, bool)
         return obs
@@ -137,9 +165,12 @@ class VecEnv:
             actions = np.where(self._fire, atari.FIRE, actions)
         try:
             obs, rewards, terminated, truncated, info = self._env.step(actions)
-        except Exception as e:  # the env's own code failed: say which env, keep its traceback
+        except Exception as e:
+            if self._space_error(e) is not e:  # spaces changed mid-run: one sentence, as bad input
+                raise self._space_error(e) from None
+            # The env's own code failed: say which env, keep its traceback.
             first = (str(e).strip().splitlines() or [""])[0].rstrip(".")
-            raise EnvCrashed(f"{self.env_id} raised {type(e).__name__}" + (f" ({first})" if first else "")) from e
+            raise EnvCrashed(f"{self.source.describe()} raised {type(e).__name__}" + (f" ({first})" if first else "")) from e
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
         if not self.atari:
@@ -155,5 +186,25 @@ class VecEnv:
             self.game_over = np.asarray(info.get("game_over", np.zeros(self.num_envs)), bool)
         return obs, rewards, terminated, truncated
 
+    def _space_error(self, error: Exception) -> Exception:
+        """An observation that no longer fits the space the vector env was built with (a
+        wrapper or env changing its spaces mid-run) becomes one sentence instead of numpy's
+        traceback from Gymnasium's batching; any other error is the env's own and stays as is."""
+        if not _raised_in(error, "gymnasium/vector/utils"):
+            return error
+        return LandersError(f"{self.source.describe()} returned an observation that does not fit its observation "
+                            f"space {self.single_observation_space} ({reason(error)}): its spaces changed mid-run, "
+                            "e.g. in a wrapper.")
+
     def close(self) -> None:
         self._env.close()
+
+
+def _raised_in(error: BaseException, path: str, innermost: bool = False) -> bool:
+    """Whether `error` passed through a file whose path contains `path` (or was raised there)."""
+    files = []
+    tb = error.__traceback__
+    while tb is not None:
+        files.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
+        tb = tb.tb_next
+    return any(path in f for f in (files[-1:] if innermost else files))

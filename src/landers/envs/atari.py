@@ -171,13 +171,14 @@ def game_needs_fire(env_id: str) -> bool:
         env.close()
 
 
-def make_atari(env_id: str, train: bool = True, render_mode: str | None = None) -> gym.Env:
+def make_atari(env_id: str, train: bool = True, render_mode: str | None = None, **kwargs) -> gym.Env:
     """One Atari env with the standard preprocessing; `train` adds episodic life and reward
-    sign, which evaluation (whole games, real score) leaves out."""
+    sign, which evaluation (whole games, real score) leaves out. `kwargs` go to the ALE env."""
     register()
     # frameskip=1: skipping is MaxAndSkip's job, so that it can max over the last two frames.
     # A game lasts at most 108,000 frames (30 minutes; Machado et al. 2018), as in EnvPool.
-    env = gym.make(env_id, frameskip=1, render_mode=render_mode, max_episode_steps=MAX_FRAMES)
+    options = {"frameskip": 1, "max_episode_steps": MAX_FRAMES, **kwargs}
+    env = gym.make(env_id, render_mode=render_mode, **options)
     return preprocess(env, train)
 
 

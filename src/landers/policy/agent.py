@@ -8,75 +8,96 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from landers.errors import LandersError
+from landers.envs import as_source
+from landers.envs.source import EnvSource, env_source
 from landers.envs.spaces import space_to_json
-from landers.policy.networks import ActorCritic, is_image
+from landers.errors import LandersError
+from landers.policy.networks import ActorCritic
 from landers.policy.normalize import ObsNormalizer
+from landers.policy.spaces import ObsLayout, env_actions
 
 
 class Agent:
-    """A policy with the observation normalization it was trained with.
+    """A policy with the observation normalization it was trained with, and where its env
+    comes from (`env`: an id, or an `EnvSource` with kwargs, wrappers or a factory).
 
-    `predict` takes one observation or a batch exactly as the env returns them and returns
+    `predict` takes one observation or a batch exactly as the env returns them (a dict for a
+    Dict space; a batch is what a vector env returns: a dict of stacked arrays) and returns
     action(s) in the env's action-space format (actions of continuous spaces are clipped to
     the bounds).
     """
 
-    def __init__(self, model: ActorCritic, env_id: str, observation_space: gym.Space,
+    def __init__(self, model: ActorCritic, env: str | EnvSource, observation_space: gym.Space,
                  action_space: gym.Space, obs_norm: ObsNormalizer | None = None,
                  info: dict[str, Any] | None = None):
         self.model = model.eval()
-        self.env_id = env_id
+        self.env = as_source(env)
         self.observation_space, self.action_space = observation_space, action_space
+        self.layout = ObsLayout(observation_space)
+        self._to_env = env_actions(action_space)
         self.obs_norm = obs_norm
         self.info = info or {}
         self.device = next(model.parameters(), torch.empty(0)).device
 
-    @torch.no_grad()
-    def policy_params(self, batch: np.ndarray):
-        """The action distribution's parameters (logits, or mean and log-std) for a batch of
-        observations as the env returns them."""
-        batch = np.asarray(batch)
-        if not is_image(self.observation_space):
-            batch = batch.astype(np.float32)
+    @property
+    def env_id(self) -> str:
+        return self.env.env_id
+
+    def _batch(self, obs: Any) -> tuple[np.ndarray, bool]:
+        """(the network's input batch, whether `obs` was a single observation)."""
+        layout = self.layout
+        if layout.identity or layout.image:
+            obs = np.asarray(obs, dtype=layout.dtype)
+            single = obs.shape == self.observation_space.shape
+            return (obs[None] if single else obs), single
+        return layout.batch(obs)
+
+    def _params(self, batch: np.ndarray):
         if self.obs_norm is not None:
             batch = self.obs_norm(batch)
         return self.model.policy_params(torch.as_tensor(batch, device=self.device))
 
     @torch.no_grad()
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray | int:
-        obs = np.asarray(obs)
-        single = obs.shape == self.observation_space.shape
-        params = self.policy_params(obs[None] if single else obs)
+    def policy_params(self, batch: Any):
+        """The action distribution's parameters (logits, or mean and log-std) for a batch of
+        observations as the env returns them."""
+        return self._params(self._batch(batch)[0])
+
+    @torch.no_grad()
+    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+        space = self.action_space
+        batch, single = self._batch(obs)
+        params = self._params(batch)
         actions = (self.model.dist.mode(params) if deterministic else self.model.dist.sample(params)).cpu().numpy()
-        if isinstance(self.action_space, gym.spaces.Box):
-            actions = np.clip(actions, self.action_space.low, self.action_space.high).astype(self.action_space.dtype)
-        else:
-            actions = actions + self.action_space.start
+        actions = self._to_env(actions)
+        if isinstance(space, gym.spaces.Box):
+            actions = np.clip(actions, space.low, space.high).astype(space.dtype)
         if single:
-            return int(actions[0]) if isinstance(self.action_space, gym.spaces.Discrete) else actions[0]
+            return int(actions[0]) if isinstance(space, gym.spaces.Discrete) else actions[0]
         return actions
 
     def make_env(self, render_mode: str | None = None) -> gym.Env:
-        """A single env whose observations `predict` takes: for Atari, the game with the
-        evaluation preprocessing (whole games, real score); else `gymnasium.make(env_id)`."""
-        from landers.envs import atari
-
-        if atari.is_atari(self.env_id):
-            return atari.make_atari(self.env_id, train=False, render_mode=render_mode)
+        """A single env whose observations `predict` takes, built as in training (kwargs and
+        wrappers included); for Atari, the game with the evaluation preprocessing (whole
+        games, real score)."""
         # Only ask for a render mode when one is wanted: not every env's constructor takes it.
-        return gym.make(self.env_id, **({"render_mode": render_mode} if render_mode else {}))
+        return self.env.make(render_mode=render_mode, train=False)
 
-    def check_env(self, env_id: str) -> None:
-        """Refuse envs whose spaces differ from the ones this agent was trained on."""
-        from landers.envs import env_spec
-
-        env_spec(env_id)
-        env = Agent(self.model, env_id, self.observation_space, self.action_space).make_env()
+    def with_env(self, env: Any) -> Agent:
+        """This agent acting in another env (an id, EnvSpec, factory or EnvSource), refused
+        unless that env's spaces are the ones this agent was trained on."""
+        source = env_source(env)
+        source.check()
+        other = Agent(self.model, source, self.observation_space, self.action_space, self.obs_norm, self.info)
+        probe = other.make_env()
         try:
-            same = (env.observation_space.shape == self.observation_space.shape
-                    and space_to_json(env.action_space) == space_to_json(self.action_space))
+            same = (ObsLayout(probe.observation_space).signature() == self.layout.signature()
+                    and space_to_json(probe.action_space) == space_to_json(self.action_space))
+        except LandersError:
+            same = False
         finally:
-            env.close()
+            probe.close()
         if not same:
-            raise LandersError(f"This checkpoint was trained on {self.env_id}, whose spaces differ from {env_id}'s.")
+            raise LandersError(f"This checkpoint was trained on {self.env_id}, whose spaces differ from "
+                               f"{source.describe()}'s.")
+        return other

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
 
 from landers.envs import VecEnv
+from landers.envs.source import EnvSource
+from landers.policy.spaces import env_actions
 
 EVAL_SEED_OFFSET = 10_000  # training envs use seeds seed .. seed + num_envs - 1
+MAX_EVAL_ENVS = 16
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,10 @@ class EvalResult:
         return f"{self.mean:.1f} ± {self.std:.1f} over {len(self.returns)} episodes"
 
 
-def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int,
-                 backend: str = "auto", max_envs: int = 16, max_steps: int | None = None) -> EvalResult:
-    """Run `episodes` whole episodes of `policy` (batched obs -> batched actions).
+def run_episodes(policy: Callable[[Any], np.ndarray], env: str | EnvSource, episodes: int, seed: int,
+                 backend: str = "auto", max_envs: int = MAX_EVAL_ENVS, max_steps: int | None = None) -> EvalResult:
+    """Run `episodes` whole episodes of `policy` (batched obs as the vector env gives them ->
+    batched actions in the env's format).
 
     Episodes are spread over up to `max_envs` envs with a fixed quota per env, so that short
     episodes are not over-represented (which counting the first N to finish would do).
@@ -45,7 +49,7 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episod
     """
     n = min(episodes, max_envs)
     quota = np.array([(episodes + i) // n for i in range(n)])
-    envs = VecEnv(env_id, n, seed, backend, train=False)
+    envs = VecEnv(env, n, seed, backend, train=False)
     try:
         obs = envs.reset()
         done_count = np.zeros(n, np.int64)
@@ -71,33 +75,43 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episod
     return EvalResult(returns, lengths)
 
 
-def evaluate(agent, env_id: str | None = None, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
+def evaluate(agent, env: Any = None, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
              deterministic: bool = True, backend: str = "auto", max_steps: int | None = None) -> EvalResult:
-    """Returns of `agent` (a `landers.Agent`) over `episodes` episodes of `env_id` (default: its own)."""
-    if env_id is not None and env_id != agent.env_id:
-        agent.check_env(env_id)
-    return run_episodes(lambda obs: agent.predict(obs, deterministic), env_id or agent.env_id,
-                        episodes, seed, backend, max_steps=max_steps)
+    """Returns of `agent` (a `landers.Agent`) over `episodes` episodes of `env` (default: its
+    own; else an id, EnvSpec, factory or EnvSource with the same spaces)."""
+    if env is not None and env != agent.env and env != agent.env_id:
+        agent = agent.with_env(env)
+    return run_episodes(lambda obs: agent.predict(obs, deterministic), agent.env, episodes, seed, backend,
+                        max_steps=max_steps)
 
 
-def random_policy(action_space: gym.Space, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Uniformly random actions for a batch of observations."""
+def random_policy(action_space: gym.Space, num_envs: int, seed: int) -> Callable[[Any], np.ndarray]:
+    """Uniformly random actions for a batch of `num_envs` observations."""
     rng = np.random.default_rng(seed)
     if isinstance(action_space, gym.spaces.Discrete):
-        return lambda obs: rng.integers(action_space.n, size=len(obs)) + action_space.start
+        return lambda obs: rng.integers(action_space.n, size=num_envs) + action_space.start
+    if isinstance(action_space, (gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+        high = action_space.nvec if isinstance(action_space, gym.spaces.MultiDiscrete) else 2
+        to_env = env_actions(action_space)
+        return lambda obs: to_env(rng.integers(0, high, size=(num_envs, *action_space.shape)))
     finite = np.isfinite(action_space.low) & np.isfinite(action_space.high)
     low, high = np.where(finite, action_space.low, 0.0), np.where(finite, action_space.high, 0.0)
 
     def sample(obs):  # uniform within finite bounds, standard normal where unbounded
-        shape = (len(obs), *action_space.shape)
+        shape = (num_envs, *action_space.shape)
         return np.where(finite, rng.uniform(low, high, size=shape), rng.standard_normal(shape)).astype(action_space.dtype)
 
     return sample
 
 
-def evaluate_random(env_id: str, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
-                    backend: str = "auto", max_steps: int | None = None) -> EvalResult:
-    env = gym.make(env_id)
-    space = env.action_space
-    env.close()
-    return run_episodes(random_policy(space, seed), env_id, episodes, seed, backend, max_steps=max_steps)
+def evaluate_random(env: str | EnvSource, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
+                    backend: str = "auto", max_steps: int | None = None,
+                    action_space: gym.Space | None = None) -> EvalResult:
+    """Returns of uniformly random actions; `action_space` saves building an env to find it."""
+    if action_space is None:
+        probe = VecEnv(env, 1, seed, "gymnasium", train=False)
+        action_space = probe.single_action_space
+        probe.close()
+    n = min(episodes, MAX_EVAL_ENVS)
+    return run_episodes(random_policy(action_space, n, seed), env, episodes, seed, backend, max_envs=n,
+                        max_steps=max_steps)

@@ -32,7 +32,7 @@ from torch import nn
 from landers.envs.spaces import space_to_json
 from landers.errors import LandersError
 from landers.policy.agent import Agent
-from landers.policy.networks import is_image
+from landers.policy.spaces import is_image
 
 # Bounds wider than this are cut here when sampling the observation space: float32-max bounds
 # stand for "unbounded", and a network fed 1e38 overflows to inf and NaN in both runtimes.

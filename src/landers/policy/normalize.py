@@ -34,15 +34,29 @@ class RunningMeanStd:
 
 
 class ObsNormalizer:
-    """(obs - mean) / std, clipped to ±clip."""
+    """(obs - mean) / std, clipped to ±clip, over a batch `(B, *shape)`.
 
-    def __init__(self, shape: tuple[int, ...], clip: float = 10.0):
-        self.rms = RunningMeanStd(shape)
+    `columns` restricts it to those columns of flat rows (the Box parts of a Dict observation:
+    one-hot indices, bits and pixels pass unchanged); None normalizes everything."""
+
+    def __init__(self, shape: tuple[int, ...], clip: float = 10.0, columns: np.ndarray | None = None):
+        self.columns = columns
+        self.rms = RunningMeanStd(shape if columns is None else (len(columns),))
         self.clip = clip
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def update(self, obs: np.ndarray) -> None:
+        self.rms.update(obs if self.columns is None else obs[:, self.columns])
+
+    def _normalize(self, obs: np.ndarray) -> np.ndarray:
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + 1e-8)
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.columns is None:
+            return self._normalize(obs)
+        out = np.array(obs, np.float32)
+        out[:, self.columns] = self._normalize(obs[:, self.columns])
+        return out
 
 
 class RewardScaler:

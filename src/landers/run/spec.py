@@ -18,7 +18,8 @@ import torch
 from landers.algos import get_algo
 from landers.core.config import doc, find_preset, from_json, replace_config, to_json_dict, unknown_key_error
 from landers.core.files import read_json_object
-from landers.envs import env_spec, resolve_backend
+from landers.envs import resolve_backend
+from landers.envs.source import EnvSource, env_source
 from landers.errors import LandersError
 
 DEFAULT_STEPS = 100_000
@@ -29,7 +30,11 @@ class RunSpec:
     """Everything that defines a run; written fully resolved to `config.json`."""
 
     algo: str = doc("ppo", "algorithm")
-    env_id: str = doc("CartPole-v1", "Gymnasium env id (module:EnvId imports module first)")
+    env_id: str = doc("CartPole-v1", "Gymnasium env id (module:EnvId imports module first), or the factory's name")
+    env_kwargs: dict = doc({}, "the env's constructor arguments (JSON values)")
+    wrappers: tuple[str, ...] = doc((), "module:callable[:JSON kwargs] applied in order to each env")
+    env_factory: str | None = doc(None, "import path of the callable that made the env, or <name at 0x...> "
+                                        "for one without (usable only in the process that trained)")
     steps: int = doc(DEFAULT_STEPS, "env steps to train for (rounded up to whole rollouts)")
     seed: int = doc(0, "seed of the training envs, network init and sampling")
     backend: str = doc("auto", "vector env backend: auto, gymnasium or envpool")
@@ -45,9 +50,14 @@ class RunSpec:
     preset: str | None = doc(None, "the preset the hyperparameters came from")
     hparams: Any = doc(None, "the algorithm's config")
 
+    @property
+    def env(self) -> EnvSource:
+        return EnvSource(self.env_id, self.env_kwargs, self.wrappers, self.env_factory)
+
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["hparams"] = to_json_dict(self.hparams)
+        data["wrappers"] = list(self.wrappers)
         return data
 
     @classmethod
@@ -72,19 +82,24 @@ def read_config(path: Path) -> tuple[RunSpec, list]:
     return RunSpec.from_json(data, f"'{path}'"), history
 
 
-RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("algo", "env_id", "hparams", "preset")]
+ENV_FIELDS = ("env_id", "env_kwargs", "wrappers", "env_factory")
+RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("algo", "hparams", "preset", *ENV_FIELDS)]
 
 
-def make_spec(algo: str, env_id: str, *, preset: str | None = None,
-              overrides: dict[str, Any] | None = None, **options: Any) -> RunSpec:
+def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict[str, Any] | None = None,
+              env_kwargs: dict[str, Any] | None = None, wrappers: Any = (), **options: Any) -> RunSpec:
     """Resolve preset, hyperparameter overrides and run options into a validated RunSpec.
 
+    `env` is an id, a `gymnasium.EnvSpec`, a callable returning an env, or an `EnvSource`;
+    `env_kwargs` and `wrappers` (`module:callable[:JSON]` or callables) add to it.
     `overrides` may hold hyperparameters and run options (as from `--set`); values given as
     strings are parsed to the field's type.
     """
     module = get_algo(algo)
-    env_spec(env_id)
-    found = find_preset(algo, env_id, preset)
+    source = env_source(env, env_kwargs, wrappers)
+    source.check()
+    env_id = source.env_id
+    found = find_preset(algo, env_id, preset) if source.factory is None or preset else None
     hparams = module.Config()
     overrides = dict(overrides or {})
     run_overrides = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
@@ -99,7 +114,8 @@ def make_spec(algo: str, env_id: str, *, preset: str | None = None,
         if found.eval_every:
             run_overrides.setdefault("eval_every", found.eval_every)
     hparams = replace_config(hparams, overrides)
-    spec = replace_config(RunSpec(algo=algo, env_id=env_id, preset=found.name if found else None,
+    spec = replace_config(RunSpec(algo=algo, env_id=env_id, env_kwargs=source.kwargs, wrappers=source.wrappers,
+                                  env_factory=source.factory, preset=found.name if found else None,
                                   hparams=hparams), run_overrides)
     validate(spec)
     return spec
@@ -116,7 +132,7 @@ def validate(spec: RunSpec) -> None:
         from landers.see.video import _imageio
 
         _imageio()  # fail now, not at the first evaluation, when imageio is missing
-    resolve_backend(spec.env_id, spec.backend)
+    resolve_backend(spec.env, spec.backend)
     resolve_device(spec.device)
 
 

@@ -34,8 +34,8 @@ from landers.envs.spaces import space_to_json
 from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
 from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
-from landers.policy.networks import is_image
 from landers.policy.normalize import ObsNormalizer, RewardScaler
+from landers.policy.spaces import ObsLayout
 from landers.core.rollout import Collector
 from landers.run.runlog import RunLog
 from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, read_config, resolve_device, validate, versions
@@ -170,18 +170,24 @@ class Trainer:
             torch.manual_seed(spec.seed)
         # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
-        self.envs = VecEnv(spec.env_id, self.cfg.num_envs, env_seed, spec.backend)
+        self.envs = VecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
-        if getattr(self.cfg, "norm_obs", False) and is_image(self.obs_space):
+        try:  # an observation or action space landers cannot handle is refused before anything is made
+            layout = ObsLayout(self.obs_space)
+            if getattr(self.cfg, "norm_obs", False) and not layout.has_vector:
+                raise LandersError("norm_obs is for vector observations; this env has none (pixel observations "
+                                   "are scaled by the CNN, categories and bits need no scaling).")
+            model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
+        except BaseException:
             self.envs.close()
-            raise LandersError("norm_obs is for vector observations; pixel observations are scaled by the CNN.")
-        model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
+            raise
         is_cnn = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
         torch.set_num_threads(spec.threads or (os.cpu_count() or 1 if is_cnn else 1))
         self.state = TrainState(
             model=model,
             optimizer=algos.make_optimizer(self.algo, model, self.cfg),
-            obs_norm=ObsNormalizer(self.obs_space.shape) if getattr(self.cfg, "norm_obs", False) else None,
+            obs_norm=(ObsNormalizer(layout.shape, columns=layout.vector_columns)
+                      if getattr(self.cfg, "norm_obs", False) else None),
             reward_scaler=(RewardScaler(self.cfg.num_envs, self.cfg.gamma)
                            if getattr(self.cfg, "norm_reward", False) else None),
         )
@@ -204,7 +210,7 @@ class Trainer:
         return self.spec.eval_every or max(self.cfg.batch_size, self.spec.steps // 10)
 
     def agent(self) -> Agent:
-        return Agent(self.state.model, self.spec.env_id, self.obs_space, self.act_space,
+        return Agent(self.state.model, self.spec.env, self.obs_space, self.act_space,
                      self.state.obs_norm, info={"run_dir": str(self.run_dir)})
 
     def save(self, name: str, snapshot: tuple[dict, dict] | None = None) -> None:
@@ -329,8 +335,8 @@ class Trainer:
         agent = self.agent()
         result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend,
                           max_steps=spec.eval_max_steps or None)
-        random_result = evaluate_random(spec.env_id, spec.final_eval_episodes, seed, spec.backend,
-                                        max_steps=spec.eval_max_steps or None)
+        random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, spec.backend,
+                                        max_steps=spec.eval_max_steps or None, action_space=self.act_space)
         checkpoint.write_json_atomic(self.run_dir / "eval.json", {
             **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
             "step": self.state.global_step, "train_time": self.state.train_time,
@@ -378,7 +384,14 @@ def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progr
         except WriteFailed:
             trainer.close()
             raise
-        return trainer.run()
+        try:
+            return trainer.run()
+        except LandersError as e:
+            # e.g. a wrapper that changes the spaces at the first step: a run with nothing saved yet goes
+            if created and not isinstance(e, Interrupted) and not (run_dir / "checkpoints").exists():
+                trainer.close()
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _refuse_existing_run(run_dir: Path) -> None:

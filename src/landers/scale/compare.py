@@ -42,14 +42,15 @@ class Job:
         return (self.run_dir / "eval.json").exists()
 
 
-def run_job(job: Job, env_id: str, steps: int | None) -> tuple[Job, str | None]:
-    """Train (or resume) one run in a subprocess; returns (job, error message or None)."""
+def run_job(job: Job, env_id: str, steps: int | None, env_args: list[str] = ()) -> tuple[Job, str | None]:
+    """Train (or resume) one run in a subprocess; returns (job, error message or None).
+    `env_args` (--env-kwargs / --wrap) go to new runs; a resumed run has them in its config."""
     if job.done:
         return job, None
     if (job.run_dir / "config.json").exists():  # started before: continue (or restart) it
         cmd = ["train", "--resume", str(job.run_dir)]
     else:
-        cmd = ["train", job.algo, env_id, "--seed", str(job.seed), "--run-dir", str(job.run_dir)]
+        cmd = ["train", job.algo, env_id, "--seed", str(job.seed), "--run-dir", str(job.run_dir), *env_args]
         if steps is not None:
             cmd += ["--steps", str(steps)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -61,7 +62,7 @@ def run_job(job: Job, env_id: str, steps: int | None) -> tuple[Job, str | None]:
 
 
 def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, jobs: int, out: Path,
-            echo=print) -> list[Job]:
+            echo=print, env_args: list[str] = ()) -> list[Job]:
     if not algos:
         raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
     for algo in algos:
@@ -78,7 +79,7 @@ def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, jobs: 
     echo(f"{len(todo)} runs ({reused} already finished), {jobs} at a time, in {out}/runs")
     failed = []
     with ThreadPoolExecutor(jobs) as pool:
-        for job, error in pool.map(lambda j: run_job(j, env_id, steps), todo):
+        for job, error in pool.map(lambda j: run_job(j, env_id, steps, env_args), todo):
             echo(f"  {job.algo} seed {job.seed}: {'failed: ' + error if error else 'done'}")
             if error:
                 failed.append(f"{job.algo} seed {job.seed}: {error}")
