@@ -6,7 +6,8 @@ Observations are stored and fed to the networks in one of two forms (`ObsLayout`
 - otherwise one flat float32 row per observation. Every part of the observation (a `Box` of any
   shape, `Discrete`, `MultiDiscrete`, `MultiBinary`, and these nested in `Dict` / `Tuple`)
   gets a fixed slice of columns: Box values flattened, category indices counted from 0 (one
-  column per categorical dimension), bits as 0/1, images inside a Dict flattened pixel by pixel.
+  column per categorical dimension), bits as 0/1, images inside a Dict flattened pixel by pixel
+  (stored as float32, four times the memory of uint8: the price of one buffer tensor).
 
 Flattening happens in numpy (`ObsLayout.flatten`), outside the networks, so that the rollout
 buffer, minibatch indexing and every algorithm see one tensor of shape `(..., D)` whatever
