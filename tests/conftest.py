@@ -12,9 +12,9 @@ torch.set_num_threads(1)
 TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2)
 
 
-def landers_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """Run the real `landers` CLI in a subprocess."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+def landers_cli(*args: str, timeout: float = 300, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `landers` CLI in a subprocess (in `env`, default this process's)."""
+    env = {**(os.environ if env is None else env), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "landers", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, **kwargs)
 
