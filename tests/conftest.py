@@ -15,10 +15,12 @@ TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2)
 TESTS = Path(__file__).resolve().parent
 
 
-def landers_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """Run the real `landers` CLI in a subprocess; `fake_envs` (tests/) is importable in it."""
-    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+def landers_cli(*args: str, timeout: float = 300, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `landers` CLI in a subprocess (in `env`, default this process's); `fake_envs`
+    (tests/) is importable in it."""
+    env = dict(os.environ if env is None else env)
+    path = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH", "")) if p)
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path})
     return subprocess.run([sys.executable, "-m", "landers", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, **kwargs)
 

@@ -259,3 +259,16 @@ class Faulty(gym.Env):
 
 for _fault in ("raise", "nan_obs", "nan_reward"):
     gym.register(f"Faulty-{_fault}-v0", entry_point=Faulty, kwargs={"fault": _fault})
+
+
+class RefusesSeedOne(NoRender):
+    """NoRender that cannot be reset with seed 1: the run with seed 1 fails every time it starts
+    (its first env gets seed 1), the others train."""
+
+    def reset(self, seed=None, options=None):
+        if seed == 1:
+            raise RuntimeError("this env refuses seed 1")
+        return super().reset(seed=seed, options=options)
+
+
+gym.register("RefusesSeedOne-v0", entry_point=RefusesSeedOne)

@@ -178,31 +178,45 @@ def compare(
     algos: str = typer.Option("ppo,trpo,a2c,reinforce,random", help="comma-separated algorithms"),
     seeds: int = typer.Option(5, help="seeds per algorithm (1..N)"),
     steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
-    jobs: Optional[int] = typer.Option(None, help="runs at once [default: the number of cores]"),
     out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
     env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
     wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    address: Optional[str] = typer.Option(
+        None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
+    cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray"),
+    storage: Optional[str] = typer.Option(
+        None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
+                   "s3://bucket/dir [default: --out]"),
+    jobs: Optional[str] = typer.Option(None, hidden=True),
 ) -> None:
-    """Run every algorithm x seed on ENV_ID, then write curves and a results table."""
-    import os
+    """Run every algorithm x seed on ENV_ID as Ray Tune trials, then write curves and a results table."""
     import re
 
+    if jobs is not None:
+        _fail("--jobs is gone: Ray runs as many runs at once as the CPUs allow (see --cpus-per-run, --address).")
     from landers.envs.source import env_source, parse_env_kwargs
+    from landers.run.trainer import Interrupted
     from landers.scale import compare as compare_mod
 
     out = out or Path("runs") / f"compare__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
     try:
-        env_source(env_id, parse_env_kwargs(env_kwargs), wrap or ()).check()  # bad env arguments: before any run
-        env_args = [a for item in env_kwargs or [] for a in ("--env-kwargs", item)]
-        env_args += [a for item in wrap or [] for a in ("--wrap", item)]
+        kwargs = parse_env_kwargs(env_kwargs)
+        env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before any run
         names = [a.strip() for a in algos.split(",") if a.strip()]
-        jobs_done = compare_mod.run_all(env_id, names, seeds, steps, jobs or os.cpu_count() or 1, out, echo=typer.echo,
-                                        env_args=env_args)
-        compare_mod.summarize(env_id, jobs_done, out)
+        finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
+                                               cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
+                                               wrappers=tuple(wrap or ()), echo=typer.echo)
+        compare_mod.summarize(env_id, finished, out, failed)
+    except Interrupted as e:
+        _fail(str(e), code=130)
     except LandersError as e:
         _fail_with(e)
     typer.echo((out / "comparison.md").read_text())
-    typer.echo(f"{out}: comparison.md, comparison.csv, curves_steps.png/.svg, curves_time.png/.svg")
+    if finished:
+        typer.echo(f"{out}: comparison.md, comparison.csv, curves_steps.png/.svg, curves_time.png/.svg")
+    if failed:
+        _fail(f"{len(failed)} run(s) failed ({failed[0][0].algo} seed {failed[0][0].seed}: {failed[0][1]}); "
+              "the others are in the table, run the same command again to retry.", code=1)
 
 
 @app.command()

@@ -1,6 +1,3 @@
-import csv
-import shutil
-
 import numpy as np
 import pytest
 
@@ -30,25 +27,6 @@ def test_bootstrap_band_and_smoothing():
     grid = np.array([0, 10, 25, 100])
     out = smoothed_on_grid(np.array([10, 20, 30]), np.array([1.0, 3.0, 5.0]), grid, window=2)
     assert np.isnan(out[0]) and out[1] == 1.0 and out[2] == 2.0 and out[3] == 4.0
-
-
-def test_compare_runs_aggregates_and_reuses_finished_runs(tmp_path):
-    out = tmp_path / "cmp"
-    args = ["compare", "CartPole-v1", "--algos", "ppo,random", "--seeds", "2", "--steps", "1024",
-            "--jobs", "2", "--out", str(out)]
-    result = landers_cli(*args)
-    assert result.returncode == 0, result.stderr
-    rows = list(csv.DictReader((out / "comparison.csv").open()))
-    assert [r["algo"] for r in rows] == ["ppo", "random"] and all(r["seeds"] == "2" for r in rows)
-    for name in ("curves_steps.png", "curves_steps.svg", "curves_time.png", "comparison.md"):
-        assert (out / name).stat().st_size > 0
-    # an interrupted comparison: one run lost its results, another never started
-    (out / "runs" / "ppo__s2" / "eval.json").unlink()
-    shutil.rmtree(out / "runs" / "random__s1")
-    again = landers_cli(*args)
-    assert again.returncode == 0, again.stderr
-    assert "4 runs (2 already finished)" in again.stdout
-    assert (out / "runs" / "random__s1" / "eval.json").exists()
 
 
 def test_compare_bad_input():

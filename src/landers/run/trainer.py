@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -156,8 +156,14 @@ class Interrupted(LandersError):
 
 class Trainer:
     def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
-                 progress_console=None, from_checkpoint: str = "last"):
+                 progress_console=None, from_checkpoint: str = "last", on_eval: Callable[[dict], None] | None = None,
+                 stop_event: threading.Event | None = None):
+        """`on_eval(row)` is called after each periodic evaluation, once `checkpoints/last` holds
+        its state, with the evals.csv row (step, time, mean, std, episodes); it may raise to end
+        the run. Setting `stop_event` (from any thread) stops the run like Ctrl-C: at the next
+        update boundary, with `checkpoints/last` saved, raising `Interrupted`."""
         self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
+        self.on_eval, self.stop_event = on_eval, stop_event
         self.algo = get_algo(spec.algo)
         self.cfg = spec.hparams
         self.device = resolve_device(spec.device)
@@ -229,8 +235,9 @@ class Trainer:
         result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=self.spec.seed + EVAL_SEED_OFFSET,
                           backend=self.spec.backend, max_steps=self.spec.eval_max_steps or None)
         state.model.train()
-        self.log.eval({"step": state.global_step, "time": state.train_time, "mean": result.mean,
-                       "std": result.std, "episodes": len(result.returns)})
+        row = {"step": state.global_step, "time": state.train_time, "mean": result.mean,
+               "std": result.std, "episodes": len(result.returns)}
+        self.log.eval(row)
         record_now = self.spec.record_every and (state.next_eval // self.eval_every) % self.spec.record_every == 0
         state.next_eval += self.eval_every
         if state.best_eval is None or result.mean > state.best_eval:
@@ -246,6 +253,8 @@ class Trainer:
             except LandersError as e:
                 print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
             state.model.train()
+        if self.on_eval is not None:
+            self.on_eval(row)
         if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
             self.reached_stop_return = True
 
@@ -322,7 +331,7 @@ class Trainer:
                     self.periodic_eval()
                 elif time.monotonic() - self.last_save > spec.checkpoint_every_s:
                     self.save("last")
-                if stop.requested:
+                if stop.requested or (self.stop_event is not None and self.stop_event.is_set()):
                     self.save("last")
                     self.close()
                     raise Interrupted(
@@ -357,8 +366,10 @@ class Trainer:
             TimeRemainingColumn(), console=self.progress_console, disable=self.quiet, transient=True)
 
 
-def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None) -> Run:
-    """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/)."""
+def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None,
+          on_eval: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None) -> Run:
+    """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/);
+    `on_eval` and `stop_event` as in `Trainer`."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
     _refuse_existing_run(run_dir)
     try:
@@ -373,7 +384,8 @@ def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progr
     with run_lock(run_dir):
         _refuse_existing_run(run_dir)  # another writer may have started it in the meantime
         try:
-            trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console)
+            trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console,
+                              on_eval=on_eval, stop_event=stop_event)
         except BaseException:
             if created:  # nothing was trained: leave no half-made run behind
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -408,11 +420,13 @@ FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "
 
 def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
            expect_algo: str | None = None, expect_env_id: str | None = None,
-           overrides: dict[str, Any] | None = None) -> Run:
+           overrides: dict[str, Any] | None = None, on_eval: Callable[[dict], None] | None = None,
+           stop_event: threading.Event | None = None) -> Run:
     """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget
     and with changed hyperparameters or run options (`overrides`, e.g. a smaller lr after a
     divergence); changes are recorded in config.json under "resumed". `run_dir` may also name
-    a checkpoint of the run (RUN/checkpoints/best) to continue from instead of `last`."""
+    a checkpoint of the run (RUN/checkpoints/best) to continue from instead of `last`.
+    `on_eval` and `stop_event` as in `Trainer`."""
     run_dir, source = Path(run_dir), "last"
     if run_dir.parent.name == "checkpoints" and (run_dir.parent.parent / "config.json").exists():
         run_dir, source = run_dir.parent.parent, run_dir.name
@@ -441,7 +455,7 @@ def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progres
         checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
     with run_lock(run_dir):
         trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console,
-                          from_checkpoint=source)
+                          from_checkpoint=source, on_eval=on_eval, stop_event=stop_event)
         if steps is not None or overrides or source != "last":  # bad input has modified nothing so far
             change = {"step": trainer.state.global_step, "from": f"checkpoints/{source}",
                       "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps}

@@ -1,17 +1,14 @@
 """`landers compare`: every algorithm x seed on one env, then curves and a results table.
 
-Each run is a real `landers train` process in DIR/runs/<algo>__s<seed>; finished runs
-(with eval.json) are reused and unfinished ones resumed, so an interrupted comparison picks
-up where it stopped.
+Each (algorithm, seed) is one trial of a Ray Tune experiment (`landers.scale.ray_runner`);
+this module validates the request, prints the live lines and writes the summary from the run
+directories in DIR/runs/<algo>__s<seed>.
 """
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,54 +35,37 @@ class Job:
     run_dir: Path
 
     @property
+    def name(self) -> str:
+        return f"{self.algo}__s{self.seed}"
+
+    @property
     def done(self) -> bool:
         return (self.run_dir / "eval.json").exists()
 
 
-def run_job(job: Job, env_id: str, steps: int | None, env_args: list[str] = ()) -> tuple[Job, str | None]:
-    """Train (or resume) one run in a subprocess; returns (job, error message or None).
-    `env_args` (--env-kwargs / --wrap) go to new runs; a resumed run has them in its config."""
-    if job.done:
-        return job, None
-    if (job.run_dir / "config.json").exists():  # started before: continue (or restart) it
-        cmd = ["train", "--resume", str(job.run_dir)]
-    else:
-        cmd = ["train", job.algo, env_id, "--seed", str(job.seed), "--run-dir", str(job.run_dir), *env_args]
-        if steps is not None:
-            cmd += ["--steps", str(steps)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "landers", *cmd, "--quiet"], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        return job, lines[-1] if lines else f"exit code {proc.returncode}"
-    return job, None
-
-
-def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, jobs: int, out: Path,
-            echo=print, env_args: list[str] = ()) -> list[Job]:
+def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_per_run: int) -> None:
+    """The checks that need no Ray: fail in one sentence before anything starts."""
     if not algos:
         raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
     for algo in algos:
         get_algo(algo)
     env_spec(env_id)
-    if seeds <= 0 or jobs <= 0 or (steps is not None and steps <= 0):
-        raise LandersError("--seeds, --jobs and --steps must be positive.")
-    try:
-        (out / "runs").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LandersError(f"Cannot create '{out}': {e.strerror}.") from None
-    todo = [Job(a, s, out / "runs" / f"{a}__s{s}") for a in algos for s in range(1, seeds + 1)]
-    reused = sum(j.done for j in todo)
-    echo(f"{len(todo)} runs ({reused} already finished), {jobs} at a time, in {out}/runs")
-    failed = []
-    with ThreadPoolExecutor(jobs) as pool:
-        for job, error in pool.map(lambda j: run_job(j, env_id, steps, env_args), todo):
-            echo(f"  {job.algo} seed {job.seed}: {'failed: ' + error if error else 'done'}")
-            if error:
-                failed.append(f"{job.algo} seed {job.seed}: {error}")
-    if failed:
-        raise LandersError(f"{len(failed)} run(s) failed ({failed[0]}); finished runs are kept, run again to resume.")
-    return todo
+    if seeds <= 0 or cpus_per_run <= 0 or (steps is not None and steps <= 0):
+        raise LandersError("--seeds, --steps and --cpus-per-run must be positive.")
+
+
+def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *,
+            address: str | None = None, cpus_per_run: int = 1, storage: str | None = None,
+            env_kwargs: dict | None = None, wrappers: tuple = (),
+            echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
+    """Run every algorithm x seed through Ray; returns (finished jobs, [(failed job, reason)]).
+    `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do.
+    Raises `landers.run.trainer.Interrupted` after Ctrl-C, once the trials saved checkpoints."""
+    validate(env_id, algos, seeds, steps, cpus_per_run)
+    from landers.scale import ray_runner
+
+    return ray_runner.run(env_id, algos, seeds, steps, Path(out), address=address, cpus_per_run=cpus_per_run,
+                          storage=storage, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers), echo=echo)
 
 
 def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):
@@ -96,7 +76,9 @@ def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):
     return (evals["step"][hits[0]], evals["time"][hits[0]]) if len(hits) else None
 
 
-def summarize(env_id: str, jobs: list[Job], out: Path) -> list[dict]:
+def summarize(env_id: str, jobs: list[Job], out: Path, failed: list[tuple[Job, str]] = ()) -> list[dict]:
+    """comparison.csv/.md and the curves from the finished `jobs`; `failed` runs get a row of
+    their own in comparison.md with their reason."""
     threshold = threshold_for(env_id)
     algos = list(dict.fromkeys(j.algo for j in jobs))
     rows, groups = [], {}
@@ -117,17 +99,19 @@ def summarize(env_id: str, jobs: list[Job], out: Path) -> list[dict]:
             "steps": int(np.median([f["step"] for f in finals])),
         })
         groups[algo] = [read_csv(j.run_dir / "episodes.csv") for j in runs]
-    for x in ("steps", "time"):
-        plot_comparison(groups, env_id, x, out / f"curves_{x}.png", threshold)
-    with (out / "comparison.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "comparison.md").write_text(markdown_table(env_id, rows, threshold))
+    if rows:
+        for x in ("steps", "time"):
+            plot_comparison(groups, env_id, x, out / f"curves_{x}.png", threshold)
+        with (out / "comparison.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    (out / "comparison.md").write_text(markdown_table(env_id, rows, threshold, failed))
     return rows
 
 
-def markdown_table(env_id: str, rows: list[dict], threshold: float | None) -> str:
+def markdown_table(env_id: str, rows: list[dict], threshold: float | None,
+                   failed: list[tuple[Job, str]] = ()) -> str:
     fmt = lambda v, f=".0f": "-" if v is None else format(v, f)  # noqa: E731
     lines = [f"### {env_id}: final evaluation, 100 deterministic episodes per seed\n",
              "| algorithm | seeds | mean of seed means | std (all episodes) | IQM [95% CI] | "
@@ -137,6 +121,8 @@ def markdown_table(env_id: str, rows: list[dict], threshold: float | None) -> st
         lines.append(f"| {r['algo']} | {r['seeds']} | {r['mean']:.1f} | {r['std']:.1f} | "
                      f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}] | {r['solved']}/{r['seeds']} | "
                      f"{fmt(r['median_steps_to_threshold'], ',.0f')} | {fmt(r['median_time_to_threshold'], '.1f')} |")
+    for job, reason in failed:
+        lines.append(f"| {job.algo} seed {job.seed} | failed: {reason.replace('|', '/')} | - | - | - | - | - | - |")
     lines.append("\nIQM: interquartile mean of the seeds' scores with a percentile-bootstrap 95% CI "
                  "(Agarwal et al. 2021). Steps/time to threshold: first periodic 10-episode evaluation "
                  "at or above it; training time excludes evaluation.\n")

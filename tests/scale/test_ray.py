@@ -1,0 +1,246 @@
+"""`landers compare` on real Ray: the embedded local Ray, a two-node cluster on 127.0.0.1, a
+killed trial worker, Ctrl-C and the same command again, a wrong address. No mocks.
+
+Every Ray process a test starts carries LANDERS_TEST_RAY=<a fresh id> in its environment (Ray's
+workers inherit it from their raylet), so each test stops exactly its own processes and checks
+that none is left.
+"""
+
+import csv
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import landers_cli
+
+RAY = str(Path(sys.executable).with_name("ray"))
+COMPARE = ["compare", "CartPole-v1"]
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for environ in glob.glob("/proc/[0-9]*/environ"):
+        try:
+            if f"LANDERS_TEST_RAY={marker}".encode() in Path(environ).read_bytes().split(b"\0"):
+                found.append(int(environ.split("/")[2]))
+        except OSError:
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def _stop(marker: str) -> None:
+    """SIGTERM, then SIGKILL after 5 s, to the processes this test started; none may remain."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for pid in _processes_with(marker):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while _alive(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert not _alive(marker), f"Ray processes left: {_processes_with(marker)}"
+
+
+def _alive(marker: str) -> list[int]:
+    alive = []
+    for pid in _processes_with(marker):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":  # zombies are gone
+                alive.append(pid)
+        except (OSError, IndexError):
+            continue
+    return alive
+
+
+@pytest.fixture
+def ray_env():
+    """The environment for a command that starts Ray, marked; afterwards checks none is left.
+    RAY_TMPDIR keeps the sockets' paths short and this test's files apart."""
+    marker = uuid.uuid4().hex
+    tmp = tempfile.mkdtemp(prefix="lt", dir="/tmp")
+    yield {**os.environ, "LANDERS_TEST_RAY": marker, "RAY_TMPDIR": tmp}
+    # An embedded Ray stops with its command; give it a moment, then insist.
+    deadline = time.monotonic() + 15
+    while _alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    _stop(marker)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster(ray_env):
+    """A real two-node Ray cluster on this machine: a head and a second node, one CPU each,
+    each with its own temp dir, bound to 127.0.0.1, no token (a throwaway test cluster)."""
+    port = _free_port()
+    env = {**ray_env, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_TMPDIR")
+    dirs = [tempfile.mkdtemp(prefix="lh", dir="/tmp"), tempfile.mkdtemp(prefix="lw", dir="/tmp")]
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    try:
+        for cmd in ([RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false",
+                     "--temp-dir", dirs[0], *common],
+                    [RAY, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", dirs[1], *common]):
+            started = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            assert started.returncode == 0, started.stdout + started.stderr
+        yield f"127.0.0.1:{port}", env
+    finally:
+        _stop(env["LANDERS_TEST_RAY"])
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _results(out: Path) -> dict[str, list[dict]]:
+    """Ray's per-trial result log (one JSON line per tune.report), by run name."""
+    found = {}
+    for path in glob.glob(str(out / "ray" / "*" / "*" / "result.json")):
+        lines = Path(path).read_text().splitlines()
+        found[Path(path).parent.name] = [json.loads(line) for line in lines if line.strip()]
+    return found
+
+
+def _rows(out: Path) -> list[dict]:
+    return list(csv.DictReader((out / "comparison.csv").open()))
+
+
+def test_landers_train_does_not_import_ray():
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "landers", "train", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    modules = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "landers.cli" in modules and not [m for m in modules if m.split(".")[0] == "ray"]
+
+
+def test_compare_on_the_embedded_ray(tmp_path, ray_env):
+    out = tmp_path / "cmp"
+    args = [*COMPARE, "--algos", "ppo,random", "--seeds", "2", "--steps", "2048", "--out", str(out)]
+    result = landers_cli(*args, env=ray_env)
+    assert result.returncode == 0, result.stderr
+    assert "4 runs (0 already finished) on Ray (" in result.stdout and " on 1 node, 1 CPU per run)" in result.stdout
+    assert [(r["algo"], r["seeds"]) for r in _rows(out)] == [("ppo", "2"), ("random", "2")]
+    for name in ("curves_steps.png", "curves_steps.svg", "curves_time.png", "curves_time.svg", "comparison.md"):
+        assert (out / name).stat().st_size > 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["ppo__s1", "ppo__s2", "random__s1", "random__s2"]
+    # Each trial reported its evaluations and handed Ray its checkpoint; Tune printed nothing.
+    results = _results(out)
+    assert all(rows[-1]["finished"] and any("eval_mean" in r for r in rows) for rows in results.values())
+    assert all(glob.glob(str(out / "ray" / "*" / name / "checkpoint_*")) for name in results)
+    assert "Configuration for experiment" not in result.stdout + result.stderr and not result.stderr.strip()
+    again = landers_cli(*args, env=ray_env)
+    assert again.returncode == 0 and "4 runs (4 already finished)" in again.stdout, again.stderr
+
+
+def test_compare_on_a_two_node_cluster(tmp_path, cluster):
+    address, env = cluster
+    out = tmp_path / "cmp"
+    result = landers_cli(*COMPARE, "--algos", "ppo,random", "--seeds", "2", "--steps", "2048", "--out", str(out),
+                         "--address", address, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "on Ray (2 CPUs on 2 nodes" in result.stdout
+    assert len(_rows(out)) == 2
+    results = _results(out)
+    assert len(results) == 4
+    assert len({rows[-1]["node_id"] for rows in results.values()}) == 2, "every trial ran on one node"
+    for name in results:  # written by whichever node ran it, under --out
+        assert (out / "runs" / name / "eval.json").exists()
+
+
+def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_env):
+    out = tmp_path / "cmp"
+    args = [*COMPARE, "--algos", "ppo", "--seeds", "1", "--steps", "40000", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "landers", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**ray_env, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (rows := _results(out).get("ppo__s1")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert rows, "no evaluation reported"
+        killed_at = rows[-1]["step"]
+        os.kill(rows[-1]["pid"], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    assert "retry 1 of 3 from its last checkpoint" in stdout and "worker process died" in stdout
+    assert len(_rows(out)) == 1
+    rows = _results(out)["ppo__s1"]
+    assert rows[-1]["finished"] and rows[-1]["pid"] != rows[0]["pid"]
+    assert rows[-1]["start_step"] >= killed_at > 0  # resumed, not started over
+
+
+def test_ctrl_c_then_the_same_command_resumes(tmp_path, ray_env):
+    out = tmp_path / "cmp"
+    args = [*COMPARE, "--algos", "random,ppo", "--seeds", "1", "--out", str(out), "--steps", "40000"]
+    env = {**ray_env, "OMP_NUM_THREADS": "1"}
+    # random (cheap updates) finishes first; ppo is still training when Ctrl-C comes
+    proc = subprocess.Popen([sys.executable, "-m", "landers", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+                (out / "runs" / "random__s1" / "eval.json").exists() and _results(out).get("ppo__s1")):
+            time.sleep(0.2)
+        assert _results(out).get("ppo__s1"), "ppo never reported"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "stopped at" in stdout and "Traceback" not in stderr
+    assert "run the same command again" in stderr
+    saved = json.loads((out / "runs" / "ppo__s1" / "checkpoints" / "last" / "state.json").read_text())["global_step"]
+    assert not (out / "runs" / "ppo__s1" / "eval.json").exists() and saved > 0
+    random_eval = (out / "runs" / "random__s1" / "eval.json").stat().st_mtime_ns
+    # The same command: Ray restores the experiment; random is not re-run, ppo resumes.
+    again = landers_cli(*args, env=env, timeout=400)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming the interrupted comparison" in again.stdout
+    assert (out / "runs" / "random__s1" / "eval.json").stat().st_mtime_ns == random_eval
+    resumed = [r for r in _results(out)["ppo__s1"] if r["start_step"] > 0]
+    assert resumed and resumed[0]["start_step"] == saved
+    assert len(_rows(out)) == 2
+
+
+def test_a_run_that_keeps_failing_is_a_failed_row_and_the_others_finish(tmp_path, ray_env):
+    out = tmp_path / "cmp"
+    env = {**ray_env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # Ray's workers import tests.fake_envs
+    result = landers_cli("compare", "tests.fake_envs:RefusesSeedOne-v0", "--algos", "random", "--seeds", "2",
+                         "--steps", "512", "--out", str(out), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "retry 3 of 3" in result.stdout and "Traceback" not in result.stderr
+    assert "1 run(s) failed (random seed 1: RuntimeError: this env refuses seed 1)" in result.stderr
+    assert "| random seed 1 | failed: RuntimeError: this env refuses seed 1 |" in (out / "comparison.md").read_text()
+    assert [(r["algo"], r["seeds"]) for r in _rows(out)] == [("random", "1")]
+
+
+def test_bad_input_is_one_sentence_and_quick(tmp_path, ray_env):
+    port = _free_port()  # nothing listens there
+    start = time.monotonic()
+    result = landers_cli(*COMPARE, "--seeds", "1", "--out", str(tmp_path / "a"), "--address", f"127.0.0.1:{port}",
+                         env=ray_env)
+    assert time.monotonic() - start < 30
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "No Ray cluster answers" in result.stderr
+    for args, words in ((["--jobs", "2"], "--jobs is gone"),
+                        (["--cpus-per-run", "999"], "more than this machine's"),
+                        (["--cpus-per-run", "0"], "must be positive"),
+                        (["--storage", "/proc/landers"], "Cannot write"),
+                        (["--algos", "ppo,dqn"], "Unknown algorithm 'dqn'")):
+        result = landers_cli(*COMPARE, "--out", str(tmp_path / "b"), *args, env=ray_env)
+        assert result.returncode == 2 and words in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)
