@@ -393,7 +393,8 @@ def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path,
             with contextlib.redirect_stdout(terminal):
                 echo(message)
 
-        return _run(env_id, jobs, steps, runs, storage, address, cpus_per_run, out, say, terminal)
+        return _run(env_id, jobs, steps, runs, storage, address, cpus_per_run, out, say, terminal,
+                    env_kwargs or {}, tuple(wrappers))
 
 
 @contextlib.contextmanager
@@ -423,7 +424,8 @@ def _output_to(log_file: Path):
 
 
 def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: str, address: str | None,
-         cpus_per_run: int, out: Path, echo, terminal) -> tuple[list[Job], list[tuple[Job, str]]]:
+         cpus_per_run: int, out: Path, echo, terminal, env_kwargs: dict,
+         wrappers: tuple) -> tuple[list[Job], list[tuple[Job, str]]]:
     global _LINES
     from landers.run.trainer import Interrupted
 
