@@ -50,6 +50,7 @@ class TrialRecord:
 
     number: int
     params: dict[str, Any]
+    name: str = ""  # its folder under OUT/trials
     state: str = "RUNNING"  # RUNNING, COMPLETE, PRUNED, FAILED
     score: float | None = None
     seed_scores: list[float] = field(default_factory=list)
@@ -61,7 +62,7 @@ class TrialRecord:
 
 def write_trials_csv(path: Path, trials: list[TrialRecord], seeds: int, space: Space) -> None:
     names = list(space)
-    header = (["trial", "state", "score"] + [f"score_seed{i + 1}" for i in range(seeds)]
+    header = (["trial", "name", "state", "score"] + [f"score_seed{i + 1}" for i in range(seeds)]
               + ["steps", "pruned_at_step"] + names + ["error"])
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="") as f:
@@ -69,7 +70,7 @@ def write_trials_csv(path: Path, trials: list[TrialRecord], seeds: int, space: S
         writer.writerow(header)
         for t in sorted(trials, key=lambda t: t.number):
             scores = [f"{s:.4g}" for s in t.seed_scores] + [""] * (seeds - len(t.seed_scores))
-            writer.writerow([t.number, t.state, "" if t.score is None else f"{t.score:.4g}", *scores, t.steps,
+            writer.writerow([t.number, t.name, t.state, "" if t.score is None else f"{t.score:.4g}", *scores, t.steps,
                              "" if t.pruned_at is None else t.pruned_at,
                              *[t.params.get(n, "") for n in names], t.error])
     os.replace(tmp, path)

@@ -32,18 +32,17 @@ from landers.algos import get_algo
 from landers.core.search import Space, constrained, suggest
 from landers.errors import LandersError
 from landers.scale import study
-from landers.scale.ray_runner import MAX_FAILURES, check_storage, connect, one_line
+from landers.scale.ray_runner import MAX_FAILURES, _check_storage as check_storage, _connect as connect
+from landers.scale.ray_runner import _one_line as one_line, _output_to as output_to
 
 GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
 REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
 
 
 def trial_name(trial) -> str:
-    return f"trial_{int(trial.trial_id.rsplit('_', 1)[-1]):03d}"
-
-
-def trial_number(name: str) -> int:
-    return int(name.rsplit("_", 1)[-1])
+    """Tune's id of the trial (random with a searcher): its folder under OUT/trials. Trials are
+    numbered by their place in Tune's list, which is the order they were created in."""
+    return f"trial_{trial.trial_id}"
 
 
 # ---------------------------------------------------------------- one seed (a Ray actor)
@@ -148,15 +147,26 @@ def run_trial(config: dict, setup: dict) -> None:
 # ---------------------------------------------------------------- the study (driver)
 
 
+class DrawFrom:
+    """Optuna's define-by-run space: draws every parameter on the Optuna trial, which records
+    them. A class, not a closure: Tune pickles its searcher into the study's state."""
+
+    def __init__(self, space: Space):
+        self.space = space
+
+    def __call__(self, trial) -> None:
+        suggest(trial, self.space)
+
+
 def _records(trials: list[dict], space: Space, settled: bool) -> list[study.TrialRecord]:
     """Trials as study records. `settled`: the study ran to its end, so a trial that neither
     finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
     stopped by Ctrl-C, and a resume will go on with it."""
     records = []
-    for t in trials:
+    for number, t in enumerate(trials):
         last, config = t["last"] or {}, t["config"] or {}
         params = last.get("params") or {k: config[k] for k in space if k in config}
-        rec = study.TrialRecord(number=trial_number(t["name"]), params=params, score=last.get("score"),
+        rec = study.TrialRecord(number=number, params=params, score=last.get("score"), name=t["name"],
                                 seed_scores=list(last.get("seed_scores") or []), steps=int(last.get("step") or 0))
         if t["error"]:
             rec.state, rec.error = "FAILED", t["error"]
@@ -233,12 +243,7 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         space: Space, out: Path, address: str | None, storage: str | None, cpus_per_trial: float | None,
         preset: str | None, options: dict[str, Any], echo=print) -> tuple[study.TrialRecord | None, bool]:
     """Run (or resume) the study; returns (the best completed trial, whether it was interrupted)."""
-    import signal
-
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
-    from landers.core.config import find_preset
+    from landers.core.config import find_preset, to_json_dict
     from landers.run.spec import make_spec
 
     if objective not in study.OBJECTIVES:
@@ -249,13 +254,38 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         raise LandersError(f"{algo_name} has no hyperparameters to tune.")
     base = make_spec(algo_name, env_id, preset=preset, overrides=dict(options), steps=steps)  # bad input: now
     steps = base.steps
+
+    for name in space:
+        if name in options:
+            raise LandersError(f"--set {name} fixes a searched hyperparameter; drop it from the space (--space) instead.")
+    # What best.json fixes besides the searched values: the base preset's hyperparameters and
+    # those given with --set, as the trials trained them (typed, not the command line's strings).
     found = find_preset(algo_name, env_id, preset)
-    base_hparams = {**(found.hparams if found else {}), **{k: v for k, v in options.items() if k not in space}}
+    fixed = set(found.hparams if found else {}) | set(options)
+    base_hparams = {k: v for k, v in to_json_dict(base.hparams).items() if k in fixed}
     out = out.absolute()
     storage = storage or str(out)
     check_storage(str(out))
     if storage != str(out):
         check_storage(storage)
+    with output_to(out / "ray.log") as terminal:
+        def say(message: str) -> None:
+            print(message, file=terminal, flush=True)
+
+        return _study(algo_name, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective, space=space,
+                      out=out, address=address, storage=storage, cpus_per_trial=cpus_per_trial, preset=preset,
+                      options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say)
+
+
+def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, objective: str, space: Space,
+           out: Path, address: str | None, storage: str, cpus_per_trial: float | None, preset: str | None,
+           options: dict[str, Any], base_hparams: dict[str, Any], eval_every: int | None,
+           echo) -> tuple[study.TrialRecord | None, bool]:
+    import signal
+
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
     connect(address, 1, out / "ray.log")
     try:
         total = ray.cluster_resources().get("CPU", 1)
@@ -271,19 +301,16 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
 
         def write(records: list[study.TrialRecord]) -> study.TrialRecord | None:
             for r in records:
-                r.run_dirs = [str(out / "trials" / f"trial_{r.number:03d}" / f"s{s}") for s in range(1, seeds + 1)]
+                r.run_dirs = [str(out / "trials" / r.name / f"s{s}") for s in range(1, seeds + 1)]
             return study.write_outputs(out, algo=algo_name, env_id=env_id, steps=steps,
-                                       eval_every=base.eval_every or None, base_hparams=base_hparams,
+                                       eval_every=eval_every, base_hparams=base_hparams,
                                        trials=records, seeds=seeds, objective=objective, space=space)
 
         if tune.Tuner.can_restore(experiment):
             echo(f"resuming the study in {out} (finished trials are kept)")
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=False)
         else:
-            def define_by_run(trial) -> None:  # Optuna records the drawn values on the trial
-                suggest(trial, space)
-
-            searcher = OptunaSearch(space=define_by_run, metric="score", mode="max", seed=0)
+            searcher = OptunaSearch(space=DrawFrom(space), metric="score", mode="max", seed=0)
             # max_t above the budget: the scheduler must never stop a trial at its last
             # evaluation, before its final report.
             scheduler = ASHAScheduler(time_attr="step", max_t=steps + 1, grace_period=max(1, int(steps * GRACE_FRACTION)),
@@ -309,6 +336,8 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         previous = signal.signal(signal.SIGINT, on_ctrl_c)
         try:
             results = tuner.fit()
+        except Exception as e:  # noqa: BLE001 - Ray's own failure, said in one sentence
+            raise LandersError(f"Ray Tune stopped the study: {one_line(e)} (details in {out / 'ray.log'}).") from None
         finally:
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import json
 import os
 from pathlib import Path
 
