@@ -1,0 +1,122 @@
+"""`landers tune` on a real embedded Ray with Optuna: a tiny study ends in a preset that
+`landers train --preset` uses exactly, poor configurations are stopped early, an interrupted
+study resumes without re-running finished trials, bad input is one sentence. No mocks."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import landers_cli
+from test_ray import ray_env  # noqa: F401  (the fixture: marked Ray processes, none left behind)
+
+# Tiny trials: CartPole, 4 envs x 64 steps, an evaluation every 1,024 steps.
+SMALL = ["--steps", "4096", "--seeds", "2", "--set", "num_envs=4", "--set", "num_steps=64",
+         "--set", "eval_every=1024", "--set", "eval_episodes=3", "--set", "final_eval_episodes=3"]
+
+
+def trials(out: Path) -> list[dict]:
+    return list(csv.DictReader((out / "trials.csv").open()))
+
+
+def write_space(tmp_path: Path, space: dict) -> str:
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(space))
+    return str(path)
+
+
+def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, ray_env):  # noqa: F811
+    out = tmp_path / "study"
+    # lr 1e-7 cannot learn CartPole in 4k steps; 2.5e-3 can: the scheduler should stop some
+    # poor trials at a rung, and the best configuration must be a learning one.
+    space = write_space(tmp_path, {"replace": True, "lr": {"choice": [1e-7, 2.5e-3]}, "update_epochs": {"int": [2, 4]}})
+    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "6", "--space", space, "--out", str(out), *SMALL,
+                         env=ray_env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "best: trial" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    rows = trials(out)
+    assert len(rows) == 6 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
+    pruned = [r for r in rows if r["state"] == "PRUNED"]
+    assert pruned and all(int(r["steps"]) < 4096 and r["pruned_at_step"] for r in pruned)
+    assert all(r["score_seed1"] and r["score_seed2"] for r in rows if r["state"] == "COMPLETE")
+    best = json.loads((out / "best.json").read_text())
+    assert best["hparams"]["lr"] == 2.5e-3 and best["results"]["seeds"] == 2 and best["results"]["trials"] == 6
+    assert best["results"]["machine"]["cpus"] and best["results"]["date"]
+    for name in ("tune.png", "tune.svg", "report.html"):
+        assert (out / name).stat().st_size > 0
+    assert "Hyperparameter study" in (out / "report.html").read_text()
+    for d in best["results"]["run_dirs"]:
+        assert (Path(d) / "eval.json").exists()
+
+    run_dir = tmp_path / "with-best"
+    trained = landers_cli("train", "ppo", "CartPole-v1", "--preset", str(out / "best.json"), "--steps", "256",
+                          "--run-dir", str(run_dir), "--quiet", "--set", "final_eval_episodes=2")
+    assert trained.returncode == 0, trained.stderr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert {k: config["hparams"][k] for k in best["hparams"]} == best["hparams"]
+    assert config["preset"] == str(out / "best.json")
+
+
+def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path, ray_env):  # noqa: F811
+    out = tmp_path / "study"
+    space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3], "log": True}})
+    args = [sys.executable, "-m", "landers", "tune", "ppo", "CartPole-v1", "--trials", "3", "--space", space,
+            "--out", str(out), *SMALL]
+    first = subprocess.Popen(args, env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and first.poll() is None:
+        if (out / "trials.csv").exists() and any(r["state"] == "COMPLETE" for r in trials(out)):
+            break
+        time.sleep(0.5)
+    assert first.poll() is None, first.communicate()
+    first.send_signal(signal.SIGINT)
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 130, stdout + stderr
+    assert "resume" in stderr and "Traceback" not in stderr
+    done = {r["name"]: r for r in trials(out) if r["state"] == "COMPLETE"}
+    assert done and len(done) < 3
+    finished_at = {name: (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns for name in done}
+
+    again = landers_cli(*args[3:], env=ray_env, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the study" in again.stdout
+    rows = trials(out)
+    assert len(rows) == 3 and all(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+    for name, row in done.items():  # finished trials kept, not trained again
+        assert next(r for r in rows if r["name"] == name)["score"] == row["score"]
+        assert (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns == finished_at[name]
+
+
+@pytest.mark.parametrize("space, words", [
+    ('{"lr": {"float": [1e-4', "not valid JSON"),
+    ('{"learning_rate": {"float": [1e-4, 1e-3]}}', "'learning_rate'"),
+    ('{"gamma": {"float": [0.9, 1.5]}}', "'gamma'"),
+    ('{"clip_coef": {"choice": [0.2, -1]}}', "'clip_coef'"),
+])
+def test_a_bad_space_file_is_one_sentence_before_ray_starts(tmp_path, space, words):
+    path = tmp_path / "space.json"
+    path.write_text(space)
+    start = time.monotonic()
+    result = landers_cli("tune", "ppo", "CartPole-v1", "--space", str(path), "--out", str(tmp_path / "s"))
+    assert result.returncode == 2 and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert time.monotonic() - start < 30 and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["tune", "random", "CartPole-v1"], "no hyperparameters to tune"),
+    (["tune", "ppo", "CartPole-v1", "--objective", "best"], "--objective"),
+    (["tune", "ppo", "CartPole-v1", "--trials", "0"], "must be positive"),
+    (["tune", "ppo", "CartPole-v1", "--set", "lr=0.1"], "searched hyperparameter"),
+    (["tune", "ppo", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+    (["tune", "ppo", "CartPole-v1", "--resume"], "no study"),
+])
+def test_bad_tune_input_is_one_sentence(tmp_path, args, words):
+    result = landers_cli(*args, "--out", str(tmp_path / "s"))
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
