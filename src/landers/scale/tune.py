@@ -214,13 +214,7 @@ class _Progress(tune.Callback):
         records = _records([_from_trial(t) for t in trials], _LIVE["space"], settled=False)
         if write:
             _LIVE["write"](records)
-        done = [r for r in records if r.state == "COMPLETE"]
-        best = max((r for r in done if r.score is not None), key=lambda r: r.score, default=None)
-        ended = [r for r in records if r.state in ("STOPPED", "PRUNED")]
-        line = (f"trials: {len(done)} done, {sum(r.state == 'RUNNING' for r in records)} running, "
-                f"{len(ended)} pruned, {sum(r.state == 'FAILED' for r in records)} failed")
-        if best is not None:
-            line += f"; best {best.score:.1f} (trial {best.number}: {format_params(best.params)})"
+        line = status_line(records)
         if line != _LIVE.get("line"):
             _LIVE["line"] = line
             _LIVE["echo"](line)
@@ -233,6 +227,17 @@ class _Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._update(trials, write=True)
+
+
+def status_line(records: list[study.TrialRecord]) -> str:
+    done = [r for r in records if r.state == "COMPLETE"]
+    best = max((r for r in done if r.score is not None), key=lambda r: r.score, default=None)
+    line = (f"trials: {len(done)} done, {sum(r.state == 'RUNNING' for r in records)} running, "
+            f"{sum(r.state in ('STOPPED', 'PRUNED') for r in records)} pruned, "
+            f"{sum(r.state == 'FAILED' for r in records)} failed")
+    if best is not None:
+        line += f"; best {best.score:.1f} (trial {best.number}: {format_params(best.params)})"
+    return line
 
 
 def format_params(params: dict) -> str:
@@ -342,6 +347,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()
         records = _records([_from_result(r) for r in results if r.path], space, settled=not interrupted)
+        echo(status_line(records))
         return write(records), bool(interrupted)
     finally:
         ray.shutdown()
