@@ -332,6 +332,7 @@ def test_the_readme_example_plays_cartpole_like_predict_without_torch(cartpole_r
     result = landers_cli("export", str(cartpole_run), "--out", str(tmp_path / "policy.onnx"))
     assert result.returncode == 0, result.stderr
     assert "matched the agent on 4,096 observations" in result.stdout
+    assert "inputs: obs (float32, shape [4])" in result.stdout
     session = ort.InferenceSession(str(tmp_path / "policy.onnx"), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
     final = json.loads((cartpole_run / "eval.json").read_text())
