@@ -150,6 +150,28 @@ class DictPixels(_Scripted):
         return float(np.clip(action, -1, 1).sum())
 
 
+class NestedStarts(_Scripted):
+    """A Dict nesting a Tuple, with categories numbered from other than 0 in both the observation
+    and a 2-D MultiDiscrete action: act = (cue, level). For plumbing (export names and starts)."""
+
+    observation_space = gym.spaces.Dict({
+        "cue": gym.spaces.Discrete(3, start=-1),
+        "grid": gym.spaces.Box(-1, 1, (2, 3), np.float64),
+        "parts": gym.spaces.Tuple((gym.spaces.MultiBinary(2),
+                                   gym.spaces.MultiDiscrete([[2, 4]], start=[[1, 0]]))),
+    })
+    action_space = gym.spaces.MultiDiscrete([[3, 4]], start=[[-1, 5]])
+
+    def _observe(self):
+        rng = self.np_random
+        return {"cue": int(rng.integers(-1, 2)), "grid": rng.uniform(-1, 1, (2, 3)),
+                "parts": (rng.integers(0, 2, 2).astype(np.int8), np.array([[1 + rng.integers(2), rng.integers(4)]]))}
+
+    def _reward(self, action):
+        (cue, level), = np.asarray(action)
+        return np.mean([cue == self.obs["cue"], level - 5 == self.obs["parts"][1][0, 1]])
+
+
 class WithText(DictCue):
     """A Dict observation with a Text part, which landers cannot encode."""
 
@@ -159,7 +181,7 @@ class WithText(DictCue):
         return {"cue": int(self.np_random.integers(3)), "mission": "go"}
 
 
-for _cls in (DictCue, MultiDiscreteMatch, BitFlip, TupleGrid, DictPixels, WithText):
+for _cls in (DictCue, MultiDiscreteMatch, BitFlip, TupleGrid, DictPixels, NestedStarts, WithText):
     gym.register(f"{_cls.__name__}-v0", entry_point=_cls)
 
 

@@ -338,6 +338,8 @@ def export(
         _fail(str(e))
     meta = result.metadata
     typer.echo(f"{result.path}: {meta['env_id']} policy -> {meta['outputs']}")
+    typer.echo("inputs: " + ", ".join(f"{i['name']} ({i['dtype']}, shape {i['shape']})"
+                                      for i in json.loads(meta["inputs"])))
     typer.echo(f"checked: onnxruntime matched the agent on {result.checked:,} observations "
                f"({result.from_env:,} from the env, the rest sampled from its observation space)")
 

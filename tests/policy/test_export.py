@@ -15,14 +15,15 @@ import torch
 
 import fake_envs  # noqa: F401  registers ShiftedActions-v0 and FakePixels-v0
 import landers
-from conftest import landers_cli
+from conftest import TINY, landers_cli
 from landers.algos.random import RandomPolicy
 from landers.envs.spaces import space_from_json
 from landers.errors import LandersError
 from landers.policy.agent import Agent
-from landers.policy.export import DiscreteAction, export
+from landers.policy.export import DiscreteAction, ObservationInput, export
 from landers.policy.networks import ActorCritic, CNNActorCritic
 from landers.policy.normalize import ObsNormalizer
+from landers.policy.spaces import ObsLayout
 from test_cli import assert_one_sentence_error
 
 ort = pytest.importorskip("onnxruntime", reason="needs the export extra: pip install 'landers[export]'")
@@ -100,6 +101,151 @@ def test_stochastic_params_equal_the_networks(kind, tmp_path):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
 
 
+# ---------------------------------------------------------------- every space landers trains on
+
+SPACE_INPUTS = {  # env id -> the graph's inputs in order (fake_envs.py)
+    "DictCue-v0": ["obs.cue", "obs.noise", "obs.position"],  # a Dict with a Discrete part
+    "DictPixels-v0": ["obs.pixels", "obs.speed"],  # a Dict with a channels-last image; a (2, 2) Box action
+    "TupleGrid-v0": ["obs.0", "obs.1"],  # a Tuple of a (5, 5) Box and a Discrete
+    "MultiDiscreteMatch-v0": ["obs"],  # MultiDiscrete observations and actions (numbered from 1)
+    "BitFlip-v0": ["obs"],  # MultiBinary observations and actions
+    # a Dict nesting a Tuple, categories numbered from -1 and 1, a (1, 2) MultiDiscrete action from (-1, 5)
+    "NestedStarts-v0": ["obs.cue", "obs.grid", "obs.parts.0", "obs.parts.1"],
+}
+
+
+@pytest.fixture(scope="module")
+def space_agents(tmp_path_factory):
+    """Agents trained briefly by PPO on each space's fake env (observation normalization where a
+    Box part exists), their policy heads then redrawn with a large gain so that the actions vary
+    with the observation (a fresh head's gain of 0.01 gives nearly one action everywhere) and
+    Box means fall inside and outside the bounds; one per env id, trained on first use."""
+    agents = {}
+
+    def get(env_id: str) -> Agent:
+        if env_id not in agents:
+            norm = ObsLayout(gym.make(env_id).observation_space).has_vector
+            run = landers.train("ppo", env_id, steps=128, seed=2, backend="gymnasium", final_eval_episodes=1,
+                                run_dir=tmp_path_factory.mktemp("spaces") / env_id, norm_obs=norm, **TINY)
+            agent = landers.load(run.run_dir)
+            assert (agent.obs_norm is not None) == norm
+            torch.manual_seed(0)
+            with torch.no_grad():
+                torch.nn.init.orthogonal_(agent.model.actor_head.weight, 3.0)
+            agents[env_id] = agent
+        return agents[env_id]
+
+    return get
+
+
+def sampled_batch(space: gym.Space, n: int, seed: int):
+    """`n` observations from gymnasium's own sampler, batched as a vector env batches them."""
+    space.seed(seed)
+    return gym.vector.utils.concatenate(space, [space.sample() for _ in range(n)],
+                                        gym.vector.utils.create_empty_array(space, n))
+
+
+def onnx_feed(meta: dict, obs) -> dict:
+    """The graph's inputs for a batch of observations, found by the paths the metadata lists."""
+    feed = {}
+    for entry in json.loads(meta["inputs"]):
+        leaf = obs
+        for key in entry["path"]:
+            leaf = leaf[key]
+        feed[entry["name"]] = np.asarray(leaf, entry["dtype"])
+    return feed
+
+
+@pytest.mark.parametrize("env_id", list(SPACE_INPUTS))
+def test_onnx_actions_equal_predict_on_every_space(env_id, space_agents, tmp_path):
+    agent = space_agents(env_id)
+    result = export(agent, tmp_path / "policy.onnx", samples=128)
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert [i.name for i in session.get_inputs()] == SPACE_INPUTS[env_id]
+    assert [i["name"] for i in json.loads(meta["inputs"])] == SPACE_INPUTS[env_id]
+    obs = sampled_batch(agent.observation_space, 300, seed=7)
+    feed = onnx_feed(meta, obs)
+    for graph_input in session.get_inputs():  # each in its leaf's own dtype (uint8 pixels, int64 categories)
+        value = feed[graph_input.name]
+        onnx_type = {"float32": "float", "float64": "double"}.get(value.dtype.name, value.dtype.name)
+        assert graph_input.type == f"tensor({onnx_type})" and graph_input.shape[1:] == list(value.shape[1:])
+    expected = agent.predict(obs)
+    for n in (1, 300):  # the batch axis is dynamic
+        (actions,) = session.run(["action"], {k: v[:n] for k, v in feed.items()})
+        assert actions.dtype == expected.dtype and actions.shape == expected[:n].shape
+        if isinstance(agent.action_space, gym.spaces.Box):
+            np.testing.assert_allclose(actions, expected[:n], rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(actions, expected[:n])
+    assert all(agent.action_space.contains(a) for a in actions)
+    assert len(np.unique(actions.reshape(300, -1), axis=0)) > 2  # the actions depend on the observation
+    if isinstance(agent.action_space, gym.spaces.Box):  # the clipping was exercised
+        assert (np.abs(actions) == 1.0).any() and (np.abs(actions) < 1.0).any()
+
+
+def test_the_readme_feeds_a_dict_observation(space_agents, tmp_path):
+    agent = space_agents("DictCue-v0")
+    session = ort.InferenceSession(str(export(agent, tmp_path / "policy.onnx", samples=64).path),
+                                   providers=["CPUExecutionProvider"])
+    snippet = readme_snippet("feed =")
+    env = agent.make_env()
+    obs, _ = env.reset(seed=3)
+    actions = []
+    for _ in range(30):
+        scope = {"np": np, "policy": session, "obs": obs}
+        exec(snippet, scope)
+        assert scope["action"] == agent.predict(obs)
+        actions.append(int(scope["action"]))
+        obs, *_ = env.step(scope["action"])
+    assert len(set(actions)) == 3
+
+
+@pytest.mark.parametrize("env_id", ["MultiDiscreteMatch-v0", "BitFlip-v0", "DictPixels-v0", "NestedStarts-v0"])
+def test_stochastic_params_of_every_space(env_id, space_agents, tmp_path):
+    agent = space_agents(env_id)
+    result = export(agent, tmp_path / "params.onnx", stochastic_params=True, samples=64)
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    obs = sampled_batch(agent.observation_space, 200, seed=8)
+    got = dict(zip([o.name for o in session.get_outputs()],
+                   session.run(None, onnx_feed(session.get_modelmeta().custom_metadata_map, obs))))
+    params = agent.policy_params(obs)
+    params = [p.detach().numpy() for p in (params if isinstance(params, tuple) else (params,))]
+    space = agent.action_space
+    if isinstance(space, gym.spaces.MultiDiscrete):  # one categorical's logits per dimension, row-major
+        (logits,) = params
+        cuts = np.cumsum([0, *space.nvec.reshape(-1)])
+        assert cuts[-1] == logits.shape[1] and len(cuts) == (4 if env_id == "MultiDiscreteMatch-v0" else 3)
+        want = {f"logits.{i}": logits[:, a:b] for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))}
+    elif isinstance(space, gym.spaces.MultiBinary):  # a Bernoulli's logit per bit
+        want = {"logits": params[0]}
+    else:  # the Gaussian in the action's (2, 2) shape
+        want = {"mean": params[0].reshape(-1, 2, 2), "log_std": params[1].reshape(-1, 2, 2)}
+    assert list(got) == list(want)
+    for name in want:
+        assert got[name].shape == want[name].shape, name
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
+
+
+def test_a_graph_that_flattens_the_parts_in_another_order_is_caught(space_agents, tmp_path, monkeypatch):
+    agent = space_agents("DictCue-v0")
+
+    def swapped(self, *leaves):  # the Box parts before the categorical one: same width, wrong columns
+        columns = self.columns(list(leaves))
+        return torch.cat(columns[1:] + columns[:1], 1)
+
+    monkeypatch.setattr(ObservationInput, "forward", swapped)
+    with pytest.raises(LandersError, match="disagrees with the agent on .*no file was written"):
+        export(agent, tmp_path / "policy.onnx", samples=64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_clashing_input_names_are_refused_in_one_sentence():
+    space = gym.spaces.Dict({"a": gym.spaces.Dict({"b": gym.spaces.Discrete(2)}), "a.b": gym.spaces.Discrete(2)})
+    with pytest.raises(LandersError, match=r"clashing names \['obs.a.b', 'obs.a.b'\]; rename the Dict keys"):
+        ObservationInput(ObsLayout(space), None)
+
+
 @pytest.mark.parametrize("algo, env_id, settings", [
     ("a2c", "LunarLanderContinuous-v3", dict(num_envs=4, num_steps=5, shared_network=True, norm_obs=True)),
     ("trpo", "CartPole-v1", dict(num_envs=4, num_steps=32, vf_epochs=2, norm_obs=True)),
@@ -174,10 +320,11 @@ sys.meta_path.insert(0, Block())
     return {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
 
 
-def readme_snippet() -> str:
-    """The README's example that plays an episode with gymnasium and onnxruntime only."""
+def readme_snippet(containing: str = "import onnxruntime") -> str:
+    """The README's Python example containing `containing` (by default the one that plays an
+    episode with gymnasium and onnxruntime only)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    (snippet,) = [b for b in blocks if "onnxruntime" in b]
+    (snippet,) = [b for b in blocks if containing in b]
     return snippet
 
 
@@ -185,6 +332,7 @@ def test_the_readme_example_plays_cartpole_like_predict_without_torch(cartpole_r
     result = landers_cli("export", str(cartpole_run), "--out", str(tmp_path / "policy.onnx"))
     assert result.returncode == 0, result.stderr
     assert "matched the agent on 4,096 observations" in result.stdout
+    assert "inputs: obs (float32, shape [4])" in result.stdout
     session = ort.InferenceSession(str(tmp_path / "policy.onnx"), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
     final = json.loads((cartpole_run / "eval.json").read_text())

@@ -1,12 +1,14 @@
 """ONNX export: the policy as one graph from the env's raw observation to the env's action,
 which onnxruntime runs without torch or landers.
 
-The graph has three parts, and a new space plugs in at one place:
-- an observation input (`observation_input`): the graph's inputs, what the network receives
-  (observation normalization inside, exactly as `Agent.predict` does it), and how to sample
-  observations for the self-check;
+The graph has three parts:
+- the observation inputs (`ObservationInput`): one input per leaf of the observation space
+  (`obs` for a plain one; `obs.position`, `obs.0`, ... inside a Dict or Tuple), each in the
+  leaf's dtype and shape, turned into what the network receives exactly as `Agent.predict`
+  does it (`ObsLayout`'s flattening and observation normalization inside), and how to sample
+  observations for the self-check; a new observation space plugs into `ObsLayout`;
 - the agent's network, its `policy_params` unchanged;
-- an action output (`action_output`): the env's action, or with `stochastic_params` the
+- an action output (`action_output`, where a new action space plugs in): the env's action, or with `stochastic_params` the
   distribution's parameters, and how to compare them with the agent's own.
 
 Export checks itself before anything is written: onnxruntime runs the graph on observations
@@ -32,7 +34,7 @@ from torch import nn
 from landers.envs.spaces import space_to_json
 from landers.errors import LandersError
 from landers.policy.agent import Agent
-from landers.policy.spaces import is_image
+from landers.policy.spaces import ObsLayout
 
 # Bounds wider than this are cut here when sampling the observation space: float32-max bounds
 # stand for "unbounded", and a network fed 1e38 overflows to inf and NaN in both runtimes.
@@ -58,112 +60,213 @@ def require_onnx():
 # ---------------------------------------------------------------- observation inputs
 
 
-class BoxInput(nn.Module):
-    """A Box observation (a flat vector or stacked uint8 frames) as the env returns it.
+def input_name(path: tuple) -> str:
+    """The graph input of one leaf: `obs` for a whole observation, `obs.position`, `obs.0`, ..."""
+    return "obs" + "".join(f".{key}" for key in path)
 
-    Vectors are cast to float32 and normalized with the run's statistics in float64, as
-    `ObsNormalizer` does, so the network sees bit-identical inputs; frames stay uint8 (the
-    CNN scales them)."""
 
-    names = ("obs",)
+def _torch_dtype(dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype)).dtype
 
-    def __init__(self, space: gym.spaces.Box, obs_norm):
+
+class ObservationInput(nn.Module):
+    """The observation as the env returns it, one graph input per leaf of a Dict / Tuple (each in
+    its own dtype and shape), turned into what the network receives exactly as `Agent.predict`
+    does it in numpy (`ObsLayout.flatten`, then `ObsNormalizer`):
+
+    - a whole image stays uint8 (the CNN scales it);
+    - otherwise each leaf becomes float32 columns, categories counted from 0, and the Box leaves
+      are normalized with the run's statistics in float64, as `ObsNormalizer` does, so that the
+      network sees bit-identical inputs; the columns are concatenated in the layout's order.
+    """
+
+    def __init__(self, layout: ObsLayout, obs_norm):
         super().__init__()
-        self.space, self.image = space, is_image(space)
-        self.normalized = obs_norm is not None
-        if self.normalized:
-            self.register_buffer("mean", torch.as_tensor(obs_norm.rms.mean, dtype=torch.float64))
-            self.register_buffer("std", torch.as_tensor(np.sqrt(obs_norm.rms.var + 1e-8), dtype=torch.float64))
+        self.layout, self.parts = layout, layout.parts
+        self.names = tuple(input_name(p.path) for p in self.parts)
+        if len(set(self.names)) < len(self.names):
+            raise LandersError(f"Export names one graph input per observation part, and the parts of "
+                               f"{layout.space} give clashing names {list(self.names)}; rename the Dict keys.")
+        # Per leaf: the start its categories count from, and the normalization statistics of its
+        # columns, as buffers so that they become constants of the graph.
+        for i, part in enumerate(self.parts):
+            self.register_buffer(f"start{i}", torch.as_tensor(np.asarray(part.start, np.int64).reshape(-1)))
+        self.norm_parts: set[int] = set()
+        if obs_norm is not None and not layout.image:  # an image's "normalization" only casts to float
+            # The statistics cover the Box parts' columns in layout order (`vector_columns`), or every
+            # column when those are all of them: one slice per normalized part.
+            mean, std = obs_norm.rms.mean, np.sqrt(obs_norm.rms.var + 1e-8)
+            at = 0
+            for i, part in enumerate(self.parts):
+                if layout.vector_columns is None or part.kind == "vector":
+                    self.register_buffer(f"mean{i}", torch.as_tensor(mean[at:at + part.size], dtype=torch.float64))
+                    self.register_buffer(f"std{i}", torch.as_tensor(std[at:at + part.size], dtype=torch.float64))
+                    self.norm_parts.add(i)
+                    at += part.size
             self.clip = float(obs_norm.clip)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs if self.image else obs.float()
-        if self.normalized:
-            x = ((x.double() - self.mean) / self.std).clamp(-self.clip, self.clip).float()
-        return x
+    def columns(self, leaves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each leaf `(B, *shape)` -> its float32 columns `(B, size)`."""
+        out = []
+        for i, (part, leaf) in enumerate(zip(self.parts, leaves)):
+            x = leaf.reshape(-1, part.size)
+            x = (x - getattr(self, f"start{i}")).float() if part.kind == "onehot" else x.float()
+            if i in self.norm_parts:
+                mean, std = getattr(self, f"mean{i}"), getattr(self, f"std{i}")
+                x = ((x.double() - mean) / std).clamp(-self.clip, self.clip).float()
+            out.append(x)
+        return out
+
+    def forward(self, *leaves: torch.Tensor) -> torch.Tensor:
+        if self.layout.image:
+            return leaves[0]
+        columns = self.columns(list(leaves))
+        return columns[0] if len(columns) == 1 else torch.cat(columns, 1)
 
     def example(self, batch: int) -> tuple[torch.Tensor, ...]:
-        dtype = torch.from_numpy(np.zeros(0, self.space.dtype)).dtype
-        return (torch.zeros((batch, *self.space.shape), dtype=dtype),)
+        """Valid observations to trace with (a one-hot of a category out of range would fail)."""
+        return tuple(torch.from_numpy(leaf) for leaf in self.sample(batch, np.random.default_rng(0)))
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """`n` observations uniform within the bounds (cut at ±SAMPLE_BOUND)."""
-        low = np.maximum(self.space.low.astype(np.float64), -SAMPLE_BOUND)
-        high = np.minimum(self.space.high.astype(np.float64), SAMPLE_BOUND)
-        if np.issubdtype(self.space.dtype, np.integer):
-            return np.minimum(np.floor(rng.uniform(low, high + 1, (n, *self.space.shape))), high).astype(self.space.dtype)
-        return rng.uniform(low, high, (n, *self.space.shape)).astype(self.space.dtype)
+    def sample(self, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """`n` observations uniform within each leaf's space (Box bounds cut at ±SAMPLE_BOUND)."""
+        return [_sample_leaf(p.space, n, rng) for p in self.parts]
+
+    def describe(self) -> list[dict]:
+        """The inputs in the graph's order, for the metadata."""
+        return [{"name": name, "path": list(p.path), "dtype": np.dtype(p.space.dtype).name, "shape": list(p.shape)}
+                for name, p in zip(self.names, self.parts)]
 
 
-def observation_input(space: gym.Space, obs_norm) -> BoxInput:
-    """The graph input for an observation space: add a space here."""
+def _sample_leaf(space: gym.Space, n: int, rng: np.random.Generator) -> np.ndarray:
     if isinstance(space, gym.spaces.Box):
-        return BoxInput(space, obs_norm)
-    raise LandersError(f"Export does not support {type(space).__name__} observations yet.")
+        low = np.maximum(space.low.astype(np.float64), -SAMPLE_BOUND)
+        high = np.minimum(space.high.astype(np.float64), SAMPLE_BOUND)
+        if np.issubdtype(space.dtype, np.integer):
+            return np.minimum(np.floor(rng.uniform(low, high + 1, (n, *space.shape))), high).astype(space.dtype)
+        return rng.uniform(low, high, (n, *space.shape)).astype(space.dtype)
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(space.start, space.start + space.n, n).astype(space.dtype)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return (space.start + rng.integers(0, space.nvec, (n, *space.shape))).astype(space.dtype)
+    return rng.integers(0, 2, (n, *space.shape)).astype(space.dtype)  # MultiBinary: the layout takes no other
 
 
 # ---------------------------------------------------------------- action outputs
 
 
 def _far(want: np.ndarray, got: np.ndarray) -> np.ndarray:
-    """Per observation: does any entry differ by more than TOLERANCE?"""
+    """Per observation: does any entry differ by more than TOLERANCE (or the shapes)?"""
     n = len(want)
+    if got.shape != want.shape:
+        return np.ones(n, bool)
     close = np.isclose(got.reshape(n, -1).astype(np.float64), want.reshape(n, -1).astype(np.float64),
                        rtol=TOLERANCE, atol=TOLERANCE)
     return ~close.all(-1)
 
 
-class ParamsOutput(nn.Module):
-    """The distribution's parameters as the network computes them (`--stochastic-params`)."""
+def _numpy(params) -> tuple[np.ndarray, ...]:
+    return tuple(p.detach().cpu().numpy() for p in (params if isinstance(params, tuple) else (params,)))
 
-    def __init__(self, names: tuple[str, ...], meaning: str):
+
+class ParamsOutput(nn.Module):
+    """The distribution's parameters (`--stochastic-params`): each parameter tensor in the action
+    space's shape, or for MultiDiscrete the logits cut into one output per dimension."""
+
+    def __init__(self, names: tuple[str, ...], meaning: str, shape: tuple = (), split: list[int] | None = None):
         super().__init__()
-        self.names, self.meaning = names, meaning
+        self.names, self.meaning, self.shape, self.split = names, meaning, tuple(shape), split
 
     def forward(self, params):
-        return params
+        params = params if isinstance(params, tuple) else (params,)
+        if self.split:
+            return tuple(params[0].split(self.split, -1))
+        outputs = tuple(p.reshape(-1, *self.shape) for p in params)
+        return outputs if len(outputs) > 1 else outputs[0]
 
-    def reference(self, agent: Agent, obs: np.ndarray) -> tuple[np.ndarray, ...]:
-        params = agent.policy_params(obs)
-        return tuple(p.detach().cpu().numpy() for p in (params if isinstance(params, tuple) else (params,)))
+    def reference(self, agent: Agent, obs) -> tuple[np.ndarray, ...]:
+        params = _numpy(agent.policy_params(obs))
+        if self.split:
+            return tuple(np.split(params[0], np.cumsum(self.split)[:-1], axis=-1))
+        return tuple(p.reshape(-1, *self.shape) for p in params)
 
     def mismatched(self, agent: Agent, obs, want, got) -> np.ndarray:
-        return np.any([_far(w, g) for w, g in zip(want, got)], axis=0)
+        return np.any([_far(w, g) for w, g in zip(want, got, strict=True)], axis=0)
 
 
 class DiscreteAction(nn.Module):
-    """The most likely action, numbered from the space's `start`."""
+    """Discrete and MultiDiscrete actions: the most likely category of each dimension, numbered
+    from that dimension's `start`, in the space's shape and dtype."""
 
     names = ("action",)
 
-    def __init__(self, space: gym.spaces.Discrete):
+    def __init__(self, space: gym.spaces.Discrete | gym.spaces.MultiDiscrete):
         super().__init__()
-        self.start, self.n = int(space.start), int(space.n)
-        self.meaning = f"action: argmax of the logits + {self.start} (int64)"
+        self.nvec = [int(n) for n in np.asarray(space.n if isinstance(space, gym.spaces.Discrete) else space.nvec).reshape(-1)]
+        self.register_buffer("start", torch.as_tensor(np.asarray(space.start, np.int64).reshape(-1)))
+        self.shape, self.dtype = tuple(space.shape), space.dtype
+        self.out_dtype = _torch_dtype(space.dtype)
+        self.meaning = (f"action: argmax of the logits + {int(space.start)} ({np.dtype(space.dtype).name})"
+                        if isinstance(space, gym.spaces.Discrete) else
+                        f"action: argmax of each dimension's logits + its start, shape {list(self.shape)} "
+                        f"({np.dtype(space.dtype).name})")
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.argmax(-1) + self.start
+        index = torch.stack([part.argmax(-1) for part in logits.split(self.nvec, -1)], -1)
+        return (index + self.start).reshape(-1, *self.shape).to(self.out_dtype)
 
-    def reference(self, agent: Agent, obs: np.ndarray) -> tuple[np.ndarray, ...]:
-        return (np.asarray(agent.predict(obs), np.int64),)
+    def reference(self, agent: Agent, obs) -> tuple[np.ndarray, ...]:
+        return (np.asarray(agent.predict(obs), self.dtype),)
 
     def mismatched(self, agent: Agent, obs, want, got) -> np.ndarray:
-        """Actions must be identical, except where the two chosen actions' logits tie within
-        float rounding: such a tie may break either way in either runtime."""
+        """Actions must be identical, except in a dimension where the two chosen categories' logits
+        tie within float rounding: such a tie may break either way in either runtime."""
         (want,), (got,) = want, got
+        n, start = len(want), self.start.numpy()
+        if got.shape != want.shape:
+            return np.ones(n, bool)
+        want, got = want.reshape(n, -1).astype(np.int64) - start, got.reshape(n, -1).astype(np.int64) - start
         bad = want != got
-        index = got - self.start
-        tie_candidates = bad & (index >= 0) & (index < self.n)
+        tie_candidates = bad & (got >= 0) & (got < np.asarray(self.nvec))
         if tie_candidates.any():
-            logits = agent.policy_params(obs[tie_candidates]).cpu().numpy()
-            rows = np.arange(len(logits))
-            mine, theirs = logits[rows, want[tie_candidates] - self.start], logits[rows, index[tie_candidates]]
-            bad[tie_candidates] = ~np.isclose(mine, theirs, rtol=TOLERANCE, atol=TOLERANCE)
-        return bad
+            logits = _numpy(agent.policy_params(obs))[0]
+            rows, dims = np.nonzero(tie_candidates)
+            offsets = np.cumsum([0] + self.nvec[:-1])[dims]
+            mine, theirs = logits[rows, offsets + want[rows, dims]], logits[rows, offsets + got[rows, dims]]
+            bad[rows, dims] = ~np.isclose(mine, theirs, rtol=TOLERANCE, atol=TOLERANCE)
+        return bad.any(-1)
+
+
+class BinaryAction(nn.Module):
+    """MultiBinary actions: each bit set where its logit is positive, int8 in the space's shape."""
+
+    names = ("action",)
+
+    def __init__(self, space: gym.spaces.MultiBinary):
+        super().__init__()
+        self.shape = tuple(space.shape)
+        self.meaning = f"action: 1 where the bit's logit > 0, shape {list(self.shape)} (int8)"
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return (logits > 0).to(torch.int8).reshape(-1, *self.shape)
+
+    def reference(self, agent: Agent, obs) -> tuple[np.ndarray, ...]:
+        return (np.asarray(agent.predict(obs), np.int8),)
+
+    def mismatched(self, agent: Agent, obs, want, got) -> np.ndarray:
+        """Bits must be identical, except where the logit is zero within float rounding."""
+        (want,), (got,) = want, got
+        n = len(want)
+        if got.shape != want.shape:
+            return np.ones(n, bool)
+        bad = want.reshape(n, -1) != got.reshape(n, -1)
+        if bad.any():
+            logits = _numpy(agent.policy_params(obs))[0].reshape(n, -1)
+            bad &= np.abs(logits) > TOLERANCE
+        return bad.any(-1)
 
 
 class BoxAction(nn.Module):
-    """The Gaussian's mean clipped to the bounds, in the space's dtype.
+    """The Gaussian's mean in the space's shape, clipped to the bounds, in the space's dtype.
 
     Clipping happens in the dtype numpy's `np.clip(float32 actions, low, high)` computes in
     (`Agent.predict`), so that float64 bounds such as 0.1 clip the same way."""
@@ -175,14 +278,14 @@ class BoxAction(nn.Module):
         clip_dtype = np.result_type(np.float32, space.dtype)
         self.register_buffer("low", torch.from_numpy(space.low.astype(clip_dtype)))
         self.register_buffer("high", torch.from_numpy(space.high.astype(clip_dtype)))
-        self.out_dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype
-        self.meaning = f"action: the mean clipped to the bounds ({space.dtype})"
+        self.shape, self.out_dtype = tuple(space.shape), _torch_dtype(space.dtype)
+        self.meaning = f"action: the mean clipped to the bounds, shape {list(self.shape)} ({space.dtype})"
 
     def forward(self, params: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        mean = params[0].to(self.low.dtype)
+        mean = params[0].reshape(-1, *self.shape).to(self.low.dtype)
         return torch.minimum(torch.maximum(mean, self.low), self.high).to(self.out_dtype)
 
-    def reference(self, agent: Agent, obs: np.ndarray) -> tuple[np.ndarray, ...]:
+    def reference(self, agent: Agent, obs) -> tuple[np.ndarray, ...]:
         return (np.asarray(agent.predict(obs)),)
 
     def mismatched(self, agent: Agent, obs, want, got) -> np.ndarray:
@@ -193,14 +296,31 @@ def action_output(space: gym.Space, stochastic_params: bool) -> nn.Module:
     """The graph output for an action space: add a space here."""
     if isinstance(space, gym.spaces.Discrete):
         if stochastic_params:
-            return ParamsOutput(("logits",), f"logits (float32); the action is the sampled index + {int(space.start)}")
+            return ParamsOutput(("logits",), f"logits (float32); the action is the sampled index + {int(space.start)}",
+                                (int(space.n),))
         return DiscreteAction(space)
-    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+    if isinstance(space, gym.spaces.MultiDiscrete):
         if stochastic_params:
-            return ParamsOutput(("mean", "log_std"), "mean and log_std of a diagonal Gaussian (float32), "
-                                "unclipped; clip samples to the action space's bounds")
+            nvec = [int(n) for n in space.nvec.reshape(-1)]
+            return ParamsOutput(
+                tuple(f"logits.{i}" for i in range(len(nvec))),
+                f"logits.0 ... logits.{len(nvec) - 1} (float32, {nvec} categories): one categorical per dimension "
+                f"of the action, in row-major order; add each dimension's start to its sampled index and "
+                f"reshape to {list(space.shape)}", split=nvec)
+        return DiscreteAction(space)
+    if isinstance(space, gym.spaces.MultiBinary):
+        if stochastic_params:
+            return ParamsOutput(("logits",), f"logits (float32, shape {list(space.shape)}): one Bernoulli per bit, "
+                                "the bit is 1 with probability sigmoid(logit)", space.shape)
+        return BinaryAction(space)
+    if isinstance(space, gym.spaces.Box):
+        if stochastic_params:
+            return ParamsOutput(("mean", "log_std"), f"mean and log_std of a diagonal Gaussian (float32, shape "
+                                f"{list(space.shape)}), unclipped; clip samples to the action space's bounds",
+                                space.shape)
         return BoxAction(space)
-    raise LandersError(f"Export does not support {type(space).__name__} actions yet.")
+    # `Agent` refuses every other action space (spaces.env_actions), so no agent gets here.
+    raise LandersError(f"Export does not know {type(space).__name__} actions.")
 
 
 # ---------------------------------------------------------------- the graph
@@ -211,7 +331,7 @@ class PolicyGraph(nn.Module):
 
     def __init__(self, agent: Agent, stochastic_params: bool):
         super().__init__()
-        self.inputs = observation_input(agent.observation_space, agent.obs_norm)
+        self.inputs = ObservationInput(agent.layout, agent.obs_norm)
         self.model = copy.deepcopy(agent.model).cpu().eval()
         self.outputs = action_output(agent.action_space, stochastic_params)
 
@@ -250,24 +370,26 @@ def to_onnx(graph: PolicyGraph):
     return program.model_proto
 
 
-def env_observations(agent: Agent, n: int, seed: int) -> np.ndarray:
-    """`n` observations from the agent's env, the agent acting with 10% random actions so
-    that it also visits states its own policy avoids."""
+def env_observations(agent: Agent, n: int, seed: int) -> list[np.ndarray]:
+    """`n` observations from the agent's env, one batch per observation part, the agent acting
+    with 10% random actions so that it also visits states its own policy avoids."""
     env = agent.make_env()
     rng = np.random.default_rng(seed)
     env.action_space.seed(seed)
+    layout = agent.layout
     try:
         obs, _ = env.reset(seed=seed)
         seen = []
         while len(seen) < n:
-            seen.append(obs)
+            seen.append(layout.leaves(obs))
             action = env.action_space.sample() if rng.random() < 0.1 else agent.predict(obs)
             obs, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 obs, _ = env.reset()
     finally:
         env.close()
-    return np.stack(seen)
+    # In each leaf space's dtype: a Discrete part may come back as a Python int.
+    return [np.asarray([leaves[i] for leaves in seen], part.space.dtype) for i, part in enumerate(layout.parts)]
 
 
 @dataclass(frozen=True)
@@ -278,17 +400,20 @@ class ExportResult:
     metadata: dict[str, str]
 
 
-def check(session, graph: PolicyGraph, agent: Agent, obs: np.ndarray) -> None:
-    """onnxruntime's outputs equal the agent's on every observation, else LandersError."""
-    for start in range(0, len(obs), CHUNK):
-        chunk = obs[start:start + CHUNK]
-        got = tuple(session.run(list(graph.outputs.names), {graph.inputs.names[0]: chunk}))
-        want = graph.outputs.reference(agent, chunk)
-        bad = graph.outputs.mismatched(agent, chunk, want, got)
+def check(session, graph: PolicyGraph, agent: Agent, leaves: list[np.ndarray]) -> None:
+    """onnxruntime's outputs equal the agent's on every observation (`leaves`: one batch per
+    observation part, fed to the graph by name and to `predict` as the env would), else LandersError."""
+    names = graph.inputs.names
+    for start in range(0, len(leaves[0]), CHUNK):
+        chunk = [leaf[start:start + CHUNK] for leaf in leaves]
+        got = tuple(session.run(list(graph.outputs.names), dict(zip(names, chunk))))
+        obs = agent.layout.nest(chunk)
+        want = graph.outputs.reference(agent, obs)
+        bad = graph.outputs.mismatched(agent, obs, want, got)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise LandersError(
-                f"The exported graph disagrees with the agent on {int(bad.sum())} of {len(chunk)} observations "
+                f"The exported graph disagrees with the agent on {int(bad.sum())} of {len(chunk[0])} observations "
                 f"(e.g. {[g[i].tolist() for g in got]} instead of {[w[i].tolist() for w in want]}); "
                 "no file was written.")
 
@@ -314,6 +439,7 @@ def metadata(agent: Agent, graph: PolicyGraph, final_eval: dict | None) -> dict[
         "algo": str(agent.info.get("algo", "")),
         "observation_space": strict_json(space_to_json(agent.observation_space)),
         "action_space": strict_json(space_to_json(agent.action_space)),
+        "inputs": json.dumps(graph.inputs.describe()),
         "outputs": graph.outputs.meaning,
         "landers_version": __version__,
         "training_steps": str(agent.info.get("global_step", "")),
@@ -354,7 +480,8 @@ def export(agent: Agent, out: str | Path, *, stochastic_params: bool = False, fi
         session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         rng = np.random.default_rng(seed)
         from_env = env_observations(agent, samples, seed)
-        check(session, graph, agent, np.concatenate([from_env, graph.inputs.sample(samples, rng)]))
+        sampled = graph.inputs.sample(samples, rng)
+        check(session, graph, agent, [np.concatenate(pair) for pair in zip(from_env, sampled)])
         try:
             tmp.write_bytes(data)
             os.replace(tmp, out)

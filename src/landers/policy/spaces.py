@@ -18,7 +18,7 @@ CNN), so that the model traces for export.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -61,6 +61,7 @@ class Part:
     nvec: tuple = ()       # "onehot": the number of categories of each column
     start: Any = 0         # "onehot": subtracted so that categories count from 0
     channels: str = ""     # "image": "first" or "last"
+    space: Any = field(default=None, compare=False, repr=False)  # the leaf's own space
 
     @property
     def name(self) -> str:
@@ -108,7 +109,7 @@ class ObsLayout:
         self.identity = isinstance(space, gym.spaces.Box) and len(space.shape) == 1
         parts, offset = [], 0
         for path, leaf in _leaves(space, ()):
-            part = _part(path, leaf, offset)
+            part = replace(_part(path, leaf, offset), space=leaf)
             parts.append(part)
             offset += part.size
         if offset == 0:
@@ -135,7 +136,7 @@ class ObsLayout:
         """A batch of observations as the (vector) env returns them -> `(B, *self.shape)`."""
         if self.image or self.identity:
             return np.asarray(obs, dtype=self.dtype)
-        leaves = [_get(obs, p.path) for p in self.parts]
+        leaves = self.leaves(obs)
         batch = np.shape(leaves[0])[0]
         out = np.empty((batch, self.width), np.float32)
         for part, leaf in zip(self.parts, leaves):
@@ -146,6 +147,23 @@ class ObsLayout:
             values = leaf.reshape(batch, part.size)
             out[:, part.offset:part.offset + part.size] = values - part.start if part.kind == "onehot" else values
         return out
+
+    def leaves(self, obs: Any) -> list:
+        """The parts of an observation (or of a batch), in the order of `parts`."""
+        return [_get(obs, p.path) for p in self.parts]
+
+    def nest(self, leaves: list) -> Any:
+        """The inverse of `leaves`: the observation (dicts and tuples as the space has them)."""
+        rest = iter(leaves)
+
+        def build(space: gym.Space) -> Any:
+            if isinstance(space, gym.spaces.Dict):
+                return {key: build(sub) for key, sub in space.spaces.items()}
+            if isinstance(space, gym.spaces.Tuple):
+                return tuple(build(sub) for sub in space.spaces)
+            return next(rest)
+
+        return build(self.space)
 
     def batch(self, obs: Any) -> tuple[np.ndarray, bool]:
         """One observation or a batch, as users hand them to `predict` -> (`(B, *self.shape)`, single)."""
