@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from landers.envs import VecEnv, resolve_backend
+from landers.envs import SplitVecEnv, VecEnv, resolve_backend
 from landers.errors import LandersError
 from landers.core.rollout import Collector
 
@@ -126,3 +126,45 @@ def test_envpool_mujoco_kwargs_mean_what_they_mean_in_gymnasium():
         assert envs.reset().shape == (1, 12), backend  # x position included
         np.testing.assert_allclose(envs.step(action)[1], [-2.0 * 0.38], rtol=1e-5)
         envs.close()
+
+
+class TiltPolicy(BalancingPolicy):
+    """Pushes towards the pole's tilt only: the pole falls after tens of steps, at different
+    steps in different envs, so a rollout holds terminations, autoresets and new episodes.
+    Its value is a function of the observation, so a misplaced observation shows."""
+
+    def act(self, obs):
+        zeros = torch.zeros(len(obs))
+        return (obs[:, 2] > 0).long(), zeros, obs.sum(1)
+
+    def value(self, obs):
+        return obs.sum(1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("policy, steps", [(TiltPolicy(), 300), (BalancingPolicy(), 502)])
+def test_overlapped_halves_give_each_env_the_same_transitions_as_stepping_all(backend, policy, steps):
+    """Stepping two halves alternately (`overlap`) loses, duplicates and reorders nothing:
+    with a deterministic policy every env's transitions, autoreset rows, time-limit
+    truncations and final bootstrap values are those of stepping all envs together."""
+    rollouts, episodes = [], []
+    for envs in (VecEnv("CartPole-v1", 6, seed=3, backend=backend), SplitVecEnv("CartPole-v1", 6, 3, backend)):
+        collector = Collector(envs, num_steps=steps, device=torch.device("cpu"))
+        rollouts.append([collector.collect(policy), collector.collect(policy)])
+        episodes.append(sorted((e.ret, e.length) for e in collector.episodes))
+        assert collector.global_step == 2 * 6 * steps
+        envs.close()
+    for together, halves in zip(*rollouts):
+        for name in ("obs", "actions", "values", "rewards", "terminated", "truncated", "valid", "next_values"):
+            assert torch.equal(getattr(together, name), getattr(halves, name)), name
+    assert episodes[0] == episodes[1]
+    first = rollouts[1][0]
+    if steps == 300:  # the comparison covers episodes ending mid-rollout ...
+        assert first.terminated.any() and not first.valid.all()
+    else:  # ... and time limits: truncated, bootstrapped from the final observation, masked after
+        assert first.truncated[499].all() and not first.valid[500].any() and first.valid[501].all()
+
+
+def test_overlap_needs_two_equal_halves():
+    with pytest.raises(LandersError, match="not even"):
+        SplitVecEnv("CartPole-v1", 5, 0, "gymnasium")
