@@ -168,3 +168,34 @@ def test_overlapped_halves_give_each_env_the_same_transitions_as_stepping_all(ba
 def test_overlap_needs_two_equal_halves():
     with pytest.raises(LandersError, match="not even"):
         SplitVecEnv("CartPole-v1", 5, 0, "gymnasium")
+
+
+@pytest.mark.parametrize("env_id", ["DictCue-v0", "TupleGrid-v0", "DictPixels-v0", "MultiDiscreteMatch-v0"])
+def test_overlapped_halves_flatten_dict_tuple_and_pixel_observations_alike(env_id):
+    """The halves' observations are flattened (Dict, Tuple) or kept as pixels and stored in
+    their rows as on the default path, and the actions go back in the env's own format."""
+    import fake_envs  # noqa: F401  registers the envs of each space
+    from landers.algos.ppo import PPOConfig
+    from landers.policy.networks import build_model
+
+    rollouts = []
+    for envs in (VecEnv(env_id, 4, seed=2, backend="gymnasium"), SplitVecEnv(env_id, 4, 2, "gymnasium")):
+        torch.manual_seed(0)
+        model = build_model(PPOConfig(), envs.single_observation_space, envs.single_action_space)
+
+        class Deterministic(torch.nn.Module):  # the same actions on both paths, whatever the sampling
+            def act(self, obs):
+                return model.act(obs, deterministic=True)
+
+            def value(self, obs):
+                return model.value(obs)
+
+        rollouts.append(Collector(envs, num_steps=20, device=torch.device("cpu")).collect(Deterministic()))
+        envs.close()
+    for name in ("obs", "truncated", "valid"):
+        assert torch.equal(getattr(rollouts[0], name), getattr(rollouts[1], name)), name
+    # A batch of 2 rows rounds apart from one of 4 (and rewards of Box actions with it);
+    # categories (integers) must match exactly.
+    for name in ("actions", "rewards", "values", "next_values"):
+        torch.testing.assert_close(getattr(rollouts[0], name), getattr(rollouts[1], name))
+    assert rollouts[1].truncated.any() and not rollouts[1].valid.all()
