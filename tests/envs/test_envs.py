@@ -199,3 +199,14 @@ def test_overlapped_halves_flatten_dict_tuple_and_pixel_observations_alike(env_i
     for name in ("actions", "rewards", "values", "next_values"):
         torch.testing.assert_close(getattr(rollouts[0], name), getattr(rollouts[1], name))
     assert rollouts[1].truncated.any() and not rollouts[1].valid.all()
+
+
+@pytest.mark.skipif(resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed")
+def test_env_threads_reach_envpool():
+    envs, halves = VecEnv("CartPole-v1", 4, 0, "envpool", threads=1), SplitVecEnv("CartPole-v1", 4, 0, "envpool", threads=2)
+    try:
+        assert envs._env.config["num_threads"] == 1
+        assert [half._env.config["num_threads"] for half in halves.groups] == [2, 2]
+    finally:
+        envs.close()
+        halves.close()

@@ -126,7 +126,7 @@ class VecEnv:
 
             # EnvPool seeds are fixed at creation (reset(seed=...) is ignored); env i gets seed + i.
             if self.atari:
-                self._env = atari.make_envpool(source.env_id, num_envs, seed, train)
+                self._env = atari.make_envpool(source.env_id, num_envs, seed, train, threads)
                 single_obs, single_act = self._env.observation_space, self._env.action_space
             else:
                 # threads=0 keeps EnvPool's own choice (one per env, at most one per core).
