@@ -26,7 +26,8 @@ def train(algo: str, env: Any, *, steps: int | None = None, seed: int = 0, prese
     it). `env_kwargs` go to the env's constructor; `wrappers` (`"module:callable"` strings or
     callables) wrap each env in order. Keyword overrides may be hyperparameters of the
     algorithm (e.g. `lr=1e-3`, `num_envs=16`) or run options (`backend`, `device`,
-    `eval_every`, `eval_episodes`, `final_eval_episodes`, `checkpoint_every_s`, `threads`).
+    `eval_every`, `eval_episodes`, `final_eval_episodes`, `checkpoint_every_s`, `threads`,
+    `env_threads`, `overlap`).
     Without `preset`, the env's tuned preset is used when one ships.
     """
     from landers.run.spec import make_spec

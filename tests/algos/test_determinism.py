@@ -6,6 +6,7 @@ import csv
 import pytest
 
 import landers
+import landers.envs
 from landers.algos import ALGOS
 
 WALL_CLOCK = {"time", "sps"}
@@ -28,3 +29,19 @@ def test_same_seed_gives_identical_metrics_for_every_algorithm(tmp_path, algo):
     first, again, other = train(7, "a"), train(7, "b"), train(8, "c")
     assert len(first) >= 2 and first == again
     assert other != first  # the seed matters: the comparison above can fail
+
+
+@pytest.mark.parametrize("backend", ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
+    landers.envs.resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed"))])
+def test_overlap_is_deterministic_too(tmp_path, backend):
+    """The two halves of `overlap` are fixed and stepped in a fixed order, so a seed still
+    gives one run (EnvPool's threads step a half while the policy acts on the other)."""
+    def train(seed, name):
+        run = landers.train("ppo", "CartPole-v1", steps=256, seed=seed, run_dir=tmp_path / name, backend=backend,
+                            device="cpu", num_envs=4, num_steps=16, final_eval_episodes=2, eval_every=128,
+                            eval_episodes=2, overlap=True, norm_obs=True, norm_reward=True, **SMALL["ppo"])
+        return metric_rows(run.run_dir)
+
+    first, again, other = train(7, "a"), train(7, "b"), train(8, "c")
+    assert len(first) >= 2 and first == again
+    assert other != first

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from landers.envs import VecEnv, resolve_backend
+from landers.envs import SplitVecEnv, VecEnv, resolve_backend
 from landers.errors import LandersError
 from landers.core.rollout import Collector
 
@@ -126,3 +126,87 @@ def test_envpool_mujoco_kwargs_mean_what_they_mean_in_gymnasium():
         assert envs.reset().shape == (1, 12), backend  # x position included
         np.testing.assert_allclose(envs.step(action)[1], [-2.0 * 0.38], rtol=1e-5)
         envs.close()
+
+
+class TiltPolicy(BalancingPolicy):
+    """Pushes towards the pole's tilt only: the pole falls after tens of steps, at different
+    steps in different envs, so a rollout holds terminations, autoresets and new episodes.
+    Its value is a function of the observation, so a misplaced observation shows."""
+
+    def act(self, obs):
+        zeros = torch.zeros(len(obs))
+        return (obs[:, 2] > 0).long(), zeros, obs.sum(1)
+
+    def value(self, obs):
+        return obs.sum(1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("policy, steps", [(TiltPolicy(), 300), (BalancingPolicy(), 502)])
+def test_overlapped_halves_give_each_env_the_same_transitions_as_stepping_all(backend, policy, steps):
+    """Stepping two halves alternately (`overlap`) loses, duplicates and reorders nothing:
+    with a deterministic policy every env's transitions, autoreset rows, time-limit
+    truncations and final bootstrap values are those of stepping all envs together."""
+    rollouts, episodes = [], []
+    for envs in (VecEnv("CartPole-v1", 6, seed=3, backend=backend), SplitVecEnv("CartPole-v1", 6, 3, backend)):
+        collector = Collector(envs, num_steps=steps, device=torch.device("cpu"))
+        rollouts.append([collector.collect(policy), collector.collect(policy)])
+        episodes.append(sorted((e.ret, e.length) for e in collector.episodes))
+        assert collector.global_step == 2 * 6 * steps
+        envs.close()
+    for together, halves in zip(*rollouts):
+        for name in ("obs", "actions", "values", "rewards", "terminated", "truncated", "valid", "next_values"):
+            assert torch.equal(getattr(together, name), getattr(halves, name)), name
+    assert episodes[0] == episodes[1]
+    first = rollouts[1][0]
+    if steps == 300:  # the comparison covers episodes ending mid-rollout ...
+        assert first.terminated.any() and not first.valid.all()
+    else:  # ... and time limits: truncated, bootstrapped from the final observation, masked after
+        assert first.truncated[499].all() and not first.valid[500].any() and first.valid[501].all()
+
+
+def test_overlap_needs_two_equal_halves():
+    with pytest.raises(LandersError, match="not even"):
+        SplitVecEnv("CartPole-v1", 5, 0, "gymnasium")
+
+
+@pytest.mark.parametrize("env_id", ["DictCue-v0", "TupleGrid-v0", "DictPixels-v0", "MultiDiscreteMatch-v0"])
+def test_overlapped_halves_flatten_dict_tuple_and_pixel_observations_alike(env_id):
+    """The halves' observations are flattened (Dict, Tuple) or kept as pixels and stored in
+    their rows as on the default path, and the actions go back in the env's own format."""
+    import fake_envs  # noqa: F401  registers the envs of each space
+    from landers.algos.ppo import PPOConfig
+    from landers.policy.networks import build_model
+
+    rollouts = []
+    for envs in (VecEnv(env_id, 4, seed=2, backend="gymnasium"), SplitVecEnv(env_id, 4, 2, "gymnasium")):
+        torch.manual_seed(0)
+        model = build_model(PPOConfig(), envs.single_observation_space, envs.single_action_space)
+
+        class Deterministic(torch.nn.Module):  # the same actions on both paths, whatever the sampling
+            def act(self, obs):
+                return model.act(obs, deterministic=True)
+
+            def value(self, obs):
+                return model.value(obs)
+
+        rollouts.append(Collector(envs, num_steps=20, device=torch.device("cpu")).collect(Deterministic()))
+        envs.close()
+    for name in ("obs", "truncated", "valid"):
+        assert torch.equal(getattr(rollouts[0], name), getattr(rollouts[1], name)), name
+    # A batch of 2 rows rounds apart from one of 4 (and rewards of Box actions with it);
+    # categories (integers) must match exactly.
+    for name in ("actions", "rewards", "values", "next_values"):
+        torch.testing.assert_close(getattr(rollouts[0], name), getattr(rollouts[1], name))
+    assert rollouts[1].truncated.any() and not rollouts[1].valid.all()
+
+
+@pytest.mark.skipif(resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed")
+def test_env_threads_reach_envpool():
+    envs, halves = VecEnv("CartPole-v1", 4, 0, "envpool", threads=1), SplitVecEnv("CartPole-v1", 4, 0, "envpool", threads=2)
+    try:
+        assert envs._env.config["num_threads"] == 1
+        assert [half._env.config["num_threads"] for half in halves.groups] == [2, 2]
+    finally:
+        envs.close()
+        halves.close()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import landers
+from landers.errors import LandersError
 from landers.run.trainer import resume
 from conftest import TINY, landers_cli
 
@@ -117,3 +118,15 @@ def test_eval_max_steps_caps_the_final_evaluation_and_its_random_baseline(tmp_pa
     result = json.loads((run.run_dir / "eval.json").read_text())
     assert max(result["lengths"]) <= 9 and max(result["random"]["lengths"]) <= 9
     assert max(result["random"]["returns"]) <= 9  # CartPole: one point per step
+
+
+
+@pytest.mark.parametrize("algo, settings, words", [
+    ("reinforce", {"overlap": True}, "reinforce collects whole episodes"),
+    ("ppo", {"overlap": True, "num_envs": 3, "num_minibatches": 1}, "num_envs=3 is not even"),
+    ("ppo", {"env_threads": -1}, "env_threads"),
+])
+def test_overlap_and_env_threads_refuse_what_they_cannot_do(tmp_path, algo, settings, words):
+    with pytest.raises(LandersError, match=words):
+        landers.train(algo, "CartPole-v1", steps=64, run_dir=tmp_path / "run", backend="gymnasium", **settings)
+    assert not (tmp_path / "run").exists()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from landers.envs import VecEnv
+from landers.envs import SplitVecEnv, VecEnv
 from landers.errors import Diverged
 from landers.policy.networks import ActorCritic
 from landers.policy.normalize import ObsNormalizer, RewardScaler
@@ -63,7 +63,7 @@ def _check_env_output(env_id: str, obs: np.ndarray, reward: np.ndarray, step: in
 class Collector:
     """Keeps the envs' current observations and per-env episode accumulators between rollouts."""
 
-    envs: VecEnv
+    envs: VecEnv | SplitVecEnv
     num_steps: int
     device: torch.device
     obs_norm: ObsNormalizer | None = None
@@ -73,7 +73,7 @@ class Collector:
 
     def __post_init__(self):
         n = self.envs.num_envs
-        self.obs = self.envs.reset()
+        self._groups = getattr(self.envs, "groups", None)
         self.prev_done = np.zeros(n, bool)
         self.ep_return = np.zeros(n, np.float64)
         self.ep_length = np.zeros(n, np.int64)
@@ -83,8 +83,10 @@ class Collector:
         # Flat vectors and images are stored as the env returns them (no work per step);
         # anything else is flattened into rows once, here, as it arrives.
         self._flatten = None if layout.identity or layout.image else layout.flatten
-        if self._flatten is not None:
-            self.obs = self._flatten(self.obs)
+        if self._groups is None:
+            self.obs = self._flat(self.envs.reset())
+        else:  # one writable array for both halves: each half's results are copied into its rows
+            self.obs = np.concatenate([self._flat(group.reset()) for group in self._groups])
         # Pixels stay uint8 on the device (the network scales them); everything else is float32.
         self._obs_dtype = torch.uint8 if layout.image else torch.float32
         T = self.num_steps
@@ -99,38 +101,56 @@ class Collector:
             obs = self.obs_norm(obs)
         return torch.as_tensor(obs, dtype=self._obs_dtype).to(self.device)
 
+    def _flat(self, obs):
+        return obs if self._flatten is None else self._flatten(obs)
+
+    def _act(self, model: ActorCritic, envs: slice):
+        """The policy acts on the current observations of `envs`: (obs, actions, logp, values)."""
+        if self.obs_norm is not None:
+            self.obs_norm.update(self.obs[envs])
+        obs = self._policy_input(self.obs[envs])
+        action, logp, value = model.act(obs)
+        return obs, action, logp, value
+
+    def _stepped(self, vec: VecEnv, envs: slice, obs, reward, terminated, truncated):
+        """Book-keeping after `vec`, the envs `envs` of all, returned a step: returns (rewards,
+        terminated, truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
+        obs = self._flat(obs)
+        _check_env_output(vec.source.describe(), obs, reward, self.global_step)
+        if self._groups is None:
+            self.obs = obs
+        else:
+            self.obs[envs] = obs
+        self.global_step += vec.num_envs
+        valid = ~self.prev_done[envs]
+        done = terminated | truncated
+        # Logged episodes are real ones (a whole Atari game, in real points).
+        game_over = vec.game_over
+        self.ep_return[envs] += vec.raw_rewards
+        self.ep_length[envs] += valid
+        if game_over.any():
+            for i in np.flatnonzero(game_over) + (envs.start or 0):
+                self.episodes.append(Episode(self.global_step, float(self.ep_return[i]), int(self.ep_length[i])))
+            self.ep_return[envs][game_over] = 0.0
+            self.ep_length[envs][game_over] = 0
+        if self.reward_scaler is not None:
+            reward = self.reward_scaler(reward, done, envs)
+        self.prev_done[envs] = done
+        return reward, terminated, truncated, valid
+
     def _step(self, model: ActorCritic):
         """One step of all envs: the policy acts on the current observations.
         Returns (obs, actions, logp, values) as policy tensors and (rewards, terminated,
         truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
-        if self.obs_norm is not None:
-            self.obs_norm.update(self.obs)
-        obs = self._policy_input(self.obs)
-        action, logp, value = model.act(obs)
-        self.obs, reward, terminated, truncated = self.envs.step(self._to_env(action.cpu().numpy()))
-        if self._flatten is not None:
-            self.obs = self._flatten(self.obs)
-        _check_env_output(self.envs.source.describe(), self.obs, reward, self.global_step)
-        self.global_step += self.envs.num_envs
-        valid = ~self.prev_done
-        done = terminated | truncated
-        # Logged episodes are real ones (a whole Atari game, in real points).
-        game_over = self.envs.game_over
-        self.ep_return += self.envs.raw_rewards
-        self.ep_length += valid
-        if game_over.any():
-            for i in np.flatnonzero(game_over):
-                self.episodes.append(Episode(self.global_step, float(self.ep_return[i]), int(self.ep_length[i])))
-            self.ep_return[game_over] = 0.0
-            self.ep_length[game_over] = 0
-        if self.reward_scaler is not None:
-            reward = self.reward_scaler(reward, done)
-        self.prev_done = done
-        return obs, action, logp, value, reward, terminated, truncated, valid
+        obs, action, logp, value = self._act(model, slice(None))
+        result = self.envs.step(self._to_env(action.cpu().numpy()))
+        return (obs, action, logp, value, *self._stepped(self.envs, slice(None), *result))
 
     @torch.no_grad()
     def collect(self, model: ActorCritic) -> Rollout:
         """Step all envs `num_steps` times into a `(T, N)` rollout."""
+        if self._groups is not None:
+            return self._collect_split(model)
         actions, logps, values = [], [], []
         for t in range(self.num_steps):
             obs, action, logp, value, *flags = self._step(model)
@@ -139,11 +159,37 @@ class Collector:
             logps.append(logp)
             values.append(value)
             self._rewards[t], self._terminated[t], self._truncated[t], self._valid[t] = flags
+        return self._rollout(model, torch.stack(actions), torch.stack(logps), torch.stack(values))
+
+    def _collect_split(self, model: ActorCritic) -> Rollout:
+        """`collect` over the two halves of a `SplitVecEnv`, stepped alternately: each half's
+        step runs on EnvPool's threads while the policy acts on the other half. Every env still
+        sees actions of the current policy, in order; both halves are received before the
+        rollout ends, so no step of the next rollout is taken by this policy."""
+        parts = [([], [], []) for _ in self._groups]
+        for t in range(self.num_steps + 1):
+            for vec, envs, (actions, logps, values) in zip(self._groups, self.envs.slices, parts):
+                if t > 0:  # the step this half took at t - 1
+                    flags = self._stepped(vec, envs, *vec.recv())
+                    self._rewards[t - 1, envs], self._terminated[t - 1, envs] = flags[0], flags[1]
+                    self._truncated[t - 1, envs], self._valid[t - 1, envs] = flags[2], flags[3]
+                if t == self.num_steps:
+                    continue
+                obs, action, logp, value = self._act(model, envs)
+                vec.send(self._to_env(action.cpu().numpy()))
+                self._obs[t, envs] = obs
+                actions.append(action)
+                logps.append(logp)
+                values.append(value)
+        joined = [torch.cat([torch.stack(part[k]) for part in parts], dim=1) for k in range(3)]
+        return self._rollout(model, *joined)
+
+    def _rollout(self, model: ActorCritic, actions, logp, values) -> Rollout:
         next_values = model.value(self._policy_input(self.obs))
         to = lambda a: torch.from_numpy(a.copy()).to(self.device)  # noqa: E731 - copy: buffers are reused
         return Rollout(
-            obs=self._obs.clone(), actions=torch.stack(actions), logp=torch.stack(logps),
-            values=torch.stack(values), rewards=to(self._rewards), terminated=to(self._terminated),
+            obs=self._obs.clone(), actions=actions, logp=logp,
+            values=values, rewards=to(self._rewards), terminated=to(self._terminated),
             truncated=to(self._truncated), valid=to(self._valid), next_values=next_values,
         )
 

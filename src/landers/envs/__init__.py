@@ -13,6 +13,7 @@ what a truncated episode's value bootstrap needs.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -99,10 +100,11 @@ class VecEnv:
     `train=False` builds evaluation envs (Atari: whole games, real score).
     """
 
-    def __init__(self, env: str | EnvSource, num_envs: int, seed: int, backend: str = "auto", train: bool = True):
+    def __init__(self, env: str | EnvSource, num_envs: int, seed: int, backend: str = "auto", train: bool = True,
+                 threads: int = 0):
         source = as_source(env)
         try:
-            self._make(source, num_envs, seed, backend, train)
+            self._make(source, num_envs, seed, backend, train, threads)
         except gym.error.Error as e:  # e.g. a missing dependency of the env (MuJoCo)
             raise LandersError(f"Cannot create {source.env_id}: {e}") from None
         except RuntimeError as e:
@@ -112,7 +114,7 @@ class VecEnv:
             raise LandersError(f"The copies of {source.describe()} do not share one observation and action space "
                                f"(a factory or wrapper that varies them?): {e}") from None
 
-    def _make(self, source: EnvSource, num_envs: int, seed: int, backend: str, train: bool) -> None:
+    def _make(self, source: EnvSource, num_envs: int, seed: int, backend: str, train: bool, threads: int) -> None:
         source.check()
         self.source, self.env_id = source, source.env_id
         self.num_envs = num_envs
@@ -124,10 +126,12 @@ class VecEnv:
 
             # EnvPool seeds are fixed at creation (reset(seed=...) is ignored); env i gets seed + i.
             if self.atari:
-                self._env = atari.make_envpool(source.env_id, num_envs, seed, train)
+                self._env = atari.make_envpool(source.env_id, num_envs, seed, train, threads)
                 single_obs, single_act = self._env.observation_space, self._env.action_space
             else:
-                self._env = envpool.make_gymnasium(source.env_id, num_envs=num_envs, seed=seed, **source.kwargs)
+                # threads=0 keeps EnvPool's own choice (one per env, at most one per core).
+                self._env = envpool.make_gymnasium(source.env_id, num_envs=num_envs, seed=seed, num_threads=threads,
+                                                   **source.kwargs)
                 single = source.make()  # the reference spaces: EnvPool's Box bounds can differ
                 single_obs, single_act = single.observation_space, single.action_space
                 single.close()
@@ -158,19 +162,29 @@ class VecEnv:
         return obs
 
     def step(self, actions: np.ndarray):
+        self.send(actions)
+        return self.recv()
+
+    def send(self, actions: np.ndarray) -> None:
+        """Start a step: EnvPool steps on its own threads until `recv`, so the caller can work
+        meanwhile (on another group of envs, see `Collector`); Gymnasium steps in `recv`."""
         if self._box:
             # The policy's unclipped sample is what is trained on; the env gets it within bounds.
             actions = np.clip(actions, self._low, self._high)
         if self._fire_on_new_life:  # the step after a lost life serves the ball
             actions = np.where(self._fire, atari.FIRE, actions)
-        try:
-            obs, rewards, terminated, truncated, info = self._env.step(actions)
-        except Exception as e:
-            if self._space_error(e) is not e:  # spaces changed mid-run: one sentence, as bad input
-                raise self._space_error(e) from None
-            # The env's own code failed: say which env, keep its traceback.
-            first = (str(e).strip().splitlines() or [""])[0].rstrip(".")
-            raise EnvCrashed(f"{self.source.describe()} raised {type(e).__name__}" + (f" ({first})" if first else "")) from e
+        if self.backend == "envpool":
+            with self._env_errors():
+                self._env.send(actions)
+        self._sent = actions
+
+    def recv(self):
+        """The result of the step `send` started: obs, rewards, terminated, truncated."""
+        with self._env_errors():
+            if self.backend == "envpool":
+                obs, rewards, terminated, truncated, info = self._env.recv()
+            else:
+                obs, rewards, terminated, truncated, info = self._env.step(self._sent)
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
         if not self.atari:
@@ -185,6 +199,17 @@ class VecEnv:
             self.raw_rewards = np.asarray(info.get("raw_reward", np.zeros(self.num_envs)), np.float32)
             self.game_over = np.asarray(info.get("game_over", np.zeros(self.num_envs)), bool)
         return obs, rewards, terminated, truncated
+
+    @contextlib.contextmanager
+    def _env_errors(self):
+        try:
+            yield
+        except Exception as e:
+            if self._space_error(e) is not e:  # spaces changed mid-run: one sentence, as bad input
+                raise self._space_error(e) from None
+            # The env's own code failed: say which env, keep its traceback.
+            first = (str(e).strip().splitlines() or [""])[0].rstrip(".")
+            raise EnvCrashed(f"{self.source.describe()} raised {type(e).__name__}" + (f" ({first})" if first else "")) from e
 
     def _space_error(self, error: Exception) -> Exception:
         """An observation that no longer fits the space the vector env was built with (a
@@ -208,3 +233,31 @@ def _raised_in(error: BaseException, path: str, innermost: bool = False) -> bool
         files.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
         tb = tb.tb_next
     return any(path in f for f in (files[-1:] if innermost else files))
+
+
+class SplitVecEnv:
+    """`num_envs` envs as two fixed halves, each its own `VecEnv` (env i keeps seed + i), for
+    a collector that steps them alternately: with EnvPool one half steps on its threads while
+    the policy acts on the other (`send` / `recv`). Fixed halves, not "whichever envs are ready
+    first", so that a seed gives the same run. Gymnasium's halves step in `recv`: the same
+    order of work, without the overlap."""
+
+    def __init__(self, env: str | EnvSource, num_envs: int, seed: int, backend: str = "auto", threads: int = 0):
+        if num_envs < 2 or num_envs % 2:
+            raise LandersError(f"overlap steps two equal halves of the envs; num_envs={num_envs} is not even.")
+        half = num_envs // 2
+        self.groups = [VecEnv(env, half, seed, backend, threads=threads)]
+        try:
+            self.groups.append(VecEnv(env, half, seed + half, backend, threads=threads))
+        except BaseException:
+            self.groups[0].close()
+            raise
+        first = self.groups[0]
+        self.source, self.env_id, self.backend, self.seed = first.source, first.env_id, first.backend, seed
+        self.num_envs = num_envs
+        self.single_observation_space, self.single_action_space = first.single_observation_space, first.single_action_space
+        self.slices = [slice(0, half), slice(half, num_envs)]
+
+    def close(self) -> None:
+        for group in self.groups:
+            group.close()

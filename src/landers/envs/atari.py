@@ -201,11 +201,11 @@ def preprocess(env: gym.Env, train: bool = True) -> gym.Env:
     return gym.wrappers.FrameStackObservation(env, FRAME_STACK)
 
 
-def make_envpool(env_id: str, num_envs: int, seed: int, train: bool = True):
+def make_envpool(env_id: str, num_envs: int, seed: int, train: bool = True, threads: int = 0):
     import envpool
 
     task, options = envpool_id(env_id)
     return envpool.make_gymnasium(
-        task, num_envs=num_envs, seed=seed, episodic_life=train, reward_clip=train, stack_num=FRAME_STACK,
+        task, num_envs=num_envs, seed=seed, num_threads=threads, episodic_life=train, reward_clip=train, stack_num=FRAME_STACK,
         img_height=SIZE, img_width=SIZE, gray_scale=True, noop_max=30, frame_skip=4, use_fire_reset=True,
         max_episode_steps=MAX_FRAMES // 4, **options)

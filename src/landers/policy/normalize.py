@@ -68,8 +68,11 @@ class RewardScaler:
         self.returns = np.zeros(num_envs, np.float64)
         self.gamma, self.clip = gamma, clip
 
-    def __call__(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
-        self.returns = self.returns * self.gamma + rewards
-        self.rms.update(self.returns)
-        self.returns[done] = 0.0
+    def __call__(self, rewards: np.ndarray, done: np.ndarray, envs: slice = slice(None)) -> np.ndarray:
+        """Scaled `rewards` of the envs `envs` (all by default; a half when they step apart)."""
+        returns = self.returns[envs]  # a view: updated in place
+        returns *= self.gamma
+        returns += rewards
+        self.rms.update(returns)
+        returns[done] = 0.0
         return np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip).astype(np.float32)

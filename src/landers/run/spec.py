@@ -44,6 +44,9 @@ class RunSpec:
     final_eval_episodes: int = doc(100, "episodes of the final evaluation (and of the random baseline)")
     checkpoint_every_s: float = doc(60.0, "rewrite checkpoints/last at least this often (seconds)")
     threads: int = doc(0, "torch CPU threads; 0: 1 for MLPs (fastest for small nets), all cores for CNNs")
+    env_threads: int = doc(0, "EnvPool worker threads (per half with overlap); 0: one per core, 1 per half with overlap")
+    overlap: bool = doc(False, "step two fixed halves of the envs alternately, one on EnvPool's threads while the "
+                               "policy acts on the other (deterministic; other numbers than the default path)")
     eval_max_steps: int = doc(0, "cap on an evaluation episode's steps, so a stuck agent cannot hang it (0: the env's own limit)")
     stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
     record_every: int = doc(0, "record a video every K periodic evaluations into RUN_DIR/videos (0: never)")
@@ -125,8 +128,9 @@ def validate(spec: RunSpec) -> None:
     for name in ("steps", "eval_episodes", "final_eval_episodes"):
         if getattr(spec, name) <= 0:
             raise LandersError(f"{name} must be positive, got {getattr(spec, name)}.")
-    if min(spec.eval_every, spec.record_every, spec.threads, spec.eval_max_steps) < 0 or spec.checkpoint_every_s <= 0:
-        raise LandersError("eval_every, record_every, threads and eval_max_steps must be >= 0, "
+    if (min(spec.eval_every, spec.record_every, spec.threads, spec.env_threads, spec.eval_max_steps) < 0
+            or spec.checkpoint_every_s <= 0):
+        raise LandersError("eval_every, record_every, threads, env_threads and eval_max_steps must be >= 0, "
                            "checkpoint_every_s positive.")
     if spec.record_every:
         from landers.see.video import _imageio

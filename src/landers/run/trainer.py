@@ -29,7 +29,7 @@ from landers.algos import get_algo
 from landers.core import checkpoint
 from landers.core.config import replace_config
 from landers.core.lock import run_lock
-from landers.envs import VecEnv
+from landers.envs import SplitVecEnv, VecEnv
 from landers.envs.spaces import space_to_json
 from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
@@ -176,7 +176,13 @@ class Trainer:
             torch.manual_seed(spec.seed)
         # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
-        self.envs = VecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend)
+        if spec.overlap:
+            if getattr(self.algo, "COLLECT", "steps") == "episodes":
+                raise LandersError(f"overlap steps fixed rollouts; {spec.algo} collects whole episodes.")
+            # One EnvPool thread per half: it steps while the main thread runs the policy on the other.
+            self.envs = SplitVecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend, threads=spec.env_threads or 1)
+        else:
+            self.envs = VecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend, threads=spec.env_threads)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
         try:  # an observation or action space landers cannot handle is refused before anything is made
             layout = ObsLayout(self.obs_space)
