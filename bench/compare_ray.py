@@ -2,14 +2,13 @@
 through Ray, against the subprocess pool it replaced.
 
     python bench/compare_ray.py              # both, Ray first
-    python bench/compare_ray.py --only ray   # or --only pool
+    python bench/compare_ray.py --only ray   # or --only pool; --algos ppo,random --seeds 2
 
 `ray`: the real command, `landers compare ... --out DIR` (embedded Ray, as many CPUs as cores,
 one per run). `pool`: what `landers compare --jobs <cores>` did before Ray, kept here to measure
 against: a thread pool of `landers train ALGO ENV --seed S --steps ... --quiet` subprocesses,
 OMP_NUM_THREADS=1, as many at once as cores. Both start from empty directories and include
-every process start, evaluation and the final summary (Ray) or none (pool: it has no summary
-step worth timing). Prints one JSON line per variant and writes bench/compare_ray.json.
+every process start, evaluation and the final summary (comparison table and curves). Prints one JSON line per variant and writes bench/compare_ray.json.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,14 +29,14 @@ from pathlib import Path
 ALGOS = ["ppo", "trpo", "a2c", "reinforce", "random"]
 
 
-def run_ray(env_id: str, seeds: int, work: Path) -> float:
+def run_ray(env_id: str, algos: list[str], seeds: int, work: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "landers", "compare", env_id, "--seeds", str(seeds), "--out", str(work)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "landers", "compare", env_id, "--algos", ",".join(algos),
+                    "--seeds", str(seeds), "--out", str(work)], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
-def run_pool(env_id: str, seeds: int, work: Path) -> float:
+def run_pool(env_id: str, algos: list[str], seeds: int, work: Path) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def train(job):
@@ -47,7 +47,13 @@ def run_pool(env_id: str, seeds: int, work: Path) -> float:
 
     start = time.perf_counter()
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        list(pool.map(train, [(a, s) for a in ALGOS for s in range(1, seeds + 1)]))
+        list(pool.map(train, [(a, s) for a in algos for s in range(1, seeds + 1)]))
+    # then the same summary `landers compare` writes (a fresh process, as the CLI was)
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                    "from landers.scale.compare import Job, summarize; "
+                    "w = Path(sys.argv[1]); summarize(sys.argv[2], [Job(a, int(s), w / 'runs' / f'{a}__s{s}') "
+                    "for a in sys.argv[3].split(',') for s in range(1, int(sys.argv[4]) + 1)], w)",
+                    str(work), env_id, ",".join(algos), str(seeds)], check=True)
     return time.perf_counter() - start
 
 
@@ -55,21 +61,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--algos", default=",".join(ALGOS))
     parser.add_argument("--only", choices=["ray", "pool"])
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("compare_ray.json"))
     args = parser.parse_args()
-    results = {"env": args.env, "seeds": args.seeds, "algos": ALGOS, "cores": os.cpu_count(),
+    algos = args.algos.split(",")
+    results = {"env": args.env, "seeds": args.seeds, "algos": algos, "cores": os.cpu_count(),
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                "load_average_before": os.getloadavg(), "wall_s": {}}
     for variant, fn in (("ray", run_ray), ("pool", run_pool)):
         if args.only not in (None, variant):
             continue
         work = Path(tempfile.mkdtemp(prefix=f"bench-compare-{variant}-"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
-            results["wall_s"][variant] = round(fn(args.env, args.seeds, work), 1)
+            results["wall_s"][variant] = round(fn(args.env, algos, args.seeds, work), 1)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        print(json.dumps({"variant": variant, "wall_s": results["wall_s"][variant]}), flush=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the processes waited for (with Ray: driver, raylet, GCS and, through the
+        # raylet, its workers): less sensitive than wall time to other work on the machine
+        results.setdefault("cpu_s", {})[variant] = round(
+            after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)
+        print(json.dumps({"variant": variant, "wall_s": results["wall_s"][variant],
+                          "cpu_s": results["cpu_s"][variant]}), flush=True)
     if {"ray", "pool"} <= results["wall_s"].keys():
         results["ray_overhead"] = round(results["wall_s"]["ray"] / results["wall_s"]["pool"] - 1, 3)
     results["load_average_after"] = os.getloadavg()
