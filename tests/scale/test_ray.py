@@ -147,6 +147,17 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     assert again.returncode == 0 and "4 runs (4 already finished)" in again.stdout, again.stderr
 
 
+def test_a_uri_storage_holds_the_runs_as_checkpoints_and_out_gets_them(tmp_path, ray_env):
+    out, storage = tmp_path / "cmp", tmp_path / "store"
+    result = landers_cli(*COMPARE, "--algos", "random", "--seeds", "1", "--steps", "1024", "--out", str(out),
+                         "--storage", f"file://{storage}", env=ray_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "runs" / "random__s1" / "eval.json").exists() and len(_rows(out)) == 1
+    # the trial trained in a scratch directory; Ray's checkpoint is the whole run directory
+    assert glob.glob(str(storage / "ray" / "*" / "random__s1" / "checkpoint_*" / "eval.json"))
+    assert not (storage / "runs").exists()
+
+
 def test_compare_on_a_two_node_cluster(tmp_path, cluster):
     address, env = cluster
     out = tmp_path / "cmp"
