@@ -118,3 +118,14 @@ def test_an_env_that_raises_mid_rollout_shows_its_traceback_then_what_was_kept(t
     tensors, state = checkpoint.read(run / "checkpoints" / "last")
     assert state["global_step"] == kept == steps_logged(run)[-1] and state["updates"] == update - 1
     assert all_finite(tensors)
+
+
+def test_an_env_that_raises_in_its_first_reset_shows_its_traceback_then_one_line_and_leaves_nothing(tmp_path):
+    run = tmp_path / "run"
+    result = landers_cli("train", "ppo", "fake_envs:RefusesSeedOne-v0", "--seed", "1", "--steps", "256",
+                         "--run-dir", str(run), "--quiet", "--backend", "gymnasium")
+    assert result.returncode == 1, result.stderr
+    err = result.stderr.strip().splitlines()
+    assert err[0].startswith("Traceback") and "RuntimeError: this env refuses seed 1" in err
+    assert err[-1] == "error: fake_envs:RefusesSeedOne-v0 raised RuntimeError (this env refuses seed 1)"
+    assert not run.exists()

@@ -155,8 +155,8 @@ class VecEnv:
             warnings.simplefilter("ignore")  # EnvPool warns that it ignores the seed
             try:
                 obs, info = self._env.reset(seed=self.seed)
-            except (ValueError, KeyError, IndexError, TypeError, AssertionError) as e:
-                raise self._space_error(e)
+            except Exception as e:
+                raise self._env_failure(e)
         if self._fire_on_new_life:
             self._lives, self._fire = np.asarray(info["lives"]), np.zeros(self.num_envs, bool)
         return obs
@@ -205,11 +205,18 @@ class VecEnv:
         try:
             yield
         except Exception as e:
-            if self._space_error(e) is not e:  # spaces changed mid-run: one sentence, as bad input
-                raise self._space_error(e) from None
-            # The env's own code failed: say which env, keep its traceback.
-            first = (str(e).strip().splitlines() or [""])[0].rstrip(".")
-            raise EnvCrashed(f"{self.source.describe()} raised {type(e).__name__}" + (f" ({first})" if first else "")) from e
+            raise self._env_failure(e)
+
+    def _env_failure(self, error: Exception) -> Exception:
+        """What to raise for an exception from the envs' reset or step: spaces that changed
+        mid-run are one sentence (bad input); anything else is the env's own code failing,
+        named, with its traceback kept as the cause."""
+        if self._space_error(error) is not error:
+            return self._space_error(error).with_traceback(None)
+        first = (str(error).strip().splitlines() or [""])[0].rstrip(".")
+        crashed = EnvCrashed(f"{self.source.describe()} raised {type(error).__name__}" + (f" ({first})" if first else ""))
+        crashed.__cause__ = error
+        return crashed
 
     def _space_error(self, error: Exception) -> Exception:
         """An observation that no longer fits the space the vector env was built with (a
