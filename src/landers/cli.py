@@ -234,7 +234,7 @@ def tune(
     resume: bool = typer.Option(False, "--resume", help="continue the study in --out (the same --out also does)"),
     address: Optional[str] = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
     storage: Optional[str] = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
-    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed]"),
+    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
@@ -247,7 +247,7 @@ def tune(
     out = out or Path("runs") / f"tune__{algo}__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
     try:
         module = get_algo(algo)
-        if resume and not (out / "ray" / "tune").exists():
+        if resume and "://" not in (storage or "") and not (Path(storage or out) / "ray" / "tune").exists():
             raise LandersError(f"--resume: '{out}' holds no study to continue.")
         search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
         options = config_mod.parse_assignments(set_)

@@ -58,10 +58,11 @@ def suggest(trial, space: Space) -> dict[str, Any]:
     return params
 
 
-def constrained(algo, params: dict[str, Any]) -> dict[str, Any]:
-    """`params` made valid for `algo`'s Config by the algorithm's own `constrain`, if any."""
+def constrained(algo, params: dict[str, Any], base: Any = None) -> dict[str, Any]:
+    """`params` made valid for `algo`'s Config by the algorithm's own `constrain`, if any, on
+    top of `base` (the config the unsearched values come from; default: the defaults)."""
     fix: Callable[[dict[str, Any], Any], dict[str, Any]] | None = getattr(algo, "constrain", None)
-    return fix(dict(params), algo.Config()) if fix else dict(params)
+    return fix(dict(params), base if base is not None else algo.Config()) if fix else dict(params)
 
 
 def largest_divisor_at_most(n: int, k: int) -> int:

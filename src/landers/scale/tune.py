@@ -5,13 +5,13 @@ the trial's placement group, so they run in parallel when the CPUs are there and
 when not). After every periodic evaluation the trial reports the score over its seeds so far
 (`landers.scale.study`), and the early-stopping scheduler compares trials at equal steps.
 
-Why ASHA and not Optuna's pruner: Tune owns the trials' lifetimes (OptunaSearch only proposes
-configurations and never sees intermediate results), and ASHA decides each rung as results
+Why ASHA and not Optuna's pruner: Tune owns the trials' lifetimes (OptunaSearch passes
+intermediate values to Optuna but never asks it whether to prune), and ASHA decides each rung as results
 arrive, without waiting for a cohort of trials: the right fit for trials of unequal speed
 running in parallel on one machine or a cluster.
 
 The study lives in OUT: `ray/` (Tune's experiment state with the Optuna searcher, which is how
-an interrupted study resumes), `trials/trial_NNN/sK` (each seed's landers run directory),
+an interrupted study resumes), `trials/trial_<id>/sK` (each seed's landers run directory),
 `trials.csv`, `best.json`, `tune.png` and `report.html`.
 """
 
@@ -27,9 +27,12 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.search.optuna import OptunaSearch
 
 from landers.algos import get_algo
-from landers.core.search import Space, constrained, suggest
+from landers.core.checkpoint import write_json_atomic
+from landers.core.files import read_json_object
+from landers.core.search import Space, constrained, space_to_json, suggest
 from landers.errors import LandersError
 from landers.scale import study
 from landers.scale.ray_runner import MAX_FAILURES, _check_storage as check_storage, _connect as connect
@@ -119,8 +122,11 @@ class SeedRun:
 
 
 def run_trial(config: dict, setup: dict) -> None:
+    from landers.core.config import replace_config
+
     algo = get_algo(setup["algo"])
-    params = constrained(algo, {k: config[k] for k in setup["space"] if k in config})
+    base = replace_config(algo.Config(), setup["base_config"])  # the preset and --set, typed
+    params = constrained(algo, {k: config[k] for k in setup["space"] if k in config}, base)
     root = Path(setup["trials"]) / tune.get_context().get_trial_name()
     seeds = list(range(1, setup["seeds"] + 1))
     share = setup["cpus_per_trial"] / len(seeds)
@@ -138,13 +144,39 @@ def run_trial(config: dict, setup: dict) -> None:
         tune.report({"step": min(step for step, _ in rows), "score": score, "seed_scores": seed_scores,
                      "params": params})
         i += 1
-    finals = ray.get(futures)  # a seed's exception ends the trial here, with its reason
-    score, seed_scores = study.trial_score(per_seed, setup["objective"])
+    ended = [f for f, r in zip(futures, rows) if r is None]
+    try:
+        ray.get(ended)  # a seed that stopped early: its error, now, not after the others' budgets
+        finals = ray.get(futures)
+    except ray.exceptions.RayActorError:
+        raise  # a dead worker: Tune retries the trial, its seeds resume from their checkpoints
+    except Exception as e:  # noqa: BLE001 - the seed's own failure (e.g. Diverged): the trial failed
+        for actor in actors:
+            ray.kill(actor)
+        tune.report({"step": min((s for s, _ in filter(None, rows)), default=0), "params": params,
+                     "failed": one_line(e)})
+        return
+    if setup["objective"] == "final":  # the final evaluation's many episodes, not the last periodic one
+        seed_scores = [f["mean"] for f in finals]
+        score = sum(seed_scores) / len(seed_scores)
+    else:
+        score, seed_scores = study.trial_score(per_seed, setup["objective"])
     tune.report({"step": max(f["step"] for f in finals), "score": score, "seed_scores": seed_scores,
                  "params": params, "finished": True, "final_means": [f["mean"] for f in finals]})
 
 
 # ---------------------------------------------------------------- the study (driver)
+
+
+class SeedScoredSearch(OptunaSearch):
+    """Optuna's TPE through Tune, told the truth about early-stopped trials: a trial the
+    scheduler stopped has only a partial score, so Optuna records it as pruned (with the
+    intermediate values it was reported), not as completed with that score."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if result is not None and not result.get("finished"):
+            result = None
+        super().on_trial_complete(trial_id, result, error)
 
 
 class DrawFrom:
@@ -163,13 +195,15 @@ def _records(trials: list[dict], space: Space, settled: bool) -> list[study.Tria
     finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
     stopped by Ctrl-C, and a resume will go on with it."""
     records = []
-    for number, t in enumerate(trials):
+    for position, t in enumerate(trials):
         last, config = t["last"] or {}, t["config"] or {}
         params = last.get("params") or {k: config[k] for k in space if k in config}
+        tag = str(t.get("tag") or "").split("_", 1)[0]  # Tune's search counter: the creation order
+        number = int(tag) - 1 if tag.isdigit() else position
         rec = study.TrialRecord(number=number, params=params, score=last.get("score"), name=t["name"],
                                 seed_scores=list(last.get("seed_scores") or []), steps=int(last.get("step") or 0))
-        if t["error"]:
-            rec.state, rec.error = "FAILED", t["error"]
+        if t["error"] or last.get("failed"):
+            rec.state, rec.error, rec.score = "FAILED", t["error"] or last["failed"], None
         elif last.get("finished"):
             rec.state = "COMPLETE"
         elif t["status"] in ("RUNNING", "PENDING"):
@@ -190,13 +224,14 @@ def _from_trial(trial) -> dict:
         except (OSError, TypeError):
             error = "failed"
     return {"name": trial_name(trial), "last": trial.last_result, "config": trial.config,
-            "status": trial.status, "error": error}
+            "status": trial.status, "error": error, "tag": trial.experiment_tag}
 
 
 def _from_result(result) -> dict:
     return {"name": Path(result.path).name, "last": result.metrics, "config": result.config,
             "status": "ERROR" if result.error else "TERMINATED",
-            "error": one_line(result.error) if result.error else None}
+            "error": one_line(result.error) if result.error else None,
+            "tag": (result.metrics or {}).get("experiment_tag")}
 
 
 # The driver's live state. Tune pickles callbacks into its experiment state, so the callback
@@ -211,9 +246,14 @@ class _Progress(tune.Callback):
     def _update(self, trials, write: bool) -> None:
         if not _LIVE:
             return
-        records = _records([_from_trial(t) for t in trials], _LIVE["space"], settled=False)
+        ended = {trial_name(t) for t in trials if t is self._ending}
+        rows = [{**_from_trial(t), **({"status": "TERMINATED"} if trial_name(t) in ended else {})} for t in trials]
+        records = _records(rows, _LIVE["space"], settled=not _LIVE["interrupted"])
         if write:
-            _LIVE["write"](records)
+            try:
+                _LIVE["write"](records)
+            except (OSError, LandersError) as e:  # the study goes on; the end writes them again
+                _LIVE["echo"](f"warning: could not update the study's files: {e}")
         line = status_line(records)
         if line != _LIVE.get("line"):
             _LIVE["line"] = line
@@ -222,8 +262,14 @@ class _Progress(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         self._update(trials, write=False)
 
+    _ending = None
+
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._update(trials, write=True)
+        self._ending = trial  # Tune calls this while the trial's status still says RUNNING
+        try:
+            self._update(trials, write=True)
+        finally:
+            self._ending = None
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._update(trials, write=True)
@@ -279,17 +325,17 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
 
         return _study(algo_name, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective, space=space,
                       out=out, address=address, storage=storage, cpus_per_trial=cpus_per_trial, preset=preset,
-                      options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say)
+                      options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say,
+                      base_config=to_json_dict(base.hparams))
 
 
 def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, objective: str, space: Space,
            out: Path, address: str | None, storage: str, cpus_per_trial: float | None, preset: str | None,
            options: dict[str, Any], base_hparams: dict[str, Any], eval_every: int | None,
-           echo) -> tuple[study.TrialRecord | None, bool]:
+           echo, base_config: dict[str, Any]) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     connect(address, 1, out / "ray.log")
     try:
@@ -299,7 +345,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             raise LandersError(f"--cpus-per-trial {cpus:g} is more than the cluster's {total:g} CPUs.")
         setup = {"algo": algo_name, "env_id": env_id, "preset": preset, "steps": steps, "seeds": seeds,
                  "objective": objective, "space": list(space), "cpus_per_trial": cpus, "options": dict(options),
-                 "trials": str(out / "trials")}
+                 "trials": str(out / "trials"), "base_config": base_config}
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                         tune.PlacementGroupFactory([{}] + [{"CPU": cpus / seeds}] * seeds))
         experiment = f"{storage.rstrip('/')}/ray/tune"
@@ -311,15 +357,24 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
                                        eval_every=eval_every, base_hparams=base_hparams,
                                        trials=records, seeds=seeds, objective=objective, space=space)
 
+        settings = {"algo": algo_name, "env_id": env_id, "steps": steps, "seeds": seeds, "objective": objective,
+                    "space": space_to_json(space), "preset": preset, "options": {k: str(v) for k, v in options.items()},
+                    "trials": trials}
         if tune.Tuner.can_restore(experiment):
+            saved = read_json_object(out / "study.json") if (out / "study.json").exists() else settings
+            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+            if changed:  # Tune keeps the first command's sampler, space and budget on a restore
+                raise LandersError(f"'{out}' holds a study begun with other settings ({', '.join(changed)}); "
+                                   "resume it with the same command, or choose another --out.")
             echo(f"resuming the study in {out} (finished trials are kept)")
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=False)
         else:
-            searcher = OptunaSearch(space=DrawFrom(space), metric="score", mode="max", seed=0)
-            # max_t above the budget: the scheduler must never stop a trial at its last
-            # evaluation, before its final report.
-            scheduler = ASHAScheduler(time_attr="step", max_t=steps + 1, grace_period=max(1, int(steps * GRACE_FRACTION)),
-                                      reduction_factor=REDUCTION_FACTOR)
+            write_json_atomic(out / "study.json", settings)
+            searcher = SeedScoredSearch(space=DrawFrom(space), metric="score", mode="max", seed=0)
+            # stop_last_trials=False: a trial that reaches the budget ends by itself, after its
+            # final evaluation; max_t only places the rungs.
+            scheduler = ASHAScheduler(time_attr="step", max_t=steps, grace_period=max(1, int(steps * GRACE_FRACTION)),
+                                      reduction_factor=REDUCTION_FACTOR, stop_last_trials=False)
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, metric="score", mode="max",
@@ -337,7 +392,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             echo("interrupted: stopping the trials; run the same command again to resume the study")
             os.kill(os.getpid(), signal.SIGUSR1)
 
-        _LIVE.update(echo=echo, write=write, space=space)
+        _LIVE.update(echo=echo, write=write, space=space, interrupted=interrupted)
         previous = signal.signal(signal.SIGINT, on_ctrl_c)
         try:
             results = tuner.fit()
