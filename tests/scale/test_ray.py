@@ -236,8 +236,8 @@ def test_a_run_that_keeps_failing_is_a_failed_row_and_the_others_finish(tmp_path
                          "--steps", "512", "--out", str(out), env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "retry 3 of 3" in result.stdout and "Traceback" not in result.stderr
-    assert "1 run(s) failed (random seed 1: RuntimeError: this env refuses seed 1)" in result.stderr
-    assert "| random seed 1 | failed: RuntimeError: this env refuses seed 1 |" in (out / "comparison.md").read_text()
+    assert "1 run(s) failed (random seed 1: tests.fake_envs:RefusesSeedOne-v0 raised RuntimeError (this env refuses seed 1))" in result.stderr
+    assert "| random seed 1 | failed: tests.fake_envs:RefusesSeedOne-v0 raised RuntimeError (this env refuses seed 1) |" in (out / "comparison.md").read_text()
     assert [(r["algo"], r["seeds"]) for r in _rows(out)] == [("random", "1")]
 
 
