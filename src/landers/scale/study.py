@@ -13,7 +13,6 @@ early-stopping scheduler compares between trials at equal steps.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import platform
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from landers.core.checkpoint import write_json_atomic
-from landers.core.search import Choice, Float, Int, Space
+from landers.core.search import Float, Int, Space
 from landers.errors import LandersError
 
 OBJECTIVES = ("auc", "final")

@@ -18,10 +18,8 @@ an interrupted study resumes), `trials/trial_<id>/sK` (each seed's landers run d
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
