@@ -235,14 +235,18 @@ def tune(
     address: Optional[str] = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
     storage: Optional[str] = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
     cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
+    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
     import re
+    import shlex
 
     from landers.algos import get_algo
     from landers.core import config as config_mod
     from landers.core.search import load_space
+    from landers.envs.source import env_source, parse_env_kwargs
 
     out = out or Path("runs") / f"tune__{algo}__{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}"
     try:
@@ -251,12 +255,14 @@ def tune(
             raise LandersError(f"--resume: '{out}' holds no study to continue.")
         search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
         options = config_mod.parse_assignments(set_)
+        kwargs = parse_env_kwargs(env_kwargs)
+        env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
         from landers.scale import tune as tune_mod
 
         best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
                                          space=search_space, out=out, address=address, storage=storage,
                                          cpus_per_trial=cpus_per_trial, preset=preset, options=options,
-                                         echo=typer.echo)
+                                         env_kwargs=kwargs, wrappers=tuple(wrap or ()), echo=typer.echo)
         from landers.see.report import write_report
 
         write_report(out)
@@ -265,8 +271,10 @@ def tune(
     if best is not None:
         typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
                    f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
+        env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
+            f" --wrap {shlex.quote(w)}" for w in wrap or ())
         typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "
-                   f"landers train {algo} {env_id} --preset {out / 'best.json'}")
+                   f"landers train {algo} {env_id} --preset {out / 'best.json'}{env_args}")
     if interrupted:
         _fail(f"Interrupted; run the same command again to resume the study in {out}.", code=130)
     if best is None:

@@ -92,6 +92,29 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
         assert (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns == finished_at[name]
 
 
+def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_runs_to_its_end(tmp_path, ray_env):  # noqa: F811
+    out = tmp_path / "study"
+    clip = 'gymnasium.wrappers:ClipReward:{"min_reward": -1, "max_reward": 1}'
+    space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3]}})
+    # 2 envs x 64 steps: a batch of 128, which 300 is not a multiple of; the trial must still
+    # train to its budget and complete, not be stopped at its last rung.
+    result = landers_cli("tune", "ppo", "fake_envs:Configurable-v0", "--trials", "1", "--seeds", "1", "--steps", "300",
+                         "--space", space, "--env-kwargs", "size=5", "--wrap", clip, "--out", str(out),
+                         "--set", "num_envs=2", "--set", "num_steps=64", "--set", "num_minibatches=2",
+                         "--set", "eval_every=128", "--set", "eval_episodes=2", "--set", "final_eval_episodes=2",
+                         env=ray_env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--env-kwargs size=5 --wrap" in result.stdout
+    (row,) = trials(out)
+    assert row["state"] == "COMPLETE" and int(row["steps"]) >= 300 and not row["pruned_at_step"]
+    run_dir = Path(json.loads((out / "best.json").read_text())["results"]["run_dirs"][0])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["env_kwargs"] == {"size": 5} and config["wrappers"] == [clip]
+    assert json.loads((run_dir / "eval.json").read_text())["step"] >= 300
+    best = json.loads((out / "best.json").read_text())
+    assert best["results"]["env_kwargs"] == {"size": 5} and best["results"]["wrappers"] == [clip]
+
+
 @pytest.mark.parametrize("space, words", [
     ('{"lr": {"float": [1e-4', "not valid JSON"),
     ('{"learning_rate": {"float": [1e-4, 1e-3]}}', "'learning_rate'"),
@@ -115,6 +138,8 @@ def test_a_bad_space_file_is_one_sentence_before_ray_starts(tmp_path, space, wor
     (["tune", "ppo", "CartPole-v1", "--set", "lr=0.1"], "searched hyperparameter"),
     (["tune", "ppo", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
     (["tune", "ppo", "CartPole-v1", "--resume"], "no study"),
+    (["tune", "ppo", "CartPole-v1", "--wrap", "nope_xyz:w"], "nope_xyz"),
+    (["tune", "ppo", "CartPole-v1", "--env-kwargs", "pole_lenght=1"], "pole_lenght"),
 ])
 def test_bad_tune_input_is_one_sentence(tmp_path, args, words):
     result = landers_cli(*args, "--out", str(tmp_path / "s"))

@@ -81,8 +81,10 @@ def machine() -> dict[str, Any]:
 
 
 def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base_hparams: dict[str, Any],
-                best: TrialRecord, trials: list[TrialRecord], seeds: int, objective: str) -> dict[str, Any]:
-    """A preset file for the best trial, recording the evidence it was chosen on."""
+                best: TrialRecord, trials: list[TrialRecord], seeds: int, objective: str,
+                env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A preset file for the best trial, recording the evidence it was chosen on (and the env's
+    kwargs and wrappers it was tuned with, which `train` needs again: a preset holds no env)."""
     from landers import __version__
 
     done = [t for t in trials if t.state == "COMPLETE"]
@@ -105,6 +107,7 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
             "pruned": sum(t.state == "PRUNED" for t in trials), "failed": sum(t.state == "FAILED" for t in trials),
             "steps_per_seed": steps, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "landers": __version__, "run_dirs": best.run_dirs,
+            **{k: v for k, v in (env or {}).items() if v},
         },
     }
 
@@ -180,14 +183,14 @@ def plot_study(path: Path, trials: list[TrialRecord], space: Space, objective: s
 
 def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: int | None,
                   base_hparams: dict[str, Any], trials: list[TrialRecord], seeds: int, objective: str,
-                  space: Space) -> TrialRecord | None:
+                  space: Space, env: dict[str, Any] | None = None) -> TrialRecord | None:
     """trials.csv, tune.png and (once a trial completed) best.json; returns the best trial."""
     write_trials_csv(out / "trials.csv", trials, seeds, space)
     done = [t for t in trials if t.state == "COMPLETE" and t.score is not None and math.isfinite(t.score)]
     best = max(done, key=lambda t: t.score) if done else None
     if best is not None:
         write_json_atomic(out / "best.json", best_preset(algo, env_id, steps, eval_every, base_hparams, best,
-                                                         trials, seeds, objective))
+                                                         trials, seeds, objective, env))
     try:
         plot_study(out / "tune.png", trials, space, objective, env_id)
     except LandersError:

@@ -100,7 +100,8 @@ class SeedRun:
             else:
                 spec = spec_mod.make_spec(setup["algo"], setup["env_id"], preset=setup["preset"],
                                           overrides={**params, **setup["options"]}, steps=setup["steps"],
-                                          seed=seed, threads=threads)
+                                          seed=seed, threads=threads, env_kwargs=setup["env_kwargs"],
+                                          wrappers=tuple(setup["wrappers"]))
                 train_mod.start(spec, run_dir, quiet=True, on_eval=self._add)
             self.final = json.loads((run_dir / "eval.json").read_text())
             return self.final
@@ -290,8 +291,10 @@ def format_params(params: dict) -> str:
 
 def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: int, objective: str,
         space: Space, out: Path, address: str | None, storage: str | None, cpus_per_trial: float | None,
-        preset: str | None, options: dict[str, Any], echo=print) -> tuple[study.TrialRecord | None, bool]:
-    """Run (or resume) the study; returns (the best completed trial, whether it was interrupted)."""
+        preset: str | None, options: dict[str, Any], env_kwargs: dict[str, Any] | None = None,
+        wrappers: tuple[str, ...] = (), echo=print) -> tuple[study.TrialRecord | None, bool]:
+    """Run (or resume) the study; returns (the best completed trial, whether it was interrupted).
+    `env_kwargs` and `wrappers` build every seed's env, as `landers train --env-kwargs/--wrap` do."""
     from landers.core.config import find_preset, to_json_dict
     from landers.run.spec import make_spec
 
@@ -301,7 +304,9 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         raise LandersError("--trials, --seeds, --steps and --cpus-per-trial must be positive.")
     if not space:
         raise LandersError(f"{algo_name} has no hyperparameters to tune.")
-    base = make_spec(algo_name, env_id, preset=preset, overrides=dict(options), steps=steps)  # bad input: now
+    env = {"env_kwargs": dict(env_kwargs or {}), "wrappers": list(wrappers)}
+    base = make_spec(algo_name, env_id, preset=preset, overrides=dict(options), steps=steps,
+                     **env)  # bad input: now
     steps = base.steps
 
     for name in space:
@@ -324,13 +329,13 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         return _study(algo_name, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective, space=space,
                       out=out, address=address, storage=storage, cpus_per_trial=cpus_per_trial, preset=preset,
                       options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say,
-                      base_config=to_json_dict(base.hparams))
+                      base_config=to_json_dict(base.hparams), env=env)
 
 
 def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, objective: str, space: Space,
            out: Path, address: str | None, storage: str, cpus_per_trial: float | None, preset: str | None,
            options: dict[str, Any], base_hparams: dict[str, Any], eval_every: int | None,
-           echo, base_config: dict[str, Any]) -> tuple[study.TrialRecord | None, bool]:
+           echo, base_config: dict[str, Any], env: dict[str, Any]) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
     from ray.tune.schedulers import ASHAScheduler
@@ -343,7 +348,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             raise LandersError(f"--cpus-per-trial {cpus:g} is more than the cluster's {total:g} CPUs.")
         setup = {"algo": algo_name, "env_id": env_id, "preset": preset, "steps": steps, "seeds": seeds,
                  "objective": objective, "space": list(space), "cpus_per_trial": cpus, "options": dict(options),
-                 "trials": str(out / "trials"), "base_config": base_config}
+                 "trials": str(out / "trials"), "base_config": base_config, **env}
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                         tune.PlacementGroupFactory([{}] + [{"CPU": cpus / seeds}] * seeds))
         experiment = f"{storage.rstrip('/')}/ray/tune"
@@ -351,13 +356,13 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
         def write(records: list[study.TrialRecord]) -> study.TrialRecord | None:
             for r in records:
                 r.run_dirs = [str(out / "trials" / r.name / f"s{s}") for s in range(1, seeds + 1)]
-            return study.write_outputs(out, algo=algo_name, env_id=env_id, steps=steps,
+            return study.write_outputs(out, algo=algo_name, env_id=env_id, env=env, steps=steps,
                                        eval_every=eval_every, base_hparams=base_hparams,
                                        trials=records, seeds=seeds, objective=objective, space=space)
 
         settings = {"algo": algo_name, "env_id": env_id, "steps": steps, "seeds": seeds, "objective": objective,
                     "space": space_to_json(space), "preset": preset, "options": {k: str(v) for k, v in options.items()},
-                    "trials": trials}
+                    "trials": trials, **{k: v for k, v in env.items() if v}}
         if tune.Tuner.can_restore(experiment):
             saved = read_json_object(out / "study.json") if (out / "study.json").exists() else settings
             changed = sorted(k for k in settings if saved.get(k) != settings[k])
