@@ -13,6 +13,7 @@ import pytest
 import fake_envs
 import landers
 from conftest import landers_cli
+from landers.run.spec import make_spec
 from test_cli import assert_one_sentence_error
 
 TINY_CLI = ["--envs", "4", "--set", "num_steps=32", "--set", "num_minibatches=4", "--set", "final_eval_episodes=2",
@@ -125,6 +126,19 @@ def test_env_specs_registered_or_not(tmp_path):
     result = landers_cli("eval", str(run.run_dir), "--episodes", "2", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["returns"] == [3.0, 3.0]
+
+
+@pytest.mark.parametrize("kwargs, preset", [
+    ({"continuous": True}, "ppo-lunarlandercontinuous"),
+    ({"continuous": True, "gravity": -9.0}, "ppo-lunarlandercontinuous"),
+    ({"gravity": -9.0}, "ppo-lunarlander"),
+    ({"continuous": False}, "ppo-lunarlander"),
+])
+def test_env_kwargs_that_make_a_registered_variant_get_its_preset(kwargs, preset):
+    """LunarLander-v3 with continuous=true is LunarLanderContinuous-v3: the continuous preset,
+    not the discrete one, whose settings do not fit a Box action space."""
+    spec = make_spec("ppo", "LunarLander-v3", env_kwargs=kwargs)
+    assert spec.preset == preset and spec.env_id == "LunarLander-v3" and spec.env_kwargs == kwargs
 
 
 def test_compare_passes_env_arguments_to_its_runs(tmp_path):

@@ -175,7 +175,9 @@ def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
 @app.command()
 def compare(
     env_id: str = typer.Argument(..., help="Gymnasium env id"),
-    algos: str = typer.Option("ppo,trpo,a2c,reinforce,random", help="comma-separated algorithms"),
+    algos: str = typer.Option("ppo,trpo,a2c,reinforce,random",
+                              help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file "
+                                   "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
     seeds: int = typer.Option(5, help="seeds per algorithm (1..N)"),
     steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
     out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
@@ -215,7 +217,7 @@ def compare(
     if finished:
         typer.echo(f"{out}: comparison.md, comparison.csv, curves_steps.png/.svg, curves_time.png/.svg")
     if failed:
-        _fail(f"{len(failed)} run(s) failed ({failed[0][0].algo} seed {failed[0][0].seed}: {failed[0][1]}); "
+        _fail(f"{len(failed)} run(s) failed ({failed[0][0].label} seed {failed[0][0].seed}: {failed[0][1]}); "
               "the others are in the table, run the same command again to retry.", code=1)
 
 

@@ -130,21 +130,31 @@ def test_landers_train_does_not_import_ray():
 
 def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     out = tmp_path / "cmp"
-    args = [*COMPARE, "--algos", "ppo,random", "--seeds", "2", "--steps", "2048", "--out", str(out)]
-    result = landers_cli(*args, env=ray_env)
+    # A preset file, given relative to the working directory, as `landers tune` writes one.
+    (tmp_path / "tuned").mkdir()
+    (tmp_path / "tuned" / "best.json").write_text(json.dumps(
+        {"algo": "ppo", "env_id": "CartPole-v1", "steps": 50000, "hparams": {"lr": 0.0011, "update_epochs": 3}}))
+    args = [*COMPARE, "--algos", "ppo,random,ppo@tuned/best.json", "--seeds", "2", "--steps", "2048", "--out", str(out)]
+    result = landers_cli(*args, env=ray_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "4 runs (0 already finished) on Ray (" in result.stdout and " on 1 node, 1 CPU per run)" in result.stdout
-    assert [(r["algo"], r["seeds"]) for r in _rows(out)] == [("ppo", "2"), ("random", "2")]
+    assert "6 runs (0 already finished) on Ray (" in result.stdout and " on 1 node, 1 CPU per run)" in result.stdout
+    assert [(r["algo"], r["seeds"]) for r in _rows(out)] == [("ppo", "2"), ("random", "2"), ("ppo@tuned/best.json", "2")]
     for name in ("curves_steps.png", "curves_steps.svg", "curves_time.png", "curves_time.svg", "comparison.md"):
         assert (out / name).stat().st_size > 0
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["ppo__s1", "ppo__s2", "random__s1", "random__s2"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "ppo@tuned_best.json__s1", "ppo@tuned_best.json__s2", "ppo__s1", "ppo__s2", "random__s1", "random__s2"]
+    tuned = json.loads((out / "runs" / "ppo@tuned_best.json__s1" / "config.json").read_text())
+    shipped = json.loads((out / "runs" / "ppo__s1" / "config.json").read_text())
+    assert tuned["hparams"]["lr"] == 0.0011 and tuned["hparams"]["update_epochs"] == 3
+    assert tuned["preset"] == str(tmp_path / "tuned" / "best.json") and shipped["preset"] == "ppo-cartpole"
+    assert "| ppo@tuned/best.json | 2 |" in (out / "comparison.md").read_text()
     # Each trial reported its evaluations and handed Ray its checkpoint; Tune printed nothing.
     results = _results(out)
     assert all(rows[-1]["finished"] and any("eval_mean" in r for r in rows) for rows in results.values())
     assert all(glob.glob(str(out / "ray" / "*" / name / "checkpoint_*")) for name in results)
     assert "Configuration for experiment" not in result.stdout + result.stderr and not result.stderr.strip()
-    again = landers_cli(*args, env=ray_env)
-    assert again.returncode == 0 and "4 runs (4 already finished)" in again.stdout, again.stderr
+    again = landers_cli(*args, env=ray_env, cwd=tmp_path)
+    assert again.returncode == 0 and "6 runs (6 already finished)" in again.stdout, again.stderr
 
 
 def test_a_uri_storage_holds_the_runs_as_checkpoints_and_out_gets_them(tmp_path, ray_env):
@@ -252,6 +262,8 @@ def test_bad_input_is_one_sentence_and_quick(tmp_path, ray_env):
                         (["--cpus-per-run", "999"], "more than this machine's"),
                         (["--cpus-per-run", "0"], "must be positive"),
                         (["--storage", "/proc/landers"], "Cannot write"),
-                        (["--algos", "ppo,dqn"], "Unknown algorithm 'dqn'")):
+                        (["--algos", "ppo,dqn"], "Unknown algorithm 'dqn'"),
+                        (["--algos", "ppo,ppo@no-such-preset"], "no-such-preset"),
+                        (["--algos", "ppo,ppo"], "same entry twice")):
         result = landers_cli(*COMPARE, "--out", str(tmp_path / "b"), *args, env=ray_env)
         assert result.returncode == 2 and words in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)

@@ -62,6 +62,24 @@ class EnvSource:
         else:
             resolve(self.factory, "env factory")
 
+    def registered_as(self) -> str:
+        """The registered id this env is once its kwargs apply: `LunarLander-v3` with
+        `continuous=true` is `LunarLanderContinuous-v3` (same entry point and version, whose
+        registered kwargs these include; the one with the most of them). Presets are looked up
+        under it, so that a continuous lander gets the continuous preset. The id itself otherwise."""
+        if not self.kwargs or self.factory is not None:
+            return self.env_id
+        from landers.envs import env_spec
+
+        base = env_spec(self.env_id)
+        given = {**base.kwargs, **self.kwargs}
+        found, most = self.env_id, 0
+        for spec in gym.registry.values():
+            if (spec.entry_point == base.entry_point and spec.version == base.version and len(spec.kwargs) > most
+                    and all(k in given and given[k] == v for k, v in spec.kwargs.items())):
+                found, most = spec.id, len(spec.kwargs)
+        return found
+
     def make(self, render_mode: str | None = None, train: bool = True) -> gym.Env:
         """One env. `train=False` builds an evaluation env (Atari: whole games, real score)."""
         kwargs = dict(self.kwargs, **({"render_mode": render_mode} if render_mode else {}))

@@ -102,7 +102,7 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
     source = env_source(env, env_kwargs, wrappers)
     source.check()
     env_id = source.env_id
-    found = find_preset(algo, env_id, preset) if source.factory is None or preset else None
+    found = find_preset(algo, source.registered_as(), preset) if source.factory is None or preset else None
     hparams = module.Config()
     overrides = dict(overrides or {})
     run_overrides = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}

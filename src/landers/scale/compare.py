@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,23 +34,52 @@ class Job:
     algo: str
     seed: int
     run_dir: Path
+    preset: str | None = None  # a shipped preset's name or a preset file (best.json); None: the env's own
+
+    @property
+    def label(self) -> str:
+        """How the table and curves name it: `ppo`, or `ppo@PRESET` (`--algos` entries)."""
+        return entry_label(self.algo, self.preset)
 
     @property
     def name(self) -> str:
-        return f"{self.algo}__s{self.seed}"
+        return run_name(self.algo, self.preset, self.seed)
 
     @property
     def done(self) -> bool:
         return (self.run_dir / "eval.json").exists()
 
 
+def entry_label(algo: str, preset: str | None) -> str:
+    return f"{algo}@{preset}" if preset else algo
+
+
+def run_name(algo: str, preset: str | None, seed: int) -> str:
+    """The run directory's name (a preset file's path made safe for one directory level)."""
+    return f"{re.sub(r'[^A-Za-z0-9_.@-]+', '_', entry_label(algo, preset))}__s{seed}"
+
+
+def parse_entry(entry: str) -> tuple[str, str | None]:
+    """`ALGO` or `ALGO@PRESET` -> (algo, preset or None)."""
+    algo, _, preset = entry.partition("@")
+    return algo.strip(), preset.strip() or None
+
+
 def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_per_run: int) -> None:
-    """The checks that need no Ray: fail in one sentence before anything starts."""
+    """The checks that need no Ray: fail in one sentence before anything starts. `algos` are
+    `--algos` entries, `ALGO` or `ALGO@PRESET`."""
+    from landers.core.config import find_preset
+
     if not algos:
         raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
-    for algo in algos:
-        get_algo(algo)
     env_spec(env_id)
+    for entry in algos:
+        algo, preset = parse_entry(entry)
+        get_algo(algo)
+        if preset is not None:
+            find_preset(algo, env_id, preset)
+    if len(set(algos)) < len(algos):
+        raise LandersError("--algos names the same entry twice.")
     if seeds <= 0 or cpus_per_run <= 0 or (steps is not None and steps <= 0):
         raise LandersError("--seeds, --steps and --cpus-per-run must be positive.")
 
@@ -80,10 +110,10 @@ def summarize(env_id: str, jobs: list[Job], out: Path, failed: list[tuple[Job, s
     """comparison.csv/.md and the curves from the finished `jobs`; `failed` runs get a row of
     their own in comparison.md with their reason."""
     threshold = threshold_for(env_id)
-    algos = list(dict.fromkeys(j.algo for j in jobs))
+    algos = list(dict.fromkeys(j.label for j in jobs))
     rows, groups = [], {}
     for algo in algos:
-        runs = [j for j in jobs if j.algo == algo]
+        runs = [j for j in jobs if j.label == algo]
         finals = [read_eval(j.run_dir / "eval.json") for j in runs]
         scores = np.array([f["mean"] for f in finals])
         pooled = np.concatenate([f["returns"] for f in finals])
@@ -122,7 +152,7 @@ def markdown_table(env_id: str, rows: list[dict], threshold: float | None,
                      f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}] | {r['solved']}/{r['seeds']} | "
                      f"{fmt(r['median_steps_to_threshold'], ',.0f')} | {fmt(r['median_time_to_threshold'], '.1f')} |")
     for job, reason in failed:
-        lines.append(f"| {job.algo} seed {job.seed} | failed: {reason.replace('|', '/')} | - | - | - | - | - | - |")
+        lines.append(f"| {job.label} seed {job.seed} | failed: {reason.replace('|', '/')} | - | - | - | - | - | - |")
     lines.append("\nIQM: interquartile mean of the seeds' scores with a percentile-bootstrap 95% CI "
                  "(Agarwal et al. 2021). Steps/time to threshold: first periodic 10-episode evaluation "
                  "at or above it; training time excludes evaluation.\n")

@@ -41,7 +41,7 @@ import ray
 from ray import tune
 
 from landers.errors import LandersError
-from landers.scale.compare import Job
+from landers.scale.compare import Job, entry_label, parse_entry, run_name
 
 MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its last checkpoint
 STOP_WAIT_S = 60.0  # how long Ctrl-C waits for running trials to save before Tune stops them
@@ -82,8 +82,8 @@ def _trial(config: dict, stop_key: str) -> None:
     from landers.run import spec as spec_mod
     from landers.run import trainer as train_mod
 
-    algo, seed = config["run"]["algo"], config["run"]["seed"]
-    name = f"{algo}__s{seed}"
+    algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
+    name = run_name(algo, preset, seed)
     remote = _is_uri(config["storage"])
     run_dir = Path(tempfile.mkdtemp(prefix="landers-trial-")) / name if remote else Path(config["runs"]) / name
     snapshot = run_dir if remote else run_dir / "checkpoints" / "last"
@@ -109,7 +109,8 @@ def _trial(config: dict, stop_key: str) -> None:
         elif (run_dir / "config.json").exists():
             train_mod.resume(run_dir, quiet=True, **hooks)
         else:
-            spec = spec_mod.make_spec(algo, config["env_id"], steps=config["steps"], seed=seed,
+            spec = spec_mod.make_spec(algo, config["env_id"], preset=config["run"].get("preset_file", preset),
+                                      steps=config["steps"], seed=seed,
                                       threads=config["cpus"], env_kwargs=config.get("env_kwargs"),
                                       wrappers=tuple(config.get("wrappers", ())))
             train_mod.start(spec, run_dir, quiet=True, **hooks)
@@ -140,7 +141,7 @@ class _Lines:
     """One line per trial: a live block on a terminal, else a line per change of state."""
 
     def __init__(self, jobs: list[Job], echo, terminal):
-        self.echo, self.state = echo, {j.name: f"{j.algo:<10} seed {j.seed}: waiting" for j in jobs}
+        self.echo, self.state = echo, {j.name: f"{j.label:<10} seed {j.seed}: waiting" for j in jobs}
         self.running: set[str] = set()
         self.live = None
         if terminal.isatty():
@@ -157,7 +158,8 @@ class _Lines:
 
     def set(self, trial, text: str, say: bool) -> None:
         name = _trial_dirname_of_run(trial)
-        algo, seed = trial.config["run"]["algo"], trial.config["run"]["seed"]
+        run = trial.config["run"]
+        algo, seed = entry_label(run["algo"], run.get("preset")), run["seed"]
         self.state[name] = f"{algo:<10} seed {seed}: {text}"
         if self.live is not None:
             self.live.update(self._render())
@@ -387,7 +389,8 @@ def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path,
     _check_storage(str(out))
     _check_storage(storage)
     runs = out / "runs" if _is_uri(storage) else Path(storage) / "runs"
-    jobs = [Job(a, s, runs / f"{a}__s{s}") for a in algos for s in range(1, seeds + 1)]
+    entries = [parse_entry(entry) for entry in algos]
+    jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries for s in range(1, seeds + 1)]
     with _output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
@@ -447,7 +450,7 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
         else:
             param_space = {"env_id": env_id, "steps": steps, "cpus": cpus_per_run, "storage": storage,
                            "runs": str(runs), "env_kwargs": dict(env_kwargs or {}), "wrappers": list(wrappers),
-                           "run": tune.grid_search([{"algo": j.algo, "seed": j.seed} for j in jobs])}
+                           "run": tune.grid_search([{"algo": j.algo, "seed": j.seed, **_preset_of(j)} for j in jobs])}
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
                 # reuse_actors: the next trial runs in the finished one's worker process, which
@@ -498,9 +501,18 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
         ray.shutdown()
 
 
+def _preset_of(job: Job) -> dict:
+    """A job's preset for its trial: the name as given (it names the run), and a preset file's
+    absolute path (the trial's worker has another working directory)."""
+    if job.preset is None:
+        return {}
+    file = Path(job.preset)
+    return {"preset": job.preset, **({"preset_file": str(file.absolute())} if file.is_file() else {})}
+
+
 def _trial_dirname_of_config(config: dict) -> str:
     run = config.get("run", config)
-    return f"{run['algo']}__s{run['seed']}"
+    return run_name(run["algo"], run.get("preset"), run["seed"])
 
 
 def _trial_dirname_of_run(trial) -> str:

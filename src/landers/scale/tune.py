@@ -314,7 +314,7 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
             raise LandersError(f"--set {name} fixes a searched hyperparameter; drop it from the space (--space) instead.")
     # What best.json fixes besides the searched values: the base preset's hyperparameters and
     # those given with --set, as the trials trained them (typed, not the command line's strings).
-    found = find_preset(algo_name, env_id, preset)
+    found = find_preset(algo_name, env_id, base.preset) if base.preset else None  # the one make_spec chose
     fixed = set(found.hparams if found else {}) | set(options)
     base_hparams = {k: v for k, v in to_json_dict(base.hparams).items() if k in fixed}
     out = out.absolute()
