@@ -16,9 +16,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "gif"])
-def test_video_decodes_with_expected_frames_and_size(cartpole_run, tmp_path, fmt):
+def test_video_decodes_with_expected_frames_and_size(cartpole_run, tmp_path, fmt, monkeypatch):
     import imageio.v3 as iio
 
+    # With a display, recording leaves SDL's driver alone: a window opened later in the same
+    # process must still find the display (rgb_array frames need none either way).
+    monkeypatch.setenv("DISPLAY", ":97")
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
     agent = landers.load(cartpole_run)
     out = tmp_path / f"v.{fmt}"
     result = record(agent, out, episodes=2, seed=5)
@@ -26,6 +30,7 @@ def test_video_decodes_with_expected_frames_and_size(cartpole_run, tmp_path, fmt
     # one frame per step plus the first (reset) frame, per episode; CartPole renders 400x600
     expected = sum(landers.evaluate(agent, episodes=1, seed=s, backend="gymnasium").lengths[0] + 1 for s in (5, 6))
     assert result["frames"] == expected == len(frames)
+    assert "SDL_VIDEODRIVER" not in os.environ
     assert frames.shape[1:3] == (400, 600)
     # the overlay is drawn: the top-left corner is the dark text box, not the white background
     assert (frames[0][:20, :40] < 60).mean() > 0.5

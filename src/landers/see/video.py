@@ -51,8 +51,10 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
     """Render `episodes` episodes of `agent` into a video at `out`; returns what was written."""
     imageio = _imageio()
     # Frames come from rgb_array rendering; pygame needs no display for that, and without one
-    # SDL would complain on stderr about XDG_RUNTIME_DIR.
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    # SDL would complain on stderr about XDG_RUNTIME_DIR. Only then: the setting is process-wide,
+    # and with a display a window opened later in this process (`landers.play`) must still work.
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     out = Path(out)
     fmt = fmt or out.suffix.lstrip(".") or "mp4"
     if fmt not in FORMATS:
