@@ -42,6 +42,16 @@ def mlp(in_dim: int, hidden: tuple[int, ...], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def run_layers(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`body(x)` for an `mlp`, calling each layer's function directly: `nn.Module.__call__`'s
+    bookkeeping is about half the cost of a rollout step's forward pass through these small
+    layers (63 -> 34 us for PPO's two 64x64 MLPs on 32 rows, bench/RESULTS.md). The same
+    kernels in the same order, so the same numbers, gradients included."""
+    for layer in body:
+        x = nn.functional.linear(x, layer.weight, layer.bias) if type(layer) is nn.Linear else layer.forward(x)
+    return x
+
+
 class Categorical:
     """Discrete actions from logits `(B, n)`."""
 
@@ -255,8 +265,11 @@ class ActorCritic(nn.Module):
         return self.shared or (self.encoder is not None and any(True for _ in self.encoder.parameters()))
 
     def _params(self, features: torch.Tensor):
-        out = self.actor_head(features)
+        out = nn.functional.linear(features, self.actor_head.weight, self.actor_head.bias)
         return (out, self.log_std.expand_as(out)) if self.log_std is not None else out
+
+    def _value(self, features: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(features, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
 
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.encoder is None else self.encoder(obs)
@@ -264,15 +277,15 @@ class ActorCritic(nn.Module):
     def forward(self, obs: torch.Tensor):
         """obs (B, obs_dim) -> (distribution parameters, values (B,))."""
         obs = self._encode(obs)
-        actor_features = self.actor_body(obs)
-        critic_features = actor_features if self.shared else self.critic_body(obs)
-        return self._params(actor_features), self.critic_head(critic_features).squeeze(-1)
+        actor_features = run_layers(self.actor_body, obs)
+        critic_features = actor_features if self.shared else run_layers(self.critic_body, obs)
+        return self._params(actor_features), self._value(critic_features)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic_head(self.critic_body(self._encode(obs))).squeeze(-1)
+        return self._value(run_layers(self.critic_body, self._encode(obs)))
 
     def policy_params(self, obs: torch.Tensor):
-        return self._params(self.actor_body(self._encode(obs)))
+        return self._params(run_layers(self.actor_body, self._encode(obs)))
 
     def act(self, obs: torch.Tensor, deterministic: bool = False):
         """Rollout step: (actions, log-probs, values), each with leading dim B."""
@@ -318,10 +331,10 @@ class CNNActorCritic(ActorCritic):
 
     def forward(self, obs: torch.Tensor):
         features = self._features(obs)
-        return self._params(features), self.critic_head(features).squeeze(-1)
+        return self._params(features), self._value(features)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic_head(self._features(obs)).squeeze(-1)
+        return self._value(self._features(obs))
 
     def policy_params(self, obs: torch.Tensor):
         return self._params(self._features(obs))
