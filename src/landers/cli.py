@@ -179,6 +179,7 @@ def compare(
                               help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file "
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
     seeds: int = typer.Option(5, help="seeds per algorithm (1..N)"),
+    first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1 (e.g. seeds a study did not tune on)"),
     steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
     out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
     env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
@@ -207,7 +208,7 @@ def compare(
         names = [a.strip() for a in algos.split(",") if a.strip()]
         finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
-                                               wrappers=tuple(wrap or ()), echo=typer.echo)
+                                               wrappers=tuple(wrap or ()), first_seed=first_seed, echo=typer.echo)
         compare_mod.summarize(env_id, finished, out, failed)
     except Interrupted as e:
         _fail(str(e), code=130)

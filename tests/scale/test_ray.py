@@ -134,7 +134,8 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     (tmp_path / "tuned").mkdir()
     (tmp_path / "tuned" / "best.json").write_text(json.dumps(
         {"algo": "ppo", "env_id": "CartPole-v1", "steps": 50000, "hparams": {"lr": 0.0011, "update_epochs": 3}}))
-    args = [*COMPARE, "--algos", "ppo,random,ppo@tuned/best.json", "--seeds", "2", "--steps", "2048", "--out", str(out)]
+    args = [*COMPARE, "--algos", "ppo,random,ppo@tuned/best.json", "--seeds", "2", "--first-seed", "3", "--steps", "2048",
+            "--out", str(out)]
     result = landers_cli(*args, env=ray_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "6 runs (0 already finished) on Ray (" in result.stdout and " on 1 node, 1 CPU per run)" in result.stdout
@@ -142,9 +143,10 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     for name in ("curves_steps.png", "curves_steps.svg", "curves_time.png", "curves_time.svg", "comparison.md"):
         assert (out / name).stat().st_size > 0
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
-        "ppo@tuned_best.json__s1", "ppo@tuned_best.json__s2", "ppo__s1", "ppo__s2", "random__s1", "random__s2"]
-    tuned = json.loads((out / "runs" / "ppo@tuned_best.json__s1" / "config.json").read_text())
-    shipped = json.loads((out / "runs" / "ppo__s1" / "config.json").read_text())
+        "ppo@tuned_best.json__s3", "ppo@tuned_best.json__s4", "ppo__s3", "ppo__s4", "random__s3", "random__s4"]
+    tuned = json.loads((out / "runs" / "ppo@tuned_best.json__s3" / "config.json").read_text())
+    shipped = json.loads((out / "runs" / "ppo__s4" / "config.json").read_text())
+    assert tuned["seed"] == 3 and shipped["seed"] == 4
     assert tuned["hparams"]["lr"] == 0.0011 and tuned["hparams"]["update_epochs"] == 3
     assert tuned["preset"] == str(tmp_path / "tuned" / "best.json") and shipped["preset"] == "ppo-cartpole"
     assert "| ppo@tuned/best.json | 2 |" in (out / "comparison.md").read_text()
@@ -264,6 +266,7 @@ def test_bad_input_is_one_sentence_and_quick(tmp_path, ray_env):
                         (["--storage", "/proc/landers"], "Cannot write"),
                         (["--algos", "ppo,dqn"], "Unknown algorithm 'dqn'"),
                         (["--algos", "ppo,ppo@no-such-preset"], "no-such-preset"),
-                        (["--algos", "ppo,ppo"], "same entry twice")):
+                        (["--algos", "ppo,ppo"], "same entry twice"),
+                        (["--first-seed", "-1"], "--first-seed")):
         result = landers_cli(*COMPARE, "--out", str(tmp_path / "b"), *args, env=ray_env)
         assert result.returncode == 2 and words in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)

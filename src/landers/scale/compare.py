@@ -65,7 +65,8 @@ def parse_entry(entry: str) -> tuple[str, str | None]:
     return algo.strip(), preset.strip() or None
 
 
-def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_per_run: int) -> None:
+def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_per_run: int,
+             first_seed: int = 1) -> None:
     """The checks that need no Ray: fail in one sentence before anything starts. `algos` are
     `--algos` entries, `ALGO` or `ALGO@PRESET`."""
     from landers.core.config import find_preset
@@ -82,20 +83,22 @@ def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_
         raise LandersError("--algos names the same entry twice.")
     if seeds <= 0 or cpus_per_run <= 0 or (steps is not None and steps <= 0):
         raise LandersError("--seeds, --steps and --cpus-per-run must be positive.")
+    if first_seed < 0:
+        raise LandersError(f"--first-seed must be >= 0, got {first_seed}.")
 
 
 def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *,
             address: str | None = None, cpus_per_run: int = 1, storage: str | None = None,
-            env_kwargs: dict | None = None, wrappers: tuple = (),
+            env_kwargs: dict | None = None, wrappers: tuple = (), first_seed: int = 1,
             echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
     """Run every algorithm x seed through Ray; returns (finished jobs, [(failed job, reason)]).
     `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do.
     Raises `landers.run.trainer.Interrupted` after Ctrl-C, once the trials saved checkpoints."""
-    validate(env_id, algos, seeds, steps, cpus_per_run)
+    validate(env_id, algos, seeds, steps, cpus_per_run, first_seed)
     from landers.scale import ray_runner
 
     return ray_runner.run(env_id, algos, seeds, steps, Path(out), address=address, cpus_per_run=cpus_per_run,
-                          storage=storage, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers), echo=echo)
+                          storage=storage, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers), first_seed=first_seed, echo=echo)
 
 
 def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):

@@ -383,14 +383,15 @@ class _CtrlC:
 
 def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *, address: str | None,
         cpus_per_run: int, storage: str | None, echo, env_kwargs: dict | None = None,
-        wrappers: tuple = ()) -> tuple[list[Job], list[tuple[Job, str]]]:
+        wrappers: tuple = (), first_seed: int = 1) -> tuple[list[Job], list[tuple[Job, str]]]:
     out = out.absolute()
     storage = storage if storage and _is_uri(storage) else str(Path(storage or out).absolute())
     _check_storage(str(out))
     _check_storage(storage)
     runs = out / "runs" if _is_uri(storage) else Path(storage) / "runs"
     entries = [parse_entry(entry) for entry in algos]
-    jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries for s in range(1, seeds + 1)]
+    jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries
+            for s in range(first_seed, first_seed + seeds)]
     with _output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
