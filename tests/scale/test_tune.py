@@ -81,12 +81,18 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     done = {r["name"]: r for r in trials(out) if r["state"] == "COMPLETE"}
     assert done and len(done) < 2
     finished_at = {name: (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns for name in done}
+    rung_ids = {trial_id for bracket in json.loads((out / "asha.json").read_text()) for _, recorded in bracket
+                for trial_id in recorded}
+    assert rung_ids
 
     again = landers_cli(*args[3:], env=ray_env, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming the study" in again.stdout
     rows = trials(out)
     assert len(rows) == 2 and all(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+    # The resumed scheduler read the rungs back: what was recorded before is still there.
+    assert rung_ids <= {trial_id for bracket in json.loads((out / "asha.json").read_text()) for _, recorded in bracket
+                        for trial_id in recorded}
     for name, row in done.items():  # finished trials kept, not trained again
         assert next(r for r in rows if r["name"] == name)["score"] == row["score"]
         assert (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns == finished_at[name]
@@ -113,6 +119,39 @@ def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_r
     assert json.loads((run_dir / "eval.json").read_text())["step"] >= 300
     best = json.loads((out / "best.json").read_text())
     assert best["results"]["env_kwargs"] == {"size": 5} and best["results"]["wrappers"] == [clip]
+
+
+def test_asha_rungs_outlive_a_resume(tmp_path):
+    """Tune hands a resumed study the scheduler as it was at the start; ResumableASHA reads its
+    rungs back, so a poor new trial is stopped against the scores recorded before the resume
+    (plain ASHA, with empty rungs, lets it go on)."""
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    from landers.scale.tune import ResumableASHA
+
+    state = tmp_path / "asha.json"
+    settings = dict(time_attr="step", max_t=100, grace_period=25, reduction_factor=3, stop_last_trials=False,
+                    metric="score", mode="max")
+
+    def report(scheduler, trial_id: str, score: float) -> str:
+        trial = SimpleNamespace(trial_id=trial_id)  # ASHA reads only the id of a trial
+        if trial_id not in scheduler._trial_info:
+            scheduler.on_trial_add(None, trial)
+        return scheduler.on_trial_result(None, trial, {"step": 25, "score": score})
+
+    before = ResumableASHA(str(state), **settings)
+    assert [report(before, t, x) for t, x in (("a", 10.0), ("b", 20.0), ("c", 30.0))] == [TrialScheduler.CONTINUE] * 3
+    saved = json.loads(state.read_text())
+    assert saved[0][-1][0] == 25 and saved[0][-1][1] == {"a": 10.0, "b": 20.0, "c": 30.0}
+
+    resumed = ResumableASHA(str(state), **settings)  # what Tune's restore gives back: empty rungs
+    assert report(resumed, "d", 5.0) == TrialScheduler.STOP
+    assert report(ASHAScheduler(**settings), "d", 5.0) == TrialScheduler.CONTINUE
+    assert set(json.loads(state.read_text())[0][-1][1]) == {"a", "b", "c", "d"}
+    state.write_text("{not json")
+    assert report(ResumableASHA(str(state), **settings), "e", 5.0) == TrialScheduler.CONTINUE  # unreadable: empty rungs
 
 
 @pytest.mark.parametrize("space, words", [

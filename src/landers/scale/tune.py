@@ -11,7 +11,7 @@ arrive, without waiting for a cohort of trials: the right fit for trials of uneq
 running in parallel on one machine or a cluster.
 
 The study lives in OUT: `ray/` (Tune's experiment state with the Optuna searcher, which is how
-an interrupted study resumes), `trials/trial_<id>/sK` (each seed's landers run directory),
+an interrupted study resumes), `asha.json` (the scheduler's rungs, which Tune does not save), `trials/trial_<id>/sK` (each seed's landers run directory),
 `trials.csv`, `best.json`, `tune.png` and `report.html`.
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from landers.algos import get_algo
@@ -165,6 +166,52 @@ def run_trial(config: dict, setup: dict) -> None:
 
 
 # ---------------------------------------------------------------- the study (driver)
+
+
+class ResumableASHA(ASHAScheduler):
+    """ASHA whose rungs outlive an interrupted study. Tune restores its scheduler as it was
+    when the study began (it saves the searcher, not the scheduler), so a resumed study would
+    judge new trials against empty rungs; these rungs (each a milestone and the score every
+    trial had there) are written to `state_file` as JSON after each result and read back on
+    the first result after a resume."""
+
+    def __init__(self, state_file: str, **kwargs):
+        super().__init__(**kwargs)
+        self.state_file = state_file
+        self._loaded = False
+
+    def _load(self) -> None:
+        self._loaded = True
+        try:
+            saved = json.loads(Path(self.state_file).read_text())
+            rungs = [[(float(m), {str(k): float(v) for k, v in recorded.items()}) for m, recorded in bracket]
+                     for bracket in saved]
+        except (OSError, ValueError, TypeError, AttributeError):
+            return  # no state yet (a new study) or an unreadable one: start with empty rungs
+        if len(rungs) == len(self._brackets) and all(
+                [m for m, _ in r] == [m for m, _ in b._rungs] for r, b in zip(rungs, self._brackets)):
+            for r, b in zip(rungs, self._brackets):
+                b._rungs = r
+
+    def _save(self) -> None:
+        state = [[[m, recorded] for m, recorded in b._rungs] for b in self._brackets]
+        try:
+            write_json_atomic(Path(self.state_file), state)
+        except LandersError:  # a failed write (disk full): the study goes on, a resume would start them empty
+            pass
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if not self._loaded:
+            self._load()
+        decision = super().on_trial_result(tune_controller, trial, result)
+        self._save()
+        return decision
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        if not self._loaded:
+            self._load()
+        super().on_trial_complete(tune_controller, trial, result)
+        self._save()
 
 
 class SeedScoredSearch(OptunaSearch):
@@ -338,8 +385,6 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
            echo, base_config: dict[str, Any], env: dict[str, Any]) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
-    from ray.tune.schedulers import ASHAScheduler
-
     connect(address, 1, out / "ray.log")
     try:
         total = ray.cluster_resources().get("CPU", 1)
@@ -376,7 +421,8 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             searcher = SeedScoredSearch(space=DrawFrom(space), metric="score", mode="max", seed=0)
             # stop_last_trials=False: a trial that reaches the budget ends by itself, after its
             # final evaluation; max_t only places the rungs.
-            scheduler = ASHAScheduler(time_attr="step", max_t=steps, grace_period=max(1, int(steps * GRACE_FRACTION)),
+            scheduler = ResumableASHA(str(out / "asha.json"), time_attr="step", max_t=steps,
+                                      grace_period=max(1, int(steps * GRACE_FRACTION)),
                                       reduction_factor=REDUCTION_FACTOR, stop_last_trials=False)
             tuner = tune.Tuner(
                 trainable,
