@@ -2,8 +2,9 @@
 killed trial worker, Ctrl-C and the same command again, a wrong address. No mocks.
 
 Every Ray process a test starts carries LANDERS_TEST_RAY=<a fresh id> in its environment (Ray's
-workers inherit it from their raylet), so each test stops exactly its own processes and checks
-that none is left.
+workers inherit it from their raylet) or writes its logs into the test's own Ray temp dirs (the
+dashboard and runtime-env agents, which Ray starts without that variable), so each test stops
+exactly its own processes and checks that none is left.
 """
 
 import csv
@@ -28,34 +29,37 @@ RAY = str(Path(sys.executable).with_name("ray"))
 COMPARE = ["compare", "CartPole-v1"]
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for environ in glob.glob("/proc/[0-9]*/environ"):
+def _processes_with(marker: str, dirs: tuple[str, ...] = ()) -> list[int]:
+    """Processes whose environment holds the marker, or that hold a file open under `dirs`."""
+    found, dirs = set(), tuple(d.rstrip("/") + "/" for d in dirs)
+    for proc in glob.glob("/proc/[0-9]*"):
         try:
-            if f"LANDERS_TEST_RAY={marker}".encode() in Path(environ).read_bytes().split(b"\0"):
-                found.append(int(environ.split("/")[2]))
+            if f"LANDERS_TEST_RAY={marker}".encode() in Path(proc, "environ").read_bytes().split(b"\0"):
+                found.add(int(proc.split("/")[2]))
+            elif dirs and any(os.readlink(fd).startswith(dirs) for fd in glob.glob(f"{proc}/fd/*")):
+                found.add(int(proc.split("/")[2]))
         except OSError:
             continue
-    return [pid for pid in found if pid != os.getpid()]
+    return sorted(pid for pid in found if pid != os.getpid())
 
 
-def _stop(marker: str) -> None:
+def _stop(marker: str, dirs: tuple[str, ...] = ()) -> None:
     """SIGTERM, then SIGKILL after 5 s, to the processes this test started; none may remain."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        for pid in _processes_with(marker):
+        for pid in _processes_with(marker, dirs):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + wait
-        while _alive(marker) and time.monotonic() < deadline:
+        while _alive(marker, dirs) and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert not _alive(marker), f"Ray processes left: {_processes_with(marker)}"
+    assert not _alive(marker, dirs), f"Ray processes left: {_processes_with(marker, dirs)}"
 
 
-def _alive(marker: str) -> list[int]:
+def _alive(marker: str, dirs: tuple[str, ...] = ()) -> list[int]:
     alive = []
-    for pid in _processes_with(marker):
+    for pid in _processes_with(marker, dirs):
         try:
             if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":  # zombies are gone
                 alive.append(pid)
@@ -73,9 +77,9 @@ def ray_env():
     yield {**os.environ, "LANDERS_TEST_RAY": marker, "RAY_TMPDIR": tmp}
     # An embedded Ray stops with its command; give it a moment, then insist.
     deadline = time.monotonic() + 15
-    while _alive(marker) and time.monotonic() < deadline:
+    while _alive(marker, (tmp,)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    _stop(marker)
+    _stop(marker, (tmp,))
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -102,7 +106,7 @@ def cluster(ray_env):
             assert started.returncode == 0, started.stdout + started.stderr
         yield f"127.0.0.1:{port}", env
     finally:
-        _stop(env["LANDERS_TEST_RAY"])
+        _stop(env["LANDERS_TEST_RAY"], tuple(dirs))
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
 

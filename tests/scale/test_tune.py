@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import landers_cli
-from test_ray import ray_env  # noqa: F401  (the fixture: marked Ray processes, none left behind)
+from test_ray import cluster, ray_env  # noqa: F401  (fixtures: a real cluster; marked Ray processes, none left behind)
 
 # Tiny trials: CartPole, 4 envs x 64 steps, an evaluation every 768 steps.
 SMALL = ["--steps", "3072", "--seeds", "2", "--set", "num_envs=4", "--set", "num_steps=64",
@@ -119,6 +119,22 @@ def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_r
     assert json.loads((run_dir / "eval.json").read_text())["step"] >= 300
     best = json.loads((out / "best.json").read_text())
     assert best["results"]["env_kwargs"] == {"size": 5} and best["results"]["wrappers"] == [clip]
+
+
+def test_a_study_on_a_two_node_cluster(tmp_path, cluster):  # noqa: F811
+    """`--address` joins a `ray start` cluster of two one-CPU nodes: a trial's two seeds need a
+    CPU each, so every trial spans both nodes."""
+    address, env = cluster
+    out = tmp_path / "study"
+    space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3], "log": True}})
+    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "2", "--space", space, "--out", str(out),
+                         "--address", address, *SMALL, env=env, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "2 CPUs per trial" in result.stdout
+    rows = trials(out)
+    assert len(rows) == 2 and all(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+    assert all((out / "trials" / r["name"] / f"s{s}" / "config.json").exists() for r in rows for s in (1, 2))
+    assert (out / "best.json").exists()
 
 
 def test_asha_rungs_outlive_a_resume(tmp_path):
