@@ -141,6 +141,11 @@ def test_env_kwargs_that_make_a_registered_variant_get_its_preset(kwargs, preset
     assert spec.preset == preset and spec.env_id == "LunarLander-v3" and spec.env_kwargs == kwargs
 
 
+def test_kwargs_that_undo_a_variant_get_the_plain_preset():
+    spec = make_spec("ppo", "LunarLanderContinuous-v3", env_kwargs={"continuous": False})
+    assert spec.preset == "ppo-lunarlander" and spec.env_id == "LunarLanderContinuous-v3"
+
+
 def test_compare_passes_env_arguments_to_its_runs(tmp_path):
     out = tmp_path / "cmp"
     result = landers_cli("compare", "fake_envs:Configurable-v0", "--algos", "random", "--seeds", "1", "--steps", "64",

@@ -178,7 +178,7 @@ def compare(
     algos: str = typer.Option("ppo,trpo,a2c,reinforce,random",
                               help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file "
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
-    seeds: int = typer.Option(5, help="seeds per algorithm (1..N)"),
+    seeds: int = typer.Option(5, help="seeds per algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1 (e.g. seeds a study did not tune on)"),
     steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
     out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),

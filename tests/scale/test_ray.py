@@ -271,6 +271,8 @@ def test_bad_input_is_one_sentence_and_quick(tmp_path, ray_env):
                         (["--algos", "ppo,dqn"], "Unknown algorithm 'dqn'"),
                         (["--algos", "ppo,ppo@no-such-preset"], "no-such-preset"),
                         (["--algos", "ppo,ppo"], "same entry twice"),
+                        (["--algos", "ppo,ppo@"], "same entry twice"),
+                        (["--algos", "ppo@a/b.json,ppo@a_b.json"], "same entry twice"),
                         (["--first-seed", "-1"], "--first-seed")):
         result = landers_cli(*COMPARE, "--out", str(tmp_path / "b"), *args, env=ray_env)
         assert result.returncode == 2 and words in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)

@@ -35,6 +35,10 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
     # lr 1e-7 cannot learn CartPole in 3k steps; 2.5e-3 can: the scheduler should stop some
     # poor trials at a rung, and the best configuration must be a learning one.
     space = write_space(tmp_path, {"replace": True, "lr": {"choice": [1e-7, 2.5e-3]}, "update_epochs": {"int": [2, 4]}})
+    # An earlier study's ASHA rungs left in OUT (its Ray state deleted): a new study must not
+    # judge its trials against them (a score of 1e9 at both rungs would stop every trial).
+    out.mkdir()
+    (out / "asha.json").write_text(json.dumps([[[2304, {"old": 1e9}], [768, {"old": 1e9}]]]))
     result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "5", "--space", space, "--out", str(out), *SMALL,
                          env=ray_env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

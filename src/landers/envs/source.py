@@ -65,20 +65,21 @@ class EnvSource:
     def registered_as(self) -> str:
         """The registered id this env is once its kwargs apply: `LunarLander-v3` with
         `continuous=true` is `LunarLanderContinuous-v3` (same entry point and version, whose
-        registered kwargs these include; the one with the most of them). Presets are looked up
-        under it, so that a continuous lander gets the continuous preset. The id itself otherwise."""
+        registered kwargs these include; the one with the most of them, the id itself on a tie), and
+        `LunarLanderContinuous-v3` with `continuous=false` is `LunarLander-v3`. Presets are looked up
+        under it, so that a continuous lander gets the continuous preset."""
         if not self.kwargs or self.factory is not None:
             return self.env_id
         from landers.envs import env_spec
 
         base = env_spec(self.env_id)
         given = {**base.kwargs, **self.kwargs}
-        found, most = self.env_id, 0
-        for spec in gym.registry.values():
-            if (spec.entry_point == base.entry_point and spec.version == base.version and len(spec.kwargs) > most
-                    and all(k in given and given[k] == v for k, v in spec.kwargs.items())):
-                found, most = spec.id, len(spec.kwargs)
-        return found
+        matches = [spec for spec in gym.registry.values()
+                   if spec.entry_point == base.entry_point and spec.version == base.version
+                   and all(k in given and given[k] == v for k, v in spec.kwargs.items())]
+        if not matches:
+            return self.env_id
+        return max(matches, key=lambda spec: (len(spec.kwargs), spec.id == base.id)).id
 
     def make(self, render_mode: str | None = None, train: bool = True) -> gym.Env:
         """One env. `train=False` builds an evaluation env (Atari: whole games, real score)."""

@@ -74,13 +74,14 @@ def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_
     if not algos:
         raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
     env_spec(env_id)
+    names = [run_name(*parse_entry(entry), 0) for entry in algos]
+    if len(set(names)) < len(names):  # e.g. ppo and ppo@, or two paths that differ only in characters a name drops
+        raise LandersError("--algos names the same entry twice (or two whose run directories would be the same).")
     for entry in algos:
         algo, preset = parse_entry(entry)
         get_algo(algo)
         if preset is not None:
             find_preset(algo, env_id, preset)
-    if len(set(algos)) < len(algos):
-        raise LandersError("--algos names the same entry twice.")
     if seeds <= 0 or cpus_per_run <= 0 or (steps is not None and steps <= 0):
         raise LandersError("--seeds, --steps and --cpus-per-run must be positive.")
     if first_seed < 0:

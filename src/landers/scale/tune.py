@@ -410,7 +410,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
                     "trials": trials, **{k: v for k, v in env.items() if v}}
         if tune.Tuner.can_restore(experiment):
             saved = read_json_object(out / "study.json") if (out / "study.json").exists() else settings
-            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+            changed = sorted(k for k in set(settings) | set(saved) if saved.get(k) != settings.get(k))
             if changed:  # Tune keeps the first command's sampler, space and budget on a restore
                 raise LandersError(f"'{out}' holds a study begun with other settings ({', '.join(changed)}); "
                                    "resume it with the same command, or choose another --out.")
@@ -418,6 +418,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=False)
         else:
             write_json_atomic(out / "study.json", settings)
+            (out / "asha.json").unlink(missing_ok=True)  # an earlier study's rungs (its Tune state deleted)
             searcher = SeedScoredSearch(space=DrawFrom(space), metric="score", mode="max", seed=0)
             # stop_last_trials=False: a trial that reaches the budget ends by itself, after its
             # final evaluation; max_t only places the rungs.

@@ -4,6 +4,7 @@ on them, written by imageio (its ffmpeg plugin for MP4, Pillow for GIF; `landers
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -53,7 +54,7 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
     # Frames come from rgb_array rendering; pygame needs no display for that, and without one
     # SDL would complain on stderr about XDG_RUNTIME_DIR. Only then: the setting is process-wide,
     # and with a display a window opened later in this process (`landers.play`) must still work.
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     out = Path(out)
     fmt = fmt or out.suffix.lstrip(".") or "mp4"
