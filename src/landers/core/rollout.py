@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from landers.envs import SplitVecEnv, VecEnv
+from landers.envs.source import EnvSource
 from landers.errors import Diverged
 from landers.policy.networks import ActorCritic
 from landers.policy.normalize import ObsNormalizer, RewardScaler
@@ -49,13 +50,14 @@ class Episode:
     length: int
 
 
-def _check_env_output(env_id: str, obs: np.ndarray, reward: np.ndarray, step: int) -> None:
+def _check_env_output(source: EnvSource, obs: np.ndarray, reward: np.ndarray, step: int) -> None:
     """NaN or inf from the env would flow into the normalizer statistics and the loss; stop
     before either learns from it. Integer observations (pixels) cannot be non-finite."""
     for name, values in (("an observation", obs), ("a reward", reward)):
         floating = isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.floating)
         if floating and not np.isfinite(values).all():
             bad = "nan" if np.isnan(values).any() else "inf"
+            env_id = source.describe()  # only now: building it every step is wasted work
             raise Diverged(f"{env_id} returned {name} holding {bad} after step {step:,}", env=env_id)
 
 
@@ -116,7 +118,7 @@ class Collector:
         """Book-keeping after `vec`, the envs `envs` of all, returned a step: returns (rewards,
         terminated, truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
         obs = self._flat(obs)
-        _check_env_output(vec.source.describe(), obs, reward, self.global_step)
+        _check_env_output(vec.source, obs, reward, self.global_step)
         if self._groups is None:
             self.obs = obs
         else:

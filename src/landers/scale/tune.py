@@ -200,18 +200,19 @@ class ResumableASHA(ASHAScheduler):
         except LandersError:  # a failed write (disk full): the study goes on, a resume would start them empty
             pass
 
-    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+    def _recorded(self, method, *args):
+        """ASHA's own `method`, between reading the rungs back (once) and writing them."""
         if not self._loaded:
             self._load()
-        decision = super().on_trial_result(tune_controller, trial, result)
+        out = method(*args)
         self._save()
-        return decision
+        return out
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        return self._recorded(super().on_trial_result, tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        if not self._loaded:
-            self._load()
-        super().on_trial_complete(tune_controller, trial, result)
-        self._save()
+        self._recorded(super().on_trial_complete, tune_controller, trial, result)
 
 
 class SeedScoredSearch(OptunaSearch):
