@@ -146,7 +146,11 @@ def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
         checkpoint.check_tensors(tensors, obs_norm.rms.state(""), "obs_norm", path)
         obs_norm.rms.load({k: v.numpy() for k, v in tensors.items()}, "obs_norm")
     run = state.get("run", {})
-    source = EnvSource(state["env_id"], run.get("env_kwargs") or {}, tuple(run.get("wrappers") or ()),
-                       run.get("env_factory"))
+    kwargs, wrappers, factory = run.get("env_kwargs") or {}, run.get("wrappers") or [], run.get("env_factory")
+    if not (isinstance(kwargs, dict) and isinstance(wrappers, list) and all(isinstance(w, str) for w in wrappers)
+            and (factory is None or isinstance(factory, str))):
+        raise LandersError(f"Checkpoint '{path}' has a corrupt env description (run.env_kwargs, run.wrappers "
+                           "or run.env_factory).")
+    source = EnvSource(state["env_id"], kwargs, tuple(wrappers), factory)
     agent = Agent(model.to(device), source, obs_space, act_space, obs_norm, info=state)
     return agent if env is None else agent.with_env(env)
