@@ -4,10 +4,12 @@ import optuna
 import pytest
 
 from landers.algos import ALGOS, get_algo
-from landers.core.config import replace_config
+from landers.core.config import read_preset_file, replace_config
 from landers.core.search import Choice, Float, check_space, constrained, load_space, suggest
+from landers.envs import envpool_supports
 from landers.errors import LandersError
 from landers.run.spec import make_spec
+from landers.scale.study import TrialRecord, best_preset
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TUNABLE = [a for a in ALGOS if getattr(get_algo(a), "SEARCH_SPACE", None)]
@@ -102,3 +104,32 @@ def test_a_bad_preset_file_is_one_sentence(tmp_path, content, words):
     with pytest.raises(LandersError) as e:
         make_spec("ppo", "CartPole-v1", preset=str(write(tmp_path, content, "p.json")))
     assert words in str(e.value)
+
+
+ENVPOOL_LUNAR = pytest.mark.skipif(not envpool_supports("LunarLander-v3"), reason="EnvPool is not installed")
+
+
+@ENVPOOL_LUNAR
+def test_a_presets_overlap_applies_only_where_envpool_can_overlap(tmp_path):
+    preset = {"algo": "ppo", "env_id": "LunarLander-v3", "steps": 4096, "overlap": True,
+              "hparams": {"num_envs": 4, "num_steps": 32, "num_minibatches": 2}}
+    path = str(write(tmp_path, preset, "p.json"))
+    assert make_spec("ppo", "LunarLander-v3", preset=path).overlap is True
+    # Where it cannot overlap the preset's choice is dropped, not refused: Gymnasium keeps the
+    # synchronous path, and two equal halves need an even num_envs.
+    assert make_spec("ppo", "LunarLander-v3", preset=path, backend="gymnasium").overlap is False
+    assert make_spec("ppo", "LunarLander-v3", preset=path, overrides={"num_envs": 3}).overlap is False
+    assert make_spec("ppo", "LunarLander-v3", preset=path, overrides={"overlap": "false"}).overlap is False
+    preset["overlap"] = False
+    assert make_spec("ppo", "LunarLander-v3", preset=str(write(tmp_path, preset, "q.json"))).overlap is False
+    # The shipped LunarLander preset overlaps (measured faster there, bench/RESULTS.md); CartPole's does not.
+    assert make_spec("ppo", "LunarLander-v3").overlap is True
+    assert make_spec("ppo", "CartPole-v1").overlap is False
+
+
+def test_a_tuned_preset_keeps_the_overlap_its_trials_ran_with(tmp_path):
+    trial = TrialRecord(number=0, params={"lr": 1e-3}, state="COMPLETE", score=1.0, seed_scores=[1.0])
+    for overlap in (True, False):
+        best = best_preset("ppo", "LunarLander-v3", 4096, None, {"num_envs": 4}, trial, [trial], 1, "auc",
+                           overlap=overlap)
+        assert read_preset_file(write(tmp_path, best, "best.json")).overlap is overlap

@@ -230,6 +230,9 @@ class Preset:
     hparams: dict[str, Any]
     description: str = ""
     eval_every: int | None = None
+    # Step the envs in two overlapped halves (RunSpec.overlap) where it can overlap: set where
+    # it measured faster for the env and learned the same (bench/RESULTS.md).
+    overlap: bool = False
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 

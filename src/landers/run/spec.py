@@ -46,7 +46,8 @@ class RunSpec:
     threads: int = doc(0, "torch CPU threads; 0: 1 for MLPs (fastest for small nets), all cores for CNNs")
     env_threads: int = doc(0, "EnvPool worker threads (per half with overlap); 0: one per core, 1 per half with overlap")
     overlap: bool = doc(False, "step two fixed halves of the envs alternately, one on EnvPool's threads while the "
-                               "policy acts on the other (deterministic; other numbers than the default path)")
+                               "policy acts on the other (deterministic; other numbers than the synchronous path); "
+                               "on by default where the preset says so and EnvPool can overlap")
     eval_max_steps: int = doc(0, "cap on an evaluation episode's steps, so a stuck agent cannot hang it (0: the env's own limit)")
     stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
     record_every: int = doc(0, "record a video every K periodic evaluations into RUN_DIR/videos (0: never)")
@@ -117,11 +118,23 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         if found.eval_every:
             run_overrides.setdefault("eval_every", found.eval_every)
     hparams = replace_config(hparams, overrides)
+    if found is not None and found.overlap and "overlap" not in run_overrides:
+        run_overrides["overlap"] = can_overlap(module, source, hparams, run_overrides.get("backend", "auto"))
     spec = replace_config(RunSpec(algo=algo, env_id=env_id, env_kwargs=source.kwargs, wrappers=source.wrappers,
                                   env_factory=source.factory, preset=found.name if found else None,
                                   hparams=hparams), run_overrides)
     validate(spec)
     return spec
+
+
+def can_overlap(module: Any, source: EnvSource, hparams: Any, backend: str) -> bool:
+    """Whether `overlap` overlaps anything here: EnvPool steps one half on its threads while the
+    policy acts on the other, so it needs EnvPool, two equal halves and fixed rollouts. A
+    preset's overlap is dropped where it cannot (Gymnasium keeps the synchronous path); asked
+    for with --set, the trainer refuses what it cannot do."""
+    num_envs = getattr(hparams, "num_envs", 0)
+    return (getattr(module, "COLLECT", "steps") == "steps" and num_envs >= 2 and num_envs % 2 == 0
+            and resolve_backend(source, backend) == "envpool")
 
 
 def validate(spec: RunSpec) -> None:

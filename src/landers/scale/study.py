@@ -82,7 +82,7 @@ def machine() -> dict[str, Any]:
 
 def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base_hparams: dict[str, Any],
                 best: TrialRecord, trials: list[TrialRecord], seeds: int, objective: str,
-                env: dict[str, Any] | None = None) -> dict[str, Any]:
+                env: dict[str, Any] | None = None, overlap: bool = False) -> dict[str, Any]:
     """A preset file for the best trial, recording the evidence it was chosen on (and the env's
     kwargs and wrappers it was tuned with, which `train` needs again: a preset holds no env)."""
     from landers import __version__
@@ -94,6 +94,7 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
         "env_id": env_id,
         "steps": steps,
         **({"eval_every": eval_every} if eval_every else {}),
+        **({"overlap": True} if overlap else {}),  # as the trials ran (the base preset's or --set)
         "description": f"Found by landers tune: trial {best.number} of {len(trials)}, {objective} "
                        f"{best.score:.1f} over {seeds} seeds ({scores}).",
         "hparams": {**base_hparams, **best.params},
@@ -183,14 +184,14 @@ def plot_study(path: Path, trials: list[TrialRecord], space: Space, objective: s
 
 def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: int | None,
                   base_hparams: dict[str, Any], trials: list[TrialRecord], seeds: int, objective: str,
-                  space: Space, env: dict[str, Any] | None = None) -> TrialRecord | None:
+                  space: Space, env: dict[str, Any] | None = None, overlap: bool = False) -> TrialRecord | None:
     """trials.csv, tune.png and (once a trial completed) best.json; returns the best trial."""
     write_trials_csv(out / "trials.csv", trials, seeds, space)
     done = [t for t in trials if t.state == "COMPLETE" and t.score is not None and math.isfinite(t.score)]
     best = max(done, key=lambda t: t.score) if done else None
     if best is not None:
         write_json_atomic(out / "best.json", best_preset(algo, env_id, steps, eval_every, base_hparams, best,
-                                                         trials, seeds, objective, env))
+                                                         trials, seeds, objective, env, overlap))
     try:
         plot_study(out / "tune.png", trials, space, objective, env_id)
     except LandersError:

@@ -377,13 +377,14 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         return _study(algo_name, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective, space=space,
                       out=out, address=address, storage=storage, cpus_per_trial=cpus_per_trial, preset=preset,
                       options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say,
-                      base_config=to_json_dict(base.hparams), env=env)
+                      base_config=to_json_dict(base.hparams), env=env, overlap=base.overlap)
 
 
 def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, objective: str, space: Space,
            out: Path, address: str | None, storage: str, cpus_per_trial: float | None, preset: str | None,
            options: dict[str, Any], base_hparams: dict[str, Any], eval_every: int | None,
-           echo, base_config: dict[str, Any], env: dict[str, Any]) -> tuple[study.TrialRecord | None, bool]:
+           echo, base_config: dict[str, Any], env: dict[str, Any],
+           overlap: bool) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
     connect(address, 1, out / "ray.log")
@@ -404,7 +405,8 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
                 r.run_dirs = [str(out / "trials" / r.name / f"s{s}") for s in range(1, seeds + 1)]
             return study.write_outputs(out, algo=algo_name, env_id=env_id, env=env, steps=steps,
                                        eval_every=eval_every, base_hparams=base_hparams,
-                                       trials=records, seeds=seeds, objective=objective, space=space)
+                                       trials=records, seeds=seeds, objective=objective, space=space,
+                                       overlap=overlap)
 
         settings = {"algo": algo_name, "env_id": env_id, "steps": steps, "seeds": seeds, "objective": objective,
                     "space": space_to_json(space), "preset": preset, "options": {k: str(v) for k, v in options.items()},
