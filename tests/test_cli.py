@@ -1,4 +1,7 @@
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +170,29 @@ def test_env_whose_dependency_is_missing(tmp_path):
     assert_one_sentence_error(landers_cli("train", "ppo", "HalfCheetah-v5", "--run-dir", str(tmp_path / "r")),
                               "Cannot create HalfCheetah-v5")
     assert not (tmp_path / "r").exists()
+
+
+def test_train_ends_without_pythons_teardown_yet_leaves_every_output_whole(tmp_path):
+    """`landers train` leaves through os._exit (`cli._exit`, 0.85 s sooner): by then every
+    file must be complete and every printed line in the pipe."""
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "r"
+    # Without PYTHONUNBUFFERED (which landers_cli sets), as a user's pipe gets it: block-buffered.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    result = subprocess.run([sys.executable, "-m", "landers", "train", "ppo", "CartPole-v1", "--steps", "1024",
+                             "--eval-every", "512", "--run-dir", str(run), "--backend", "gymnasium",
+                             "--set", "num_envs=4", "--set", "num_steps=64", "--set", "final_eval_episodes=3"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith(f"{run}: eval")
+    with (run / "metrics.csv").open() as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    assert steps == list(range(256, 1025, 256))
+    tb = EventAccumulator(str(run / "tb"))
+    tb.Reload()
+    assert [e.step for e in tb.Scalars("train/lr")] == steps
+    assert [e.step for e in tb.Scalars("eval/mean")] == [512, 1024]
+    assert len(json.loads((run / "eval.json").read_text())["returns"]) == 3

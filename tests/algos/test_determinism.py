@@ -2,6 +2,9 @@
 aside, for every algorithm (after Stable-Baselines3's tests/test_deterministic.py)."""
 
 import csv
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -45,3 +48,19 @@ def test_overlap_is_deterministic_too(tmp_path, backend):
     first, again, other = train(7, "a"), train(7, "b"), train(8, "c")
     assert len(first) >= 2 and first == again
     assert other != first
+
+
+def test_a_seed_gives_the_same_run_whatever_omp_num_threads_says(tmp_path):
+    """torch's CPU threads default to the machine's cores or OMP_NUM_THREADS, and a QR (the
+    orthogonal initialization) rounds differently on more threads: the trainer builds the
+    network on one thread, so the environment variable does not change a seed's run."""
+    def train(threads):
+        run = tmp_path / f"omp{threads}"
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-m", "landers", "train", "ppo", "CartPole-v1", "--steps", "256", "--seed", "5",
+                        "--quiet", "--run-dir", str(run), "--backend", "gymnasium", "--set", "num_envs=4",
+                        "--set", "num_steps=32", "--set", "final_eval_episodes=2"], env=env, check=True, timeout=120)
+        return metric_rows(run)
+
+    one, two = train(1), train(2)
+    assert len(one) == 2 and one == two

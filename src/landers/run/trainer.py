@@ -189,6 +189,9 @@ class Trainer:
             if getattr(self.cfg, "norm_obs", False) and not layout.has_vector:
                 raise LandersError("norm_obs is for vector observations; this env has none (pixel observations "
                                    "are scaled by the CNN, categories and bits need no scaling).")
+            # On one thread: the orthogonal initialization (a QR) rounds differently on more, so a
+            # seed's first weights would depend on OMP_NUM_THREADS and the machine's cores.
+            torch.set_num_threads(1)
             model = algos.make_model(self.algo, self.cfg, self.obs_space, self.act_space).to(self.device)
         except BaseException:
             self.envs.close()
