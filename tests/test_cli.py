@@ -173,26 +173,38 @@ def test_env_whose_dependency_is_missing(tmp_path):
 
 
 def test_train_ends_without_pythons_teardown_yet_leaves_every_output_whole(tmp_path):
-    """`landers train` leaves through os._exit (`cli._exit`, 0.85 s sooner): by then every
-    file must be complete and every printed line in the pipe."""
+    """The `landers` program leaves through os._exit (`cli._exit`, ~0.85 s sooner): no exit hook
+    runs, yet every file is complete and every printed line is in the pipe."""
     import csv
 
+    import landers
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run = tmp_path / "r"
+    run, marker = tmp_path / "r", tmp_path / "teardown-ran"
+    program = ("import atexit, pathlib, sys; marker = pathlib.Path(sys.argv.pop(1)); "
+               "atexit.register(marker.write_text, 'yes'); from landers.cli import run; run()")
     # Without PYTHONUNBUFFERED (which landers_cli sets), as a user's pipe gets it: block-buffered.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    result = subprocess.run([sys.executable, "-m", "landers", "train", "ppo", "CartPole-v1", "--steps", "1024",
-                             "--eval-every", "512", "--run-dir", str(run), "--backend", "gymnasium",
+    result = subprocess.run([sys.executable, "-c", program, str(marker), "train", "ppo", "CartPole-v1",
+                             "--steps", "1024", "--eval-every", "512", "--run-dir", str(run), "--backend", "gymnasium",
                              "--set", "num_envs=4", "--set", "num_steps=64", "--set", "final_eval_episodes=3"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert not marker.exists()  # the exit skipped Python's teardown, hooks included
     assert result.stdout.strip().splitlines()[-1].startswith(f"{run}: eval")
-    with (run / "metrics.csv").open() as f:
-        steps = [int(row["step"]) for row in csv.DictReader(f)]
+
+    def rows(name):
+        with (run / name).open() as f:
+            return list(csv.DictReader(f))
+
+    steps = [int(row["step"]) for row in rows("metrics.csv")]
     assert steps == list(range(256, 1025, 256))
+    assert [int(row["step"]) for row in rows("evals.csv")] == [512, 1024]
+    assert rows("episodes.csv") and all(int(row["step"]) <= 1024 for row in rows("episodes.csv"))
     tb = EventAccumulator(str(run / "tb"))
     tb.Reload()
     assert [e.step for e in tb.Scalars("train/lr")] == steps
     assert [e.step for e in tb.Scalars("eval/mean")] == [512, 1024]
     assert len(json.loads((run / "eval.json").read_text())["returns"]) == 3
+    assert json.loads((run / "config.json").read_text())["steps"] == 1024
+    assert landers.load(run).info["global_step"] == 1024  # checkpoints/last reads back whole

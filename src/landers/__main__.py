@@ -1,3 +1,3 @@
-from landers.cli import main
+from landers.cli import run
 
-main()
+run()

@@ -414,11 +414,19 @@ def report(
 
 
 def main() -> None:
+    """The command line in this process, ending in SystemExit (for tools that run it in-process,
+    such as bench/profile_train.py); the `landers` program is `run`."""
     try:
         app()
     except KeyboardInterrupt:
         typer.echo("error: interrupted.", err=True)
-        _exit(130)
+        sys.exit(130)
+
+
+def run() -> None:
+    """The `landers` program: `main`, then `_exit`."""
+    try:
+        main()
     except SystemExit as e:
         _exit(e.code)
     _exit(0)
@@ -428,13 +436,15 @@ def _exit(code: int | str | None) -> None:
     """End the process with `code` (as `sys.exit` reads it), skipping Python's teardown where
     nothing needs it: freeing torch's, torch._dynamo's and EnvPool's modules one by one takes
     ~0.85 s after a `landers train` (a sixth of a CartPole run on the 2-core VM, bench/RESULTS.md),
-    and every file a command writes is closed when it returns. Ray's exit hooks stop what its
-    driver started, so a command that imported Ray, or one that left a thread running, exits
-    the usual way."""
+    and every file a command writes is closed when it returns. Exit hooks that stop something
+    still running do matter: a command that imported Ray (whose hooks stop what its driver
+    started), left a thread running or has child processes (an env's own, say) exits the usual
+    way."""
     import os
     import threading
 
-    if "ray" in sys.modules or threading.active_count() > 1:
+    children = "multiprocessing" in sys.modules and sys.modules["multiprocessing"].active_children()
+    if "ray" in sys.modules or threading.active_count() > 1 or children:
         sys.exit(code)
     if code is not None and not isinstance(code, int):  # sys.exit("message") prints it and exits 1
         print(code, file=sys.stderr)
@@ -448,4 +458,4 @@ def _exit(code: int | str | None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run()

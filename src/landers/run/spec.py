@@ -131,7 +131,8 @@ def can_overlap(module: Any, source: EnvSource, hparams: Any, backend: str) -> b
     """Whether `overlap` overlaps anything here: EnvPool steps one half on its threads while the
     policy acts on the other, so it needs EnvPool, two equal halves and fixed rollouts. A
     preset's overlap is dropped where it cannot (Gymnasium keeps the synchronous path); asked
-    for with --set, the trainer refuses what it cannot do."""
+    for with --set, an odd num_envs or whole-episode collection is refused, and Gymnasium's
+    halves step one after the other."""
     num_envs = getattr(hparams, "num_envs", 0)
     return (getattr(module, "COLLECT", "steps") == "steps" and num_envs >= 2 and num_envs % 2 == 0
             and resolve_backend(source, backend) == "envpool")
