@@ -4,6 +4,7 @@ which resolves a preset, `--set` overrides and run options into a validated spec
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import re
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ class RunSpec:
     env_threads: int = doc(0, "EnvPool worker threads (per half with overlap); 0: one per core, 1 per half with overlap")
     overlap: bool = doc(False, "step two fixed halves of the envs alternately, one on EnvPool's threads while the "
                                "policy acts on the other (deterministic; other numbers than the synchronous path); "
-                               "on by default where the preset says so and EnvPool can overlap")
+                               "on by default where the preset says so, EnvPool can overlap and the run has two "
+                               "cores (its threads, else the machine's)")
     eval_max_steps: int = doc(0, "cap on an evaluation episode's steps, so a stuck agent cannot hang it (0: the env's own limit)")
     stop_return: float | None = doc(None, "end training once a periodic evaluation's mean reaches this")
     record_every: int = doc(0, "record a video every K periodic evaluations into RUN_DIR/videos (0: never)")
@@ -119,7 +121,8 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
             run_overrides.setdefault("eval_every", found.eval_every)
     hparams = replace_config(hparams, overrides)
     if found is not None and found.overlap and "overlap" not in run_overrides:
-        run_overrides["overlap"] = can_overlap(module, source, hparams, run_overrides.get("backend", "auto"))
+        cores = run_overrides.get("threads") or os.cpu_count() or 1  # compare and tune give a run its share
+        run_overrides["overlap"] = cores >= 2 and can_overlap(module, source, hparams, run_overrides.get("backend", "auto"))
     spec = replace_config(RunSpec(algo=algo, env_id=env_id, env_kwargs=source.kwargs, wrappers=source.wrappers,
                                   env_factory=source.factory, preset=found.name if found else None,
                                   hparams=hparams), run_overrides)
@@ -130,7 +133,8 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
 def can_overlap(module: Any, source: EnvSource, hparams: Any, backend: str) -> bool:
     """Whether `overlap` overlaps anything here: EnvPool steps one half on its threads while the
     policy acts on the other, so it needs EnvPool, two equal halves and fixed rollouts. A
-    preset's overlap is dropped where it cannot (Gymnasium keeps the synchronous path); asked
+    preset's overlap is dropped where it cannot (Gymnasium keeps the synchronous path), and
+    where the run has one core (two runs sharing two cores measured 6% slower overlapped); asked
     for with --set, an odd num_envs or whole-episode collection is refused, and Gymnasium's
     halves step one after the other."""
     num_envs = getattr(hparams, "num_envs", 0)

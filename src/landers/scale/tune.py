@@ -411,7 +411,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
         settings = {"algo": algo_name, "env_id": env_id, "steps": steps, "seeds": seeds, "objective": objective,
                     "space": space_to_json(space), "preset": preset, "options": {k: str(v) for k, v in options.items()},
                     "trials": trials, **{k: v for k, v in env.items() if v},
-                    # Trials that overlap give other numbers: a study begun without must not resume with.
+                    # Overlapped trials give other numbers: a study begun without must not resume with.
                     **({"overlap": True} if overlap else {})}
         if tune.Tuner.can_restore(experiment):
             saved = read_json_object(out / "study.json") if (out / "study.json").exists() else settings
