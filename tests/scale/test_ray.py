@@ -161,6 +161,19 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     assert "Configuration for experiment" not in result.stdout + result.stderr and not result.stderr.strip()
     again = landers_cli(*args, env=ray_env, cwd=tmp_path)
     assert again.returncode == 0 and "6 runs (6 already finished)" in again.stdout, again.stderr
+    # A finished run is reused only for the very run it is: another budget, or a preset file
+    # changed since, is one sentence (naming what differs) before anything runs or changes.
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    longer = landers_cli(*[a if a != "2048" else "4096" for a in args], env=ray_env, cwd=tmp_path)
+    (tmp_path / "tuned" / "best.json").write_text(json.dumps(
+        {"algo": "ppo", "env_id": "CartPole-v1", "steps": 50000, "hparams": {"lr": 0.002, "update_epochs": 3}}))
+    edited = landers_cli(*args, env=ray_env, cwd=tmp_path)
+    for result, words in ((longer, "(steps)"), (edited, "(hparams.lr)")):
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and "other settings" in lines[0], result.stderr
+        assert words in lines[0]
+    assert "ppo@tuned_best.json__s3" in edited.stderr
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()} == before
 
 
 def test_a_uri_storage_holds_the_runs_as_checkpoints_and_out_gets_them(tmp_path, ray_env):

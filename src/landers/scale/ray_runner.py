@@ -392,6 +392,7 @@ def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path,
     entries = [parse_entry(entry) for entry in algos]
     jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries
             for s in range(first_seed, first_seed + seeds)]
+    _refuse_other_runs(jobs, env_id, steps, cpus_per_run, env_kwargs or {}, tuple(wrappers))
     with _output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
@@ -399,6 +400,30 @@ def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path,
 
         return _run(env_id, jobs, steps, runs, storage, address, cpus_per_run, out, say, terminal,
                     env_kwargs or {}, tuple(wrappers))
+
+
+def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per_run: int, env_kwargs: dict,
+                       wrappers: tuple) -> None:
+    """A run directory that an earlier comparison left is reused (finished) or resumed
+    (interrupted) by name: only where this comparison would train that very run. A changed
+    preset file, --steps or --cpus-per-run is one sentence here, before Ray starts, instead of
+    old results shown as new ones."""
+    from landers.run import spec as spec_mod
+
+    for job in jobs:
+        config = job.run_dir / "config.json"
+        if not config.exists():
+            continue
+        held = spec_mod.read_config(config)[0].to_json()
+        wanted = spec_mod.make_spec(job.algo, env_id, preset=_preset_of(job).get("preset_file", job.preset), steps=steps,
+                                    seed=job.seed, threads=cpus_per_run, env_kwargs=env_kwargs,
+                                    wrappers=wrappers).to_json()
+        same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731
+        changed = [k for k in wanted if k != "hparams" and not same(held.get(k), wanted[k])]
+        changed += [f"hparams.{k}" for k in wanted["hparams"] if not same(held["hparams"].get(k), wanted["hparams"][k])]
+        if changed:
+            raise LandersError(f"'{job.run_dir}' holds a run trained with other settings than this comparison's "
+                               f"({', '.join(changed)}); choose another --out, or delete that run to train it anew.")
 
 
 @contextlib.contextmanager
