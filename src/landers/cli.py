@@ -186,7 +186,7 @@ def compare(
     wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
     address: Optional[str] = typer.Option(
         None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
-    cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray"),
+    cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray; with 2 or more, a preset that overlaps env stepping does"),
     storage: Optional[str] = typer.Option(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
                    "s3://bucket/dir [default: --out]"),

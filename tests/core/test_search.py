@@ -1,5 +1,4 @@
 import json
-import os
 
 import optuna
 import pytest
@@ -9,7 +8,7 @@ from landers.core.config import read_preset_file, replace_config
 from landers.core.search import Choice, Float, check_space, constrained, load_space, suggest
 from landers.envs import envpool_supports
 from landers.errors import LandersError
-from landers.run.spec import make_spec
+from landers.run.spec import available_cores, make_spec
 from landers.scale.study import TrialRecord, best_preset
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -115,7 +114,7 @@ def test_a_presets_overlap_applies_only_where_envpool_can_overlap(tmp_path):
     preset = {"algo": "ppo", "env_id": "LunarLander-v3", "steps": 4096, "overlap": True,
               "hparams": {"num_envs": 4, "num_steps": 32, "num_minibatches": 2}}
     path = str(write(tmp_path, preset, "p.json"))
-    two_cores = (os.cpu_count() or 1) >= 2  # a run alone has the machine's cores
+    two_cores = available_cores() >= 2  # a run alone has the machine's cores
     assert make_spec("ppo", "LunarLander-v3", preset=path).overlap is two_cores
     # Where it cannot overlap the preset's choice is dropped, not refused: Gymnasium keeps the
     # synchronous path, and two equal halves need an even num_envs.
@@ -125,6 +124,9 @@ def test_a_presets_overlap_applies_only_where_envpool_can_overlap(tmp_path):
     # A run given one core (as compare and tune give each run its share) steps synchronously.
     assert make_spec("ppo", "LunarLander-v3", preset=path, threads=1).overlap is False
     assert make_spec("ppo", "LunarLander-v3", preset=path, threads=2).overlap is True
+    # ... the same from --set, whose values arrive as text.
+    assert make_spec("ppo", "LunarLander-v3", preset=path, overrides={"threads": "1"}).overlap is False
+    assert make_spec("ppo", "LunarLander-v3", preset=path, overrides={"threads": "0"}).overlap is two_cores
     preset["overlap"] = False
     assert make_spec("ppo", "LunarLander-v3", preset=str(write(tmp_path, preset, "q.json"))).overlap is False
     # The shipped LunarLander preset overlaps (measured faster there, bench/RESULTS.md); CartPole's does not.

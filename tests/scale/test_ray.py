@@ -165,10 +165,11 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     # changed since, is one sentence (naming what differs) before anything runs or changes.
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
     longer = landers_cli(*[a if a != "2048" else "4096" for a in args], env=ray_env, cwd=tmp_path)
+    wider = landers_cli(*args, "--cpus-per-run", "2", env=ray_env, cwd=tmp_path)
     (tmp_path / "tuned" / "best.json").write_text(json.dumps(
         {"algo": "ppo", "env_id": "CartPole-v1", "steps": 50000, "hparams": {"lr": 0.002, "update_epochs": 3}}))
     edited = landers_cli(*args, env=ray_env, cwd=tmp_path)
-    for result, words in ((longer, "(steps)"), (edited, "(hparams.lr)")):
+    for result, words in ((longer, "(steps)"), (wider, "(--cpus-per-run)"), (edited, "(hparams.lr)")):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and "other settings" in lines[0], result.stderr
         assert words in lines[0]

@@ -120,14 +120,22 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         if found.eval_every:
             run_overrides.setdefault("eval_every", found.eval_every)
     hparams = replace_config(hparams, overrides)
-    if found is not None and found.overlap and "overlap" not in run_overrides:
-        cores = run_overrides.get("threads") or os.cpu_count() or 1  # compare and tune give a run its share
-        run_overrides["overlap"] = cores >= 2 and can_overlap(module, source, hparams, run_overrides.get("backend", "auto"))
     spec = replace_config(RunSpec(algo=algo, env_id=env_id, env_kwargs=source.kwargs, wrappers=source.wrappers,
                                   env_factory=source.factory, preset=found.name if found else None,
                                   hparams=hparams), run_overrides)
+    if found is not None and found.overlap and "overlap" not in run_overrides:
+        cores = spec.threads or available_cores()  # compare and tune give each run its share as threads
+        spec = dataclasses.replace(spec, overlap=cores >= 2 and can_overlap(module, source, hparams, spec.backend))
     validate(spec)
     return spec
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, where the OS says; else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows
+        return os.cpu_count() or 1
 
 
 def can_overlap(module: Any, source: EnvSource, hparams: Any, backend: str) -> bool:

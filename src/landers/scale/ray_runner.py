@@ -406,24 +406,30 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
                        wrappers: tuple) -> None:
     """A run directory that an earlier comparison left is reused (finished) or resumed
     (interrupted) by name: only where this comparison would train that very run. A changed
-    preset file, --steps or --cpus-per-run is one sentence here, before Ray starts, instead of
-    old results shown as new ones."""
+    preset file, --steps, --cpus-per-run or env argument (or a landers whose presets changed) is
+    one sentence here, before Ray starts, instead of old results shown as new ones."""
     from landers.run import spec as spec_mod
 
+    # A preset file's path is recorded as the command gave it: what it set is compared instead.
+    skip = {"hparams", "preset"}
+    names = {"threads": "--cpus-per-run"}  # the option that sets it
     for job in jobs:
         config = job.run_dir / "config.json"
         if not config.exists():
             continue
         held = spec_mod.read_config(config)[0].to_json()
-        wanted = spec_mod.make_spec(job.algo, env_id, preset=_preset_of(job).get("preset_file", job.preset), steps=steps,
-                                    seed=job.seed, threads=cpus_per_run, env_kwargs=env_kwargs,
-                                    wrappers=wrappers).to_json()
+        preset = _preset_of(job).get("preset_file", job.preset)
+        wanted = spec_mod.make_spec(job.algo, env_id, preset=preset, steps=steps, seed=job.seed, threads=cpus_per_run,
+                                    env_kwargs=env_kwargs, wrappers=wrappers).to_json()
         same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731
-        changed = [k for k in wanted if k != "hparams" and not same(held.get(k), wanted[k])]
+        changed = [names.get(k, k) for k in wanted if k not in skip and not same(held.get(k), wanted[k])]
         changed += [f"hparams.{k}" for k in wanted["hparams"] if not same(held["hparams"].get(k), wanted["hparams"][k])]
+        if preset == job.preset and held.get("preset") != wanted["preset"]:  # a shipped preset's name
+            changed.append("preset")
         if changed:
             raise LandersError(f"'{job.run_dir}' holds a run trained with other settings than this comparison's "
-                               f"({', '.join(changed)}); choose another --out, or delete that run to train it anew.")
+                               f"({', '.join(changed)}); choose another --out, delete that run to train it anew, "
+                               "or continue it as it was with landers train --resume.")
 
 
 @contextlib.contextmanager

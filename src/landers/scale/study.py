@@ -94,8 +94,8 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
         "env_id": env_id,
         "steps": steps,
         **({"eval_every": eval_every} if eval_every else {}),
-        # The base preset's or --set's overlap: on where a run has two cores, as one alone does
-        # (trials given one core each stepped synchronously).
+        # The overlap asked for (--set, else the base preset's), which `train` applies where a
+        # run can overlap (trials given one core each stepped synchronously).
         **({"overlap": True} if overlap else {}),
         "description": f"Found by landers tune: trial {best.number} of {len(trials)}, {objective} "
                        f"{best.score:.1f} over {seeds} seeds ({scores}).",

@@ -121,6 +121,11 @@ class SeedRun:
 # ---------------------------------------------------------------- one trial (a Tune trial)
 
 
+def seed_threads(cpus_per_trial: float, seeds: int) -> int:
+    """Torch threads of each seed's run: its share of the trial's CPUs, at least one."""
+    return max(1, int(cpus_per_trial / seeds))
+
+
 def run_trial(config: dict, setup: dict) -> None:
     from landers.core.config import replace_config
 
@@ -129,9 +134,9 @@ def run_trial(config: dict, setup: dict) -> None:
     params = constrained(algo, {k: config[k] for k in setup["space"] if k in config}, base)
     root = Path(setup["trials"]) / tune.get_context().get_trial_name()
     seeds = list(range(1, setup["seeds"] + 1))
-    share = setup["cpus_per_trial"] / len(seeds)
-    actors = [SeedRun.options(num_cpus=share).remote() for _ in seeds]
-    futures = [a.train.remote(setup, params, s, str(root / f"s{s}"), max(1, int(share))) for a, s in zip(actors, seeds)]
+    actors = [SeedRun.options(num_cpus=setup["cpus_per_trial"] / len(seeds)).remote() for _ in seeds]
+    threads = seed_threads(setup["cpus_per_trial"], len(seeds))
+    futures = [a.train.remote(setup, params, s, str(root / f"s{s}"), threads) for a, s in zip(actors, seeds)]
     per_seed: list[list[float]] = [[] for _ in seeds]
     i = 0
     while True:
@@ -344,7 +349,7 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
     """Run (or resume) the study; returns (the best completed trial, whether it was interrupted).
     `env_kwargs` and `wrappers` build every seed's env, as `landers train --env-kwargs/--wrap` do."""
     from landers.core.config import find_preset, to_json_dict
-    from landers.run.spec import make_spec
+    from landers.run.spec import can_overlap, make_spec
 
     if objective not in study.OBJECTIVES:
         raise LandersError(f"--objective must be one of {', '.join(study.OBJECTIVES)}, got '{objective}'.")
@@ -365,6 +370,11 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
     found = find_preset(algo_name, env_id, base.preset) if base.preset else None  # the one make_spec chose
     fixed = set(found.hparams if found else {}) | set(options)
     base_hparams = {k: v for k, v in to_json_dict(base.hparams).items() if k in fixed}
+    # best.json keeps the overlap asked for (--set, else the preset's); `train` applies it where a
+    # run can overlap. The trials overlap from the preset where theirs can: see `_study`.
+    asked = base.overlap if "overlap" in options else bool(found and found.overlap)
+    preset_overlap = ("overlap" not in options and bool(found and found.overlap)
+                      and can_overlap(get_algo(algo_name), base.env, base.hparams, base.backend))
     out = out.absolute()
     storage = storage or str(out)
     check_storage(str(out))
@@ -377,14 +387,15 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
         return _study(algo_name, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective, space=space,
                       out=out, address=address, storage=storage, cpus_per_trial=cpus_per_trial, preset=preset,
                       options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say,
-                      base_config=to_json_dict(base.hparams), env=env, overlap=base.overlap)
+                      base_config=to_json_dict(base.hparams), env=env, overlap=asked,
+                      preset_overlap=preset_overlap)
 
 
 def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, objective: str, space: Space,
            out: Path, address: str | None, storage: str, cpus_per_trial: float | None, preset: str | None,
            options: dict[str, Any], base_hparams: dict[str, Any], eval_every: int | None,
            echo, base_config: dict[str, Any], env: dict[str, Any],
-           overlap: bool) -> tuple[study.TrialRecord | None, bool]:
+           overlap: bool, preset_overlap: bool) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
     connect(address, 1, out / "ray.log")
@@ -411,8 +422,9 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
         settings = {"algo": algo_name, "env_id": env_id, "steps": steps, "seeds": seeds, "objective": objective,
                     "space": space_to_json(space), "preset": preset, "options": {k: str(v) for k, v in options.items()},
                     "trials": trials, **{k: v for k, v in env.items() if v},
-                    # Overlapped trials give other numbers: a study begun without must not resume with.
-                    **({"overlap": True} if overlap else {})}
+                    # Trials that overlap (the preset's, where each seed has two cores) give other
+                    # numbers: a study begun synchronously must not resume overlapped, or back.
+                    **({"overlap": True} if preset_overlap and seed_threads(cpus, seeds) >= 2 else {})}
         if tune.Tuner.can_restore(experiment):
             saved = read_json_object(out / "study.json") if (out / "study.json").exists() else settings
             changed = sorted(k for k in set(settings) | set(saved) if saved.get(k) != settings.get(k))
