@@ -2,8 +2,11 @@
 code the CLI ends with."""
 
 
-class LandersError(Exception):
-    """Bad input or an unusable file: the CLI prints the message and exits non-zero."""
+class LandersError(ValueError):
+    """Bad input or an unusable file: the CLI prints the message and exits non-zero.
+
+    A `ValueError` too, so that code written against the usual Python convention for a bad
+    argument (`except ValueError`) catches landers' refusals as well."""
 
     exit_code = 2
 
