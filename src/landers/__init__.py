@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from landers.errors import LandersError
 
 if TYPE_CHECKING:
+    from landers.core.config import BaseConfig
     from landers.policy.agent import Agent
     from landers.policy.evaluation import EvalResult
     from landers.run.trainer import Interrupted, Run
@@ -43,7 +44,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'landers' has no attribute {name!r}")
 
 
-def train(algo: str, env: Any, *, config: Any = None, steps: int | None = None, seed: int = 0,
+def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = None, steps: int | None = None, seed: int = 0,
           num_envs: int | None = None, device: str = "auto", run_dir: str | Path | None = None,
           preset: str | None = "auto", quiet: bool = True, env_kwargs: dict[str, Any] | None = None,
           wrappers: Sequence[Any] = (), backend: str | None = None, eval_every: int | None = None,
