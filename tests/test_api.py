@@ -321,3 +321,44 @@ def test_the_cli_takes_every_env_path_landers_records(tmp_path, monkeypatch):
     assert cli("config", "ppo", "--env", "fake_envs:NoRender-v0").exit_code == 0  # module:EnvId
     unknown = cli("config", "ppo", "--env", "fake_envs:NoSuch-v0")
     assert unknown.exit_code == 2 and "Unknown environment" in unknown.output
+
+
+# ---------------------------------------------------------------- the shipped callbacks
+
+
+def _progress(step, mean=None, elapsed=0.0):
+    from landers.run.callbacks import Evaluation, Progress
+
+    last = Evaluation(step=step, mean=mean, std=0.0, episodes=10) if mean is not None else None
+    return Progress(step=step, updates=step // 100, seconds=elapsed, elapsed=elapsed, metrics={}, last_eval=last)
+
+
+def test_stop_at_return_stops_at_the_first_evaluation_that_reaches_it():
+    from landers.run.callbacks import Callbacks, StopAtReturn
+
+    callbacks = Callbacks([StopAtReturn(100)])
+    assert callbacks.on_update(_progress(100)) and callbacks.on_eval(_progress(100, 99.9))
+    assert callbacks.on_eval(_progress(200, 100.0)) is False
+    assert callbacks.reason == "evaluation 100.0 >= 100"
+
+
+def test_stop_without_improvement_counts_evaluations_in_a_row():
+    from landers.run.callbacks import Callbacks, StopWithoutImprovement
+
+    callbacks = Callbacks(StopWithoutImprovement(2, min_delta=1.0))
+    answers = [callbacks.on_eval(_progress(100 * i, mean)) for i, mean in enumerate([10, 20, 20.5, 25, 25, 24])]
+    assert answers == [True, True, True, True, True, False]  # 20.5 is no improvement (min_delta), 25 is
+    assert "2 evaluations without improving on 25.0" == callbacks.reason
+
+
+def test_time_limit_and_plain_callables():
+    from landers.run.callbacks import Callbacks, TimeLimit
+
+    seen = []
+    callbacks = Callbacks([TimeLimit(5), lambda p: seen.append(p.step)])
+    assert callbacks.on_update(_progress(100, elapsed=4.9))
+    assert callbacks.on_update(_progress(200, elapsed=5.0)) is False
+    assert seen == [100, 200] and callbacks.reason == "time limit of 5 s reached"
+    assert callbacks.on_eval(_progress(200, 1.0))  # a plain callable hears only of updates
+    refusal(lambda: Callbacks([42]), "int", "on_update(progress)")
+    refusal(lambda: TimeLimit(0), "seconds=0 must be positive")
