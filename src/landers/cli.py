@@ -61,7 +61,7 @@ def train(
     from landers.core import config as config_mod
     from landers.envs.source import parse_env_kwargs
     from landers.run import spec as spec_mod
-    from landers.run import trainer as train_mod
+    from landers.run import rundir as train_mod
 
     console = Console(stderr=True)
     try:

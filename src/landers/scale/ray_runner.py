@@ -80,7 +80,7 @@ def _trial(config: dict, stop_key: str) -> None:
     from ray.experimental import internal_kv
 
     from landers.run import spec as spec_mod
-    from landers.run import trainer as train_mod
+    from landers.run import rundir as train_mod
 
     algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
     name = run_name(algo, preset, seed)

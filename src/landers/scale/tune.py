@@ -83,7 +83,7 @@ class SeedRun:
 
     def train(self, setup: dict, params: dict, seed: int, run_dir: str, threads: int) -> dict:
         from landers.run import spec as spec_mod
-        from landers.run import trainer as train_mod
+        from landers.run import rundir as train_mod
 
         run_dir = Path(run_dir)
         try:
