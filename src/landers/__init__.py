@@ -35,7 +35,7 @@ def train(algo: str, env: Any, *, steps: int | None = None, seed: int = 0, prese
 
     spec = make_spec(algo, env, preset=preset, overrides=overrides, steps=steps, seed=seed, env_kwargs=env_kwargs,
                      wrappers=wrappers)
-    return start(spec, Path(run_dir) if run_dir is not None else None, quiet=quiet)
+    return start(spec, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet)
 
 
 def load(path: str | Path, device: str = "cpu", env: Any = None):

@@ -7,22 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from landers.core import checkpoint
 from landers.core.config import replace_config
 from landers.core.lock import run_lock
 from landers.errors import LandersError, WriteFailed
+from landers.run.hooks import Hooks
 from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, read_config, validate, versions
 from landers.run.trainer import Interrupted, Run, Trainer
 
 
-def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None,
-          on_eval: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None) -> Run:
+def start(spec: RunSpec, *, run_dir: Path | None = None, quiet: bool = False, hooks: Hooks = Hooks()) -> Run:
     """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/);
-    `on_eval` and `stop_event` as in `Trainer`."""
+    `quiet` hides the progress bar, `hooks` as in `Hooks`."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
     _refuse_existing_run(run_dir)
     try:
@@ -37,8 +36,7 @@ def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progr
     with run_lock(run_dir):
         _refuse_existing_run(run_dir)  # another writer may have started it in the meantime
         try:
-            trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console,
-                              on_eval=on_eval, stop_event=stop_event)
+            trainer = Trainer(spec, run_dir, quiet=quiet, hooks=hooks)
         except BaseException:
             if created:  # nothing was trained: leave no half-made run behind
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -71,15 +69,15 @@ FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "
                    "seed", "backend")
 
 
-def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
+def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hooks: Hooks = Hooks(),
            expect_algo: str | None = None, expect_env_id: str | None = None,
-           overrides: dict[str, Any] | None = None, on_eval: Callable[[dict], None] | None = None,
-           stop_event: threading.Event | None = None) -> Run:
+           overrides: dict[str, Any] | None = None) -> Run:
     """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget
     and with changed hyperparameters or run options (`overrides`, e.g. a smaller lr after a
     divergence); changes are recorded in config.json under "resumed". `run_dir` may also name
     a checkpoint of the run (RUN/checkpoints/best) to continue from instead of `last`.
-    `on_eval` and `stop_event` as in `Trainer`."""
+    `expect_algo`/`expect_env_id` refuse a run of another algorithm or env; `quiet` and
+    `hooks` as in `start`."""
     run_dir, source = Path(run_dir), "last"
     if run_dir.parent.name == "checkpoints" and (run_dir.parent.parent / "config.json").exists():
         run_dir, source = run_dir.parent.parent, run_dir.name
@@ -107,8 +105,8 @@ def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progres
     if has_checkpoint:
         checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
     with run_lock(run_dir):
-        trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console,
-                          from_checkpoint=source, on_eval=on_eval, stop_event=stop_event)
+        trainer = Trainer(spec, run_dir, from_checkpoint=source if has_checkpoint else None, quiet=quiet,
+                          hooks=hooks)
         if steps is not None or overrides or source != "last":  # bad input has modified nothing so far
             change = {"step": trainer.state.global_step, "from": f"checkpoints/{source}",
                       "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps}

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from landers.policy.agent import Agent
 from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.spaces import ObsLayout
+from landers.run.hooks import Hooks
 from landers.run.runlog import RunLog
 from landers.run.spec import RunSpec, resolve_device, versions
 from landers.run.state import TrainState
@@ -76,25 +77,22 @@ class _StopRequest:
 
 
 class Interrupted(LandersError):
-    """Training stopped by Ctrl-C after saving `checkpoints/last`."""
+    """Training stopped by Ctrl-C, SIGTERM or `Hooks.stop` after saving `checkpoints/last`."""
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
-                 progress_console=None, from_checkpoint: str = "last", on_eval: Callable[[dict], None] | None = None,
-                 stop_event: threading.Event | None = None):
-        """`on_eval(row)` is called after each periodic evaluation, once `checkpoints/last` holds
-        its state, with the evals.csv row (step, time, mean, std, episodes); it may raise to end
-        the run. Setting `stop_event` (from any thread) stops the run like Ctrl-C: at the next
-        update boundary, with `checkpoints/last` saved, raising `Interrupted`."""
-        self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
-        self.on_eval, self.stop_event = on_eval, stop_event
+    def __init__(self, spec: RunSpec, run_dir: Path, *, from_checkpoint: str | None = None, quiet: bool = False,
+                 hooks: Hooks = Hooks()):
+        """A trainer for `spec` writing into `run_dir`: a new run, or with `from_checkpoint`
+        ("last", "best") one continued from that checkpoint of `run_dir`. `quiet` hides the
+        progress bar; `hooks` as in `Hooks`."""
+        self.spec, self.run_dir, self.quiet, self.hooks = spec, run_dir, quiet, hooks
         self.algo = get_algo(spec.algo)
         self.cfg = spec.hparams
         self.device = resolve_device(spec.device)
         tensors = meta = None
         self.saved_step: int | None = None  # the step checkpoints/last holds
-        if resume:
+        if from_checkpoint is not None:
             source = run_dir / "checkpoints" / from_checkpoint
             tensors, meta = checkpoint.read(source)
         else:
@@ -131,7 +129,7 @@ class Trainer:
             reward_scaler=(RewardScaler(self.cfg.num_envs, self.cfg.gamma)
                            if getattr(self.cfg, "norm_reward", False) else None),
         )
-        if resume:
+        if from_checkpoint is not None:
             if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
                 raise LandersError("The checkpoint does not belong to this run's algorithm and env.")
             self.state.restore(tensors, meta, source)
@@ -142,7 +140,6 @@ class Trainer:
                                    self.state.reward_scaler, global_step=self.state.global_step)
         self.runlog = RunLog(run_dir, resume_step=self.state.global_step,
                           extra_columns=getattr(self.algo, "METRICS", []))
-        self.progress_console = progress_console
         self.last_save = time.monotonic()
 
     @property
@@ -187,8 +184,8 @@ class Trainer:
             except LandersError as e:
                 print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
             state.model.train()
-        if self.on_eval is not None:
-            self.on_eval(row)
+        if self.hooks.on_eval is not None:
+            self.hooks.on_eval(row)
         if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
             self.end_early = True
 
@@ -245,7 +242,7 @@ class Trainer:
                 metrics = self.learn(rollout)  # algorithm update + divergence check
                 self.log(metrics, episodes)  # metrics.csv, episodes.csv, progress bar
                 self.evaluate_or_save()  # evals.csv, checkpoints/best|last, on_eval, stop_return
-                self.stop_if_asked()  # Ctrl-C, SIGTERM, stop_event: save checkpoints/last, raise Interrupted
+                self.stop_if_asked()  # Ctrl-C, SIGTERM, hooks.stop: save checkpoints/last, raise Interrupted
 
     def collect(self) -> tuple[Any, list[Episode]]:
         """The algorithm's rollout (fixed steps or whole episodes) and the episodes it finished."""
@@ -292,8 +289,8 @@ class Trainer:
             self.save("last")
 
     def stop_if_asked(self) -> None:
-        """After Ctrl-C, SIGTERM or `stop_event`: save checkpoints/last, close, raise `Interrupted`."""
-        if self.stop_request.requested or (self.stop_event is not None and self.stop_event.is_set()):
+        """After Ctrl-C, SIGTERM or `hooks.stop`: save checkpoints/last, close, raise `Interrupted`."""
+        if self.stop_request.requested or (self.hooks.stop is not None and self.hooks.stop.is_set()):
             self.save("last")
             self.close()
             raise Interrupted(f"Interrupted at step {self.state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
@@ -324,4 +321,4 @@ class Trainer:
         return Progress(
             TextColumn(f"{self.spec.algo} {self.spec.env_id}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
-            TimeRemainingColumn(), console=self.progress_console, disable=self.quiet, transient=True)
+            TimeRemainingColumn(), console=self.hooks.console, disable=self.quiet, transient=True)
