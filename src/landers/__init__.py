@@ -95,7 +95,7 @@ def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = N
     thread count and global random states (torch, numpy, random) are as they were afterwards.
     """
     from landers.run.spec import make_spec
-    from landers.run.trainer import start
+    from landers.run.rundir import start
 
     if num_envs is not None:
         hyperparameters["num_envs"] = num_envs
@@ -108,7 +108,7 @@ def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = N
                          env_kwargs=env_kwargs, wrappers=wrappers, **options)
         if run_dir is not None:
             _refuse_existing_run(Path(run_dir))
-        return start(spec, Path(run_dir) if run_dir is not None else None, quiet=quiet)
+        return start(spec, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet)
 
 
 def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True, **changes: Any) -> Run:
@@ -125,7 +125,7 @@ def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True,
         depend on (hidden_sizes, norm_obs, seed, backend, ...) cannot change.
     `run_dir` may also name one of the run's checkpoints (RUN/checkpoints/best) to continue from.
     """
-    from landers.run.trainer import resume as _resume
+    from landers.run.rundir import resume as _resume
 
     with _caller_state_kept():
         return _resume(Path(run_dir), steps=steps, quiet=quiet, overrides=changes)
