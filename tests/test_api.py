@@ -362,3 +362,94 @@ def test_time_limit_and_plain_callables():
     assert callbacks.on_eval(_progress(200, 1.0))  # a plain callable hears only of updates
     refusal(lambda: Callbacks([42]), "int", "on_update(progress)")
     refusal(lambda: TimeLimit(0), "seconds=0 must be positive")
+
+
+# ---------------------------------------------------------------- continuing and stopping runs
+
+
+RESUMABLE = dict(num_envs=2, num_steps=16, num_minibatches=2, update_epochs=2, eval_every=64,
+                 final_eval_episodes=2, eval_episodes=2)
+CLI_RESUMABLE = [arg for key, value in RESUMABLE.items() for arg in ("--set", f"{key}={value}")]
+
+
+def _metrics(run_dir):
+    """metrics.csv without its wall-clock columns, which differ between any two runs."""
+    import csv
+
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k not in ("time", "sps")} for row in csv.DictReader(f)]
+
+
+def test_resume_from_python_continues_exactly_as_the_cli_does(tmp_path):
+    landers.train("ppo", "CartPole-v1", steps=96, seed=4, run_dir=tmp_path / "py", backend="gymnasium", **RESUMABLE)
+    run = landers.resume(tmp_path / "py", steps=192, lr=1e-3)
+    assert run.global_step == 192 and isinstance(run, landers.Run)
+    common = ["--backend", "gymnasium", "--quiet", *CLI_RESUMABLE]
+    first = cli("train", "ppo", "CartPole-v1", "--steps", "96", "--seed", "4", "--run-dir", str(tmp_path / "cli"),
+                *common)
+    assert first.exit_code == 0, first.output
+    second = cli("train", "--resume", str(tmp_path / "cli"), "--steps", "192", "--set", "lr=0.001", "--quiet")
+    assert second.exit_code == 0, second.output
+    assert len(_metrics(tmp_path / "py")) == 192 // 32
+    assert _metrics(tmp_path / "py") == _metrics(tmp_path / "cli")
+    py_config = json.loads((tmp_path / "py" / "config.json").read_text())
+    cli_config = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert py_config["resumed"] == cli_config["resumed"] and py_config["hparams"] == cli_config["hparams"]
+
+
+def _tree(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_a_total_at_or_below_the_steps_done_is_refused_and_writes_nothing(cartpole_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(cartpole_run, run_dir)
+    before = _tree(run_dir)
+    done = landers.load(run_dir).info["global_step"]
+    for steps in (done, done - 1):
+        refusal(lambda: landers.resume(run_dir, steps=steps), f"steps={steps} is not more than the {done:,} steps")
+        result = cli("train", "--resume", str(run_dir), "--steps", str(steps))
+        assert result.exit_code == 2 and f"steps={steps} is not more than" in result.output
+    assert _tree(run_dir) == before
+
+
+def test_a_callback_returning_false_stops_after_that_update_saved_as_at_the_end(tmp_path):
+    seen = []
+
+    def third_update_ends_it(progress):
+        seen.append(progress)
+        return progress.updates < 3
+
+    run = landers.train("ppo", "CartPole-v1", steps=640, run_dir=tmp_path / "r", backend="gymnasium",
+                        callbacks=[third_update_ends_it], **RESUMABLE)
+    assert len(_metrics(tmp_path / "r")) == 3 and run.global_step == 3 * 32
+    assert [p.updates for p in seen] == [1, 2, 3] and seen[-1].metrics["step"] == 96
+    assert seen[-1].last_eval is not None and seen[-1].last_eval.step == 64  # the evaluation at step 64
+    assert run.stopped == "callback third_update_ends_it returned False"
+    assert landers.load(tmp_path / "r").info["global_step"] == 96  # checkpoints/last: the third update
+    assert json.loads((tmp_path / "r" / "eval.json").read_text())["step"] == 96  # evaluated as at the end
+    again = run.resume(steps=160)  # Run.resume goes on from there
+    assert again.global_step == 160 and len(_metrics(tmp_path / "r")) == 5
+
+
+def test_on_eval_callbacks_and_stop_at_return_end_a_real_run(tmp_path):
+    calls = []
+
+    class Watcher:
+        def on_eval(self, progress):
+            calls.append(progress.last_eval)
+
+    run = landers.train("ppo", "CartPole-v1", steps=640, run_dir=tmp_path / "r", backend="gymnasium",
+                        callbacks=[Watcher(), landers.StopAtReturn(1)], **RESUMABLE)
+    assert [e.step for e in calls] == [64] and run.global_step == 64  # any episode returns >= 1
+    assert run.stopped.startswith(f"evaluation {calls[0].mean:.1f} >= 1")
+
+
+def test_stop_return_is_named_in_the_summary_line(tmp_path):
+    result = cli("train", "ppo", "CartPole-v1", "--steps", "640", "--run-dir", str(tmp_path / "r"), "--quiet",
+                 "--backend", "gymnasium", "--stop-return", "1", *CLI_RESUMABLE)
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("stopped")]
+    assert line.startswith("stopped at step 64: evaluation ") and line.endswith(">= stop_return (1)")

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-import contextlib
 import numbers
-import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 from landers.errors import LandersError
 
@@ -25,15 +23,22 @@ if TYPE_CHECKING:
     from landers.core.config import BaseConfig
     from landers.policy.agent import Agent
     from landers.policy.evaluation import EvalResult
-    from landers.run.trainer import Interrupted, Run
+    from landers.run.api import Run
+    from landers.run.callbacks import Evaluation, Progress, StopAtReturn, StopWithoutImprovement, TimeLimit
+    from landers.run.trainer import Interrupted
+
+# A callback: fn(progress) after every update, or an object with on_update(progress) / on_eval(progress).
+Callback = Union[Callable[["Progress"], Any], Any]
 
 __all__ = ["train", "resume", "load", "evaluate", "Run", "Agent", "EvalResult", "LandersError", "Interrupted",
-           "__version__"]
+           "Progress", "Evaluation", "StopAtReturn", "StopWithoutImprovement", "TimeLimit", "__version__"]
 
 # Exported names that live next to torch: imported when first used, so that `import landers`
 # (and the CLI's start) stays fast.
-_LAZY = {"Run": "landers.run.trainer", "Interrupted": "landers.run.trainer", "Agent": "landers.policy.agent",
-         "EvalResult": "landers.policy.evaluation"}
+_LAZY = {"Run": "landers.run.api", "Interrupted": "landers.run.trainer", "Agent": "landers.policy.agent",
+         "EvalResult": "landers.policy.evaluation", "Progress": "landers.run.callbacks",
+         "Evaluation": "landers.run.callbacks", "StopAtReturn": "landers.run.callbacks",
+         "StopWithoutImprovement": "landers.run.callbacks", "TimeLimit": "landers.run.callbacks"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,7 +51,8 @@ def __getattr__(name: str) -> Any:
 
 def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = None, steps: int | None = None, seed: int = 0,
           num_envs: int | None = None, device: str = "auto", run_dir: str | Path | None = None,
-          preset: str | None = "auto", quiet: bool = True, env_kwargs: dict[str, Any] | None = None,
+          preset: str | None = "auto", quiet: bool = True, callbacks: Sequence[Callback] = (),
+          env_kwargs: dict[str, Any] | None = None,
           wrappers: Sequence[Any] = (), backend: str | None = None, eval_every: int | None = None,
           eval_episodes: int | None = None, final_eval_episodes: int | None = None,
           eval_max_steps: int | None = None, stop_return: float | None = None, record_every: int | None = None,
@@ -77,6 +83,12 @@ def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = N
         env: the preset of the id it registers as, if any); None trains with the algorithm's
         general defaults; else a preset name (`landers presets`) or a preset file's path.
     quiet: no progress bar.
+    callbacks: callables `fn(progress)`, called after every update, or objects with
+        `on_update(progress)` and/or `on_eval(progress)` (after each periodic evaluation);
+        `progress` is a `landers.Progress` (step, updates, seconds, elapsed, metrics,
+        last_eval). Returning False ends training after that update, saved and evaluated as
+        at the end of a run, with `run.stopped` saying why. `StopAtReturn(r)`,
+        `StopWithoutImprovement(n)` and `TimeLimit(seconds)` ship with landers.
     env_kwargs: the env's constructor arguments (JSON values: they are saved with the run).
     wrappers: `"module:callable"` strings or callables applied to each env, in order.
     backend: vector env backend, auto, gymnasium or envpool.
@@ -94,8 +106,8 @@ def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = N
     `Interrupted` when Ctrl-C stops the run (its last checkpoint saved). The caller's torch
     thread count and global random states (torch, numpy, random) are as they were afterwards.
     """
+    from landers.run import api
     from landers.run.spec import make_spec
-    from landers.run.rundir import start
 
     if num_envs is not None:
         hyperparameters["num_envs"] = num_envs
@@ -103,32 +115,35 @@ def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = N
                    eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes,
                    eval_max_steps=eval_max_steps, stop_return=stop_return, record_every=record_every,
                    checkpoint_every_s=checkpoint_every_s, threads=threads, env_threads=env_threads, overlap=overlap)
-    with _caller_state_kept():
-        spec = make_spec(algo, env, preset=_preset_name(preset), overrides=hyperparameters, config=config,
-                         env_kwargs=env_kwargs, wrappers=wrappers, **options)
-        if run_dir is not None:
-            _refuse_existing_run(Path(run_dir))
-        return start(spec, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet)
+    spec = make_spec(algo, env, preset=_preset_name(preset), overrides=hyperparameters, config=config,
+                     env_kwargs=env_kwargs, wrappers=wrappers, **options)
+    if run_dir is not None:
+        _refuse_existing_run(Path(run_dir))
+    return api.train(spec, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet, callbacks=callbacks)
 
 
-def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True, **changes: Any) -> Run:
-    """Continue the run in `run_dir` from its last checkpoint, as `landers train --resume` does,
-    and return the finished `Run`.
+def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True,
+           callbacks: Sequence[Callback] = (), **changes: Any) -> Run:
+    """Continue the run in `run_dir` from its last checkpoint, exactly as `landers train
+    --resume` does, and return the finished `Run` (`run.resume(...)` is the same).
 
         run = landers.train("ppo", "CartPole-v1", steps=20_000, run_dir="runs/cp")
         run = landers.resume("runs/cp", steps=50_000)           # 30,000 more steps
         run = landers.resume("runs/cp", steps=80_000, lr=1e-4)  # with a smaller learning rate
 
-    steps: the run's new total of env steps; it must exceed the steps already done.
-    **changes: hyperparameters or run options to change from here on (recorded in the run's
-        config.json under "resumed"); those the checkpoint's network, statistics or env seeds
-        depend on (hidden_sizes, norm_obs, seed, backend, ...) cannot change.
+    steps: the run's new total of env steps [default: its budget]; a total at or below the
+        steps already done is refused in one sentence, and nothing is written.
+    callbacks: as for `train`.
+    **changes: hyperparameters or run options (e.g. `lr`, `stop_return`, `eval_every`) to
+        change from here on, recorded in the run's config.json under "resumed"; those the
+        checkpoint's network, statistics or env seeds depend on (hidden_sizes, norm_obs, seed,
+        backend, ...) cannot change.
     `run_dir` may also name one of the run's checkpoints (RUN/checkpoints/best) to continue from.
+    The caller's torch thread count and global random states are as they were afterwards.
     """
-    from landers.run.rundir import resume as _resume
+    from landers.run import api
 
-    with _caller_state_kept():
-        return _resume(Path(run_dir), steps=steps, quiet=quiet, overrides=changes)
+    return api.resume(run_dir, steps=steps, quiet=quiet, callbacks=callbacks, **changes)
 
 
 def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
@@ -203,25 +218,3 @@ def _refuse_existing_run(run_dir: Path) -> None:
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
         raise LandersError(f"run_dir='{run_dir}' already holds a run; continue it with "
                            f"landers.resume('{run_dir}', steps=...) or choose another run_dir.")
-
-
-@contextlib.contextmanager
-def _caller_state_kept() -> Iterator[None]:
-    """Give back the caller's torch thread count and global random states, which training sets
-    for its own reproducibility (one thread for small networks, the run's seed)."""
-    import numpy as np
-    import torch
-
-    threads = torch.get_num_threads()
-    torch_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    numpy_rng, python_rng = np.random.get_state(), random.getstate()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.set_rng_state(torch_rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
-        np.random.set_state(numpy_rng)
-        random.setstate(python_rng)

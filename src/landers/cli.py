@@ -129,6 +129,8 @@ def train(
     except LandersError as e:
         _fail_with(e)
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
+    if run.stopped:
+        typer.echo(f"stopped at step {run.global_step:,}: {run.stopped}")
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
 

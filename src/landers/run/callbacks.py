@@ -74,8 +74,8 @@ class Callbacks:
             # Every callback hears of every update, even after an earlier one asked to stop.
             if method is not None and method(progress) is False:
                 if go_on and self.reason is None:
-                    name = getattr(cb, "__qualname__", None) or type(cb).__name__
-                    self.reason = getattr(cb, "reason", None) or f"{name} returned False"
+                    name = getattr(cb, "__name__", None) or type(cb).__name__
+                    self.reason = getattr(cb, "reason", None) or f"callback {name} returned False"
                 go_on = False
         return go_on
 
