@@ -198,9 +198,11 @@ class Trainer:
             self.stop_early(self.callbacks.reason)
 
     def stop_early(self, reason: str | None) -> None:
-        """End training after this update, saved and evaluated as at the step budget."""
+        """End training after this update, saved and evaluated as at the step budget (which,
+        reached by this update, is the reason to name instead)."""
         self.end_early = True
-        self.stopped = self.stopped or reason
+        if self.state.global_step < self.spec.steps:
+            self.stopped = self.stopped or reason
 
     def progress_record(self, metrics: dict[str, float] | None = None) -> Progress:
         state = self.state
