@@ -200,7 +200,7 @@ def presets(
              f"{p.steps:,}", _result_in_brief(p.results.get("summary", ""))) for p in chosen]
     widths = [max(len(r[i]) for r in rows + [PRESET_COLUMNS]) for i in range(4)]
     for row in [PRESET_COLUMNS, *rows]:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
     typer.echo("landers presets NAME (or --json) prints what a preset sets and how its result was measured.")
 
 

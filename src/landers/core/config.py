@@ -7,7 +7,6 @@ Every hyperparameter field carries its documentation in `metadata["help"]` (see 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import numbers

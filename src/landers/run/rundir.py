@@ -70,6 +70,15 @@ FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "
                    "seed", "backend")
 
 
+def _refuse_reached_total(steps: int | None, found: Path, run_dir: Path) -> None:
+    """A `steps` total the checkpoint has reached would train nothing, yet rewrite config.json
+    and eval.json: one sentence instead."""
+    done = read_json_object(found / checkpoint.STATE).get("global_step")
+    if steps is not None and isinstance(done, int) and steps <= done:
+        raise LandersError(f"steps={steps} is not more than the {done:,} steps '{run_dir}' has done; "
+                           f"steps is the run's new total, e.g. steps={2 * done}.")
+
+
 def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hooks: Hooks = Hooks(),
            expect_algo: str | None = None, expect_env_id: str | None = None,
            overrides: dict[str, Any] | None = None) -> Run:
@@ -105,11 +114,7 @@ def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hook
     has_checkpoint = (run_dir / "checkpoints").is_dir()
     if has_checkpoint:
         found = checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
-        done = read_json_object(found / checkpoint.STATE).get("global_step")
-        # A total the run has reached would train nothing, yet rewrite config.json and eval.json.
-        if steps is not None and isinstance(done, int) and steps <= done:
-            raise LandersError(f"steps={steps} is not more than the {done:,} steps '{run_dir}' has done; "
-                               f"steps is the run's new total, e.g. steps={2 * done}.")
+        _refuse_reached_total(steps, found, run_dir)
     with run_lock(run_dir):
         trainer = Trainer(spec, run_dir, from_checkpoint=source if has_checkpoint else None, quiet=quiet,
                           hooks=hooks)

@@ -111,18 +111,7 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
     algo = algo.lower()
     source = env_source(env, env_kwargs, wrappers)
     source.check()
-    overrides = dict(overrides or {})
-    hparams = module.Config()
-    if isinstance(config, dict):
-        overrides = {**config, **overrides}
-    elif config is not None:
-        if not isinstance(config, module.Config):
-            raise LandersError(f"config= is a {type(config).__name__}; {algo} takes its own Config "
-                               f"(landers.algos.{algo}.Config) or a dict of hyperparameters.")
-        if preset is not None and preset.lower() != NO_PRESET:
-            raise LandersError(f"config= gives every hyperparameter, so preset={preset!r} would have nothing to set; "
-                               "pass one of them.")
-        hparams, preset = config, NO_PRESET
+    hparams, preset, overrides = base_config(module, algo, config, preset, dict(overrides or {}))
     found = find_preset(algo, preset_env_id(source) if preset is None else source.env_id, preset)
     run_overrides = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
     for key, value in options.items():
@@ -149,6 +138,23 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         spec = dataclasses.replace(spec, overlap=cores >= 2 and can_overlap(module, source, hparams, spec.backend))
     validate(spec)
     return spec
+
+
+def base_config(module: Any, algo: str, config: Any, preset: str | None,
+                overrides: dict[str, Any]) -> tuple[Any, str | None, dict[str, Any]]:
+    """(the Config the preset and overrides go over, the preset to look for, the overrides) for
+    `make_spec`'s `config`: a dict joins the overrides; the algorithm's Config is used whole."""
+    if config is None:
+        return module.Config(), preset, overrides
+    if isinstance(config, dict):
+        return module.Config(), preset, {**config, **overrides}
+    if not isinstance(config, module.Config):
+        raise LandersError(f"config= is a {type(config).__name__}; {algo} takes its own Config "
+                           f"(landers.algos.{algo}.Config) or a dict of hyperparameters.")
+    if preset is not None and preset.lower() != NO_PRESET:
+        raise LandersError(f"config= gives every hyperparameter, so preset={preset!r} would have nothing to set; "
+                           "pass one of them.")
+    return config, NO_PRESET, overrides
 
 
 def preset_env_id(source: EnvSource) -> str:
