@@ -226,6 +226,8 @@ def test_train_help_lists_every_algorithm():
     for name in ALGOS:
         assert name in result.output, name
     assert "--stop-return" in result.output and "none" in result.output  # --preset none
+    # Help text is not read as rich markup, which swallowed every "[default: ...]".
+    assert "[default: the preset's budget]" in " ".join(result.output.split())
 
 
 def test_run_options_are_typed_keyword_arguments():

@@ -11,7 +11,7 @@ import typer
 
 from landers.errors import LandersError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Train, evaluate and inspect policy-optimization agents.")
 
 
