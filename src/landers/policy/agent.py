@@ -126,14 +126,18 @@ class Agent:
         other = Agent(self.model, source, self.observation_space, self.action_space, self.obs_norm, self.info)
         probe = other.make_env()
         try:
-            same = (ObsLayout(probe.observation_space).signature() == self.layout.signature()
-                    and space_to_json(probe.action_space) == space_to_json(self.action_space))
-        except LandersError:
-            same = False
+            self.check_env(probe, source.describe())
         finally:
             if not isinstance(env, gym.Env):  # the caller's own env stays open
                 probe.close()
-        if not same:
-            raise LandersError(f"This checkpoint was trained on {self.env_id}, whose spaces differ from "
-                               f"{source.describe()}'s.")
         return other
+
+    def check_env(self, env: gym.Env, name: str) -> None:
+        """Refuse, in one sentence, an env whose spaces are not the ones this agent was trained on."""
+        try:
+            same = (ObsLayout(env.observation_space).signature() == self.layout.signature()
+                    and space_to_json(env.action_space) == space_to_json(self.action_space))
+        except LandersError:
+            same = False
+        if not same:
+            raise LandersError(f"This checkpoint was trained on {self.env_id}, whose spaces differ from {name}'s.")

@@ -82,7 +82,7 @@ def evaluate(agent, env: Any = None, episodes: int = 100, seed: int = EVAL_SEED_
     """Returns of `agent` (a `landers.Agent`) over `episodes` episodes of `env` (default: its
     own; else an id, EnvSpec, factory, EnvSource or env instance with the same spaces)."""
     if isinstance(env, gym.Env):
-        agent.with_env(env)  # refuses other spaces
+        agent.check_env(env, env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
         return episodes_on(env, lambda obs: agent.predict(obs, deterministic), episodes, seed, max_steps=max_steps)
     if env is not None and env != agent.env and env != agent.env_id:
         agent = agent.with_env(env)
