@@ -455,3 +455,15 @@ def test_stop_return_is_named_in_the_summary_line(tmp_path):
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("stopped")]
     assert line.startswith("stopped at step 64: evaluation ") and line.endswith(">= stop_return (1)")
+
+
+def test_a_callbacks_own_error_reaches_the_caller_and_the_run_can_go_on(tmp_path):
+    def broken(progress):
+        if progress.updates == 3:
+            raise RuntimeError("my callback's bug")
+
+    with pytest.raises(RuntimeError, match="my callback's bug"):
+        landers.train("ppo", "CartPole-v1", steps=640, run_dir=tmp_path / "r", backend="gymnasium",
+                      callbacks=[broken], **RESUMABLE)
+    assert landers.load(tmp_path / "r").info["global_step"] == 64  # saved with the evaluation at step 64
+    assert landers.resume(tmp_path / "r", steps=128).global_step == 128

@@ -228,6 +228,11 @@ class Trainer:
             with contextlib.suppress(Exception):
                 self.close()
             raise type(e)(self.failure_message(e)) from raise_from
+        except Exception as e:  # e.g. a callback's own error: checkpoints/last keeps its last save
+            if not isinstance(e, Interrupted):  # which closed already
+                with contextlib.suppress(Exception):
+                    self.close()
+            raise
 
     def failure_message(self, e: LandersError) -> str:
         update, step = self.state.updates + 1, self.collector.global_step
