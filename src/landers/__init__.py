@@ -146,7 +146,7 @@ def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True,
     return api.resume(run_dir, steps=steps, quiet=quiet, callbacks=callbacks, **changes)
 
 
-def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
+def load(path: str | Path, *, device: str = "cpu", env: Any = None) -> Agent:
     """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory.
 
         agent = landers.load("runs/CartPole-v1__ppo__s1__20261204-101500")
