@@ -256,7 +256,7 @@ class Trainer:
     def train(self) -> None:
         """The loop, one update per pass, until the step budget, stop_return or a callback ends it."""
         state, spec = self.state, self.spec
-        self.end_early = False  # set once stop_return is reached: evaluate and finish as at the budget
+        self.end_early = False  # set by stop_early (stop_return, a callback): evaluate and finish as at the budget
         self.stopped: str | None = None  # why, for the summary line
         self.started = time.monotonic()  # for callbacks' wall-clock `elapsed`
         self.recent_returns: list[float] = []  # the progress bar's return: the last 100 episodes'
