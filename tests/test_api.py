@@ -414,6 +414,7 @@ def test_a_total_at_or_below_the_steps_done_is_refused_and_writes_nothing(cartpo
         refusal(lambda steps=steps: landers.resume(run_dir, steps=steps), f"steps={steps} is not more than the {done:,} steps")
         result = cli("train", "--resume", str(run_dir), "--steps", str(steps))
         assert result.exit_code == 2 and f"steps={steps} is not more than" in result.output
+    refusal(lambda: landers.resume(run_dir, steps="lots"), "steps='lots' should be an integer")
     assert _tree(run_dir) == before
 
 

@@ -143,6 +143,8 @@ def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True,
     """
     from landers.run import api
 
+    if steps is not None:
+        _require_int("steps", steps, minimum=1)
     return api.resume(run_dir, steps=steps, quiet=quiet, callbacks=callbacks, **changes)
 
 
