@@ -79,6 +79,21 @@ def test_python_errors_do_not_quote_command_line_flags():
         refusal(lambda: landers.train("ppo", "CartPole-v1", device="cuda"), "device=cuda", absent=["--device"])
 
 
+@pytest.mark.parametrize("argument, fragment", [
+    (dict(run_dir=5), "run_dir=5 should be a path"),
+    (dict(env_kwargs="size=4"), "env_kwargs='size=4' should be a dict"),
+    (dict(wrappers="mymodule:wrap"), "wrappers='mymodule:wrap' should be a list"),
+    (dict(num_envs=2.5), "num_envs=2.5: expected a value of type int"),
+    (dict(stop_return="high"), "stop_return=high"),
+    (dict(callbacks=5), "callbacks=5"),
+    (dict(preset=5), "preset=5"),
+])
+def test_arguments_of_the_wrong_type_are_one_sentence(argument, fragment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # were one accepted, its run would land here
+    refusal(lambda: landers.train("ppo", "CartPole-v1", steps=32, **argument), fragment)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_algorithm_names_ignore_case():
     assert make_spec("PPO", "CartPole-v1").algo == "ppo"
     assert make_spec("Trpo", "CartPole-v1").preset == "trpo-cartpole"

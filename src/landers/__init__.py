@@ -14,6 +14,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 import numbers
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
@@ -109,6 +110,9 @@ def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = N
     from landers.run import api
     from landers.run.spec import make_spec
 
+    _require_type("run_dir", run_dir, (str, os.PathLike, type(None)), "a path")
+    _require_type("env_kwargs", env_kwargs, (dict, type(None)), "a dict of the env's constructor arguments")
+    _require_type("wrappers", wrappers, (list, tuple), "a list of wrappers")
     if num_envs is not None:
         hyperparameters["num_envs"] = num_envs
     options = dict(steps=steps, seed=seed, device=device, backend=backend, eval_every=eval_every,
@@ -195,6 +199,11 @@ def evaluate(agent: Agent | str | Path, env: Any = None, *, episodes: int = 100,
         _require_int("max_steps", max_steps, minimum=0)
     return _evaluate(agent, env, episodes=episodes, seed=seed, deterministic=deterministic, backend=backend,
                      max_steps=max_steps or None)
+
+
+def _require_type(name: str, value: Any, types: tuple[type, ...], what: str) -> None:
+    if not isinstance(value, types):
+        raise LandersError(f"{name}={value!r} should be {what}.")
 
 
 def _require_int(name: str, value: Any, *, minimum: int) -> None:
