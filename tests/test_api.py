@@ -107,6 +107,12 @@ def test_suggestions_are_only_close_names():
     refusal(lambda: make_spec("ppo", "CartPole-v1", overrides={"clip_coeff": 0.1}), "Did you mean clip_coef?")
 
 
+def test_env_ids_suggest_only_close_ids():
+    refusal(lambda: make_spec("ppo", "Nope-v0"), "Unknown environment 'Nope-v0'.", absent=["Did you mean"])
+    refusal(lambda: make_spec("ppo", "cartpole-v1"), "Did you mean CartPole-v1")
+    refusal(lambda: make_spec("ppo", "LunarLandr-v3"), "Did you mean LunarLander-v3")
+
+
 def test_the_known_keys_include_the_run_options_stop_return_too():
     refusal(lambda: make_spec("ppo", "CartPole-v1", overrides={"nonsense": 1}), "Known hyperparameters: ",
             "clip_coef", "run options: ", "stop_return")

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from landers.errors import LandersError
+from landers.errors import LandersError, close_names
 
 
 def doc(default: Any, help: str) -> Any:
@@ -87,30 +87,6 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
             raise LandersError(f"--set expects KEY=VALUE, got '{item}'.")
         out[key.strip()] = value.strip()
     return out
-
-
-def close_names(name: str, known: list[str]) -> list[str]:
-    """The names in `known` that `name` is plausibly a typo of, ignoring case: at most a quarter
-    of its letters different (one for short names), so that `sac` does not suggest `a2c`."""
-    lowered = name.lower()
-    limit = max(1, len(lowered) // 4)
-    scored = sorted((edit_distance(lowered, k.lower()), k) for k in known)
-    return [k for d, k in scored if d <= limit][:3]
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance, a swap of two neighbours counting once (the usual typo)."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        row = [i]
-        for j, cb in enumerate(b, 1):
-            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cost = min(cost, prev2[j - 2] + 1)
-            row.append(cost)
-        prev2, prev = prev, row
-    return prev[-1]
 
 
 def unknown_key_error(key: str, known: list[str], what: str, *, plural: str = "keys",
