@@ -142,6 +142,8 @@ def test_evaluate_refuses_bad_arguments_in_one_sentence(cartpole_run):
     refusal(lambda: landers.evaluate(agent, episodes="10"), "episodes='10' should be an integer")
     refusal(lambda: landers.evaluate(agent, max_steps=-1), "max_steps=-1")
     refusal(lambda: landers.evaluate(42), "landers.load")
+    refusal(lambda: landers.load(42), "path=42 should be a path")
+    refusal(lambda: landers.resume(42, steps=10), "run_dir=42 should be a path")
 
 
 def test_evaluate_takes_the_path_of_a_run(cartpole_run):

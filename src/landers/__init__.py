@@ -147,6 +147,7 @@ def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True,
     """
     from landers.run import api
 
+    _require_type("run_dir", run_dir, (str, os.PathLike), "a path")
     if steps is not None:
         _require_int("steps", steps, minimum=1)
     return api.resume(run_dir, steps=steps, quiet=quiet, callbacks=callbacks, **changes)
@@ -165,8 +166,8 @@ def load(path: str | Path, *, device: str = "cpu", env: Any = None) -> Agent:
     from landers.algos import load as _load
     from landers.run.spec import resolve_device
 
-    if not isinstance(device, str):
-        raise LandersError(f"device={device!r} should be a string: cpu, cuda, cuda:N or auto.")
+    _require_type("path", path, (str, os.PathLike), "a path")
+    _require_type("device", device, (str,), "cpu, cuda, cuda:N or auto")
     return _load(path, str(resolve_device(device)), env=env)
 
 
