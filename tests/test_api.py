@@ -434,7 +434,8 @@ def test_a_total_at_or_below_the_steps_done_is_refused_and_writes_nothing(cartpo
     before = _tree(run_dir)
     done = landers.load(run_dir).info["global_step"]
     for steps in (done, done - 1):
-        refusal(lambda steps=steps: landers.resume(run_dir, steps=steps), f"steps={steps} is not more than the {done:,} steps")
+        refusal(lambda steps=steps: landers.resume(run_dir, steps=steps),
+                f"steps={steps} is not more than the {done:,} steps")
         result = cli("train", "--resume", str(run_dir), "--steps", str(steps))
         assert result.exit_code == 2 and f"steps={steps} is not more than" in result.output
     refusal(lambda: landers.resume(run_dir, steps="lots"), "steps='lots' should be an integer")

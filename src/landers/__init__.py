@@ -50,11 +50,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'landers' has no attribute {name!r}")
 
 
-def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = None, steps: int | None = None, seed: int = 0,
-          num_envs: int | None = None, device: str = "auto", run_dir: str | Path | None = None,
+def train(algo: str, env: Any, *, config: BaseConfig | dict[str, Any] | None = None, steps: int | None = None,
+          seed: int = 0, num_envs: int | None = None, device: str = "auto", run_dir: str | Path | None = None,
           preset: str | None = "auto", quiet: bool = True, callbacks: Sequence[Callback] = (),
-          env_kwargs: dict[str, Any] | None = None,
-          wrappers: Sequence[Any] = (), backend: str | None = None, eval_every: int | None = None,
+          env_kwargs: dict[str, Any] | None = None, wrappers: Sequence[Any] = (), backend: str | None = None,
+          eval_every: int | None = None,
           eval_episodes: int | None = None, final_eval_episodes: int | None = None,
           eval_max_steps: int | None = None, stop_return: float | None = None, record_every: int | None = None,
           checkpoint_every_s: float | None = None, threads: int | None = None, env_threads: int | None = None,
@@ -189,7 +189,7 @@ def evaluate(agent: Agent | str | Path, env: Any = None, *, episodes: int = 100,
     from landers.policy.agent import Agent
     from landers.policy.evaluation import evaluate as _evaluate
 
-    if isinstance(agent, (str, Path)):
+    if isinstance(agent, (str, os.PathLike)):
         agent = load(agent)
     if not isinstance(agent, Agent):
         raise LandersError(f"agent= is a {type(agent).__name__}; pass a landers.Agent (landers.load(run_dir)) "
