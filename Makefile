@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser xvfb clean
+.PHONY: demo test check lint-fix bench browser xvfb clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ xvfb:
 	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null) \
 	    || echo "Xvfb not installed: the play window test will be skipped."; }
+
+# The fixes ruff makes itself (import order, pyupgrade's rewrites, unused imports); tests/test_lint.py
+# runs `ruff check` and fails on whatever is left.
+lint-fix:
+	$(VENV)/bin/ruff check --fix src tests bench
 
 bench: $(STAMP)
 	$(PY) bench/solve_time.py --env CartPole-v1 --seeds 5

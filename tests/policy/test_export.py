@@ -208,7 +208,7 @@ def test_stochastic_params_of_every_space(env_id, space_agents, tmp_path):
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     obs = sampled_batch(agent.observation_space, 200, seed=8)
     got = dict(zip([o.name for o in session.get_outputs()],
-                   session.run(None, onnx_feed(session.get_modelmeta().custom_metadata_map, obs))))
+                   session.run(None, onnx_feed(session.get_modelmeta().custom_metadata_map, obs)), strict=True))
     params = agent.policy_params(obs)
     params = [p.detach().numpy() for p in (params if isinstance(params, tuple) else (params,))]
     space = agent.action_space
@@ -216,7 +216,7 @@ def test_stochastic_params_of_every_space(env_id, space_agents, tmp_path):
         (logits,) = params
         cuts = np.cumsum([0, *space.nvec.reshape(-1)])
         assert cuts[-1] == logits.shape[1] and len(cuts) == (4 if env_id == "MultiDiscreteMatch-v0" else 3)
-        want = {f"logits.{i}": logits[:, a:b] for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))}
+        want = {f"logits.{i}": logits[:, a:b] for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))}
     elif isinstance(space, gym.spaces.MultiBinary):  # a Bernoulli's logit per bit
         want = {"logits": params[0]}
     else:  # the Gaussian in the action's (2, 2) shape

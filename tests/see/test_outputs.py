@@ -79,7 +79,6 @@ def test_output_bad_inputs(cartpole_run, tmp_path):
 
 def test_env_that_cannot_render(tmp_path):
     run = tmp_path / "run"
-    env = {**os.environ}
     result = landers_cli("train", "ppo", "tests.fake_envs:NoRender-v0", "--steps", "256", "--run-dir", str(run),
                          "--quiet", "--set", "final_eval_episodes=2", "--envs", "2",
                          cwd=Path(__file__).resolve().parents[2])

@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from landers.core.config import replace_config, unknown_key_error
 from landers.errors import LandersError
@@ -41,7 +41,7 @@ class Choice:
     options: tuple
 
 
-Param = Union[Float, Int, Choice]
+Param = Float | Int | Choice
 Space = dict[str, Param]
 
 
