@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from landers.envs.spaces import space_to_json
-from landers.errors import LandersError
+from landers.errors import LandersError, first_line
 from landers.policy.agent import Agent
 from landers.policy.spaces import ObsLayout
 
@@ -365,8 +365,7 @@ def to_onnx(graph: PolicyGraph):
                                         output_names=list(graph.outputs.names), verbose=False,
                                         dynamic_shapes=(tuple({0: batch} for _ in example),))
     except Exception as e:  # the exporter's errors are pages long: keep its first line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LandersError(f"torch could not export this policy to ONNX: {first}") from None
+        raise LandersError(f"torch could not export this policy to ONNX: {first_line(e)}.") from None
     return program.model_proto
 
 
