@@ -18,6 +18,13 @@ class LandersError(Exception):
     exit_code = 2
 
 
+class WorkFailed(LandersError):
+    """The command's own work failed, not what it was given: torch could not export the
+    policy, the exported graph disagreed with the agent, Ray stopped a study."""
+
+    exit_code = 1
+
+
 class WriteFailed(LandersError):
     """A file could not be written (disk full, I/O error, read-only filesystem). Whatever was
     written before, the previous checkpoint included, is left complete."""

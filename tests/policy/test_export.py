@@ -18,7 +18,7 @@ import landers
 from conftest import TINY, landers_cli
 from landers.algos.random import RandomPolicy
 from landers.envs.spaces import space_from_json
-from landers.errors import LandersError
+from landers.errors import LandersError, WorkFailed
 from landers.policy.agent import Agent
 from landers.policy.export import DiscreteAction, ObservationInput, export
 from landers.policy.networks import ActorCritic, CNNActorCritic
@@ -235,7 +235,7 @@ def test_a_graph_that_flattens_the_parts_in_another_order_is_caught(space_agents
         return torch.cat(columns[1:] + columns[:1], 1)
 
     monkeypatch.setattr(ObservationInput, "forward", swapped)
-    with pytest.raises(LandersError, match="disagrees with the agent on .*no file was written"):
+    with pytest.raises(WorkFailed, match="disagrees with the agent on .*no file was written"):
         export(agent, tmp_path / "policy.onnx", samples=64)
     assert list(tmp_path.iterdir()) == []
 
@@ -274,7 +274,7 @@ def test_a_graph_that_disagrees_is_an_error_and_writes_nothing(tmp_path):
     norm = ShiftedNormalizer((8,))
     norm.rms = agent.obs_norm.rms
     agent.obs_norm = norm
-    with pytest.raises(LandersError, match="disagrees with the agent on .*no file was written"):
+    with pytest.raises(WorkFailed, match="disagrees with the agent on .*no file was written"):
         export(agent, tmp_path / "policy.onnx", samples=64)
     assert list(tmp_path.iterdir()) == []
 
