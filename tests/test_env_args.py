@@ -12,7 +12,7 @@ import pytest
 
 import fake_envs
 import landers
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 from landers.run.spec import make_spec
 from test_cli import assert_one_sentence_error
 
@@ -70,7 +70,7 @@ def test_env_kwargs_and_wrappers_survive_eval_record_and_resume(tmp_path):
 def test_bad_env_arguments_are_one_sentence_and_create_nothing(args, fragments, tmp_path):
     if "envpool" in args and importlib.util.find_spec("envpool") is None:
         pytest.skip("EnvPool is not installed")
-    result = landers_cli("train", "ppo", *args, "--run-dir", str(tmp_path / "r"), *TINY_CLI)
+    result = landers_in_process("train", "ppo", *args, "--run-dir", str(tmp_path / "r"), *TINY_CLI)
     assert_one_sentence_error(result, *fragments)
     assert not (tmp_path / "r").exists()
 

@@ -10,7 +10,7 @@ import pytest
 
 import landers
 from landers.see.video import record
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -72,7 +72,7 @@ def test_output_bad_inputs(cartpole_run, tmp_path):
         (["report", str(tmp_path)], "is not a run, comparison or tuning-study directory"),
         (["report", str(cartpole_run), "--out", "/proc/nope/r.html"], "Cannot write the report"),
     ]:
-        result = landers_cli(*args)
+        result = landers_in_process(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert fragment in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
 
