@@ -1,4 +1,5 @@
-# Two commands: `make demo` (train PPO on LunarLander-v3 and evaluate it) and `make test`.
+# Two commands: `make demo` (train PPO on LunarLander-v3 and evaluate it) and `make test`
+# (everything; `make check` is the quick tier for the edit loop).
 # Each creates .venv on first use. torch is installed first and pinned so that this
 # machine takes its local CPU wheel instead of downloading CUDA builds; elsewhere set
 # TORCH=torch (or any version) to choose your own.
@@ -22,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP) browser xvfb
 	$(PY) -m pytest -q
+
+# The edit loop: no Ray, no long multi-process runs, no learning to a threshold (README, Development).
+check: $(STAMP)
+	$(PY) -m pytest -q -m "not ray and not slow and not learning"
 
 # Headless Chromium for the report's browser test, where apt is available (CI, Debian/Ubuntu);
 # without it that one test is skipped with its reason.
