@@ -22,6 +22,7 @@ TIME_FEATURE = "gymnasium.wrappers:TimeAwareObservation"
 CLIP = 'gymnasium.wrappers:ClipReward:{"min_reward": -1, "max_reward": 1}'
 
 
+@pytest.mark.slow  # five landers processes: ~46 s at load 12
 def test_env_kwargs_and_wrappers_survive_eval_record_and_resume(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "LunarLander-v3", "--env-kwargs", "continuous=true",
@@ -75,6 +76,7 @@ def test_bad_env_arguments_are_one_sentence_and_create_nothing(args, fragments, 
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # two landers processes: ~14 s at load 12
 def test_the_hint_for_an_unsupported_key_works(tmp_path):
     run = tmp_path / "run"
     keep_cue = 'gymnasium.wrappers:FilterObservation:{"filter_keys": ["cue"]}'

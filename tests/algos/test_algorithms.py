@@ -32,6 +32,7 @@ def test_checkpoint_round_trip_and_resume(algo, env_id, tmp_path):
     assert resumed.global_step >= 1280
 
 
+@pytest.mark.slow  # two landers processes per algorithm: ~22-36 s each at load 12
 @pytest.mark.parametrize("algo", ALGOS)
 def test_cli_smoke(algo, tmp_path):
     result = landers_cli("train", algo, "CartPole-v1", "--steps", "300", "--quiet", "--run-dir", str(tmp_path / "r"),

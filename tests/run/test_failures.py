@@ -45,6 +45,7 @@ def test_a_non_finite_loss_stops_before_the_optimizer_step():
     assert all(torch.equal(s["exp_avg"], m) for s, m in zip(opt.state.values(), moments, strict=True))
 
 
+@pytest.mark.slow  # two landers processes: ~14 s at load 12
 def test_a_learning_rate_that_diverges_exits_3_keeps_the_finite_state_and_resume_with_a_lower_one_works(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "256", "--run-dir", str(run), *SMALL,

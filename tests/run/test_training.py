@@ -99,6 +99,7 @@ def test_ctrl_c_saves_last_and_exits_with_a_clear_message(tmp_path):
     assert state["global_step"] == int(rows[-1]["step"])
 
 
+@pytest.mark.slow  # a killed landers process and a resume: ~24 s at load 12
 def test_kill_9_leaves_a_loadable_checkpoint_and_resume_works(tmp_path):
     proc, run = _start_training(tmp_path)
     proc.kill()

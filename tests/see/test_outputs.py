@@ -77,6 +77,7 @@ def test_output_bad_inputs(cartpole_run, tmp_path):
         assert fragment in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
 
 
+@pytest.mark.slow  # two landers processes: ~12 s at load 12
 def test_env_that_cannot_render(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "tests.fake_envs:NoRender-v0", "--steps", "256", "--run-dir", str(run),
@@ -105,6 +106,7 @@ def _chrome():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+@pytest.mark.slow  # a headless Chromium: ~14 s at load 12
 def test_report_in_a_real_browser(cartpole_run, tmp_path):
     import time
 
