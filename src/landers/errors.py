@@ -1,5 +1,16 @@
 """The exceptions that reach the user as a sentence instead of a traceback, each with the exit
-code the CLI ends with, and `close_names`, the "did you mean" of those sentences."""
+code the CLI ends with; `first_line`, which makes a library's error fit in that sentence, and
+`close_names`, the "did you mean" of those sentences."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of a library's error (torch's, numpy's, the ONNX exporter's and parsers'
+    messages run to many lines) without its closing punctuation, to quote inside a sentence;
+    an exception without a message is named by its type."""
+    lines = str(error).strip().splitlines()
+    if lines:
+        return lines[0].strip().rstrip(":. ")
+    return type(error).__name__ if isinstance(error, BaseException) else ""
 
 
 class LandersError(ValueError):
@@ -9,6 +20,13 @@ class LandersError(ValueError):
     argument (`except ValueError`) catches landers' refusals as well."""
 
     exit_code = 2
+
+
+class WorkFailed(LandersError):
+    """The command's own work failed, not what it was given: torch could not export the
+    policy, the exported graph disagreed with the agent, Ray stopped a study."""
+
+    exit_code = 1
 
 
 class WriteFailed(LandersError):
