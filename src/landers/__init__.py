@@ -15,8 +15,9 @@ __version__ = "0.1.0"
 
 import numbers
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from landers.errors import LandersError
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from landers.run.trainer import Interrupted
 
 # A callback: fn(progress) after every update, or an object with on_update(progress) / on_eval(progress).
-Callback = Union[Callable[["Progress"], Any], Any]
+Callback = Callable[["Progress"], Any] | Any
 
 __all__ = ["train", "resume", "load", "evaluate", "Run", "Agent", "EvalResult", "LandersError", "Interrupted",
            "Progress", "Evaluation", "StopAtReturn", "StopWithoutImprovement", "TimeLimit", "__version__"]

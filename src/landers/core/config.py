@@ -11,9 +11,10 @@ import json
 import math
 import numbers
 import typing
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from landers.run import rundir, trainer
 from landers.run.callbacks import Callbacks

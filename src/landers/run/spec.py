@@ -18,8 +18,16 @@ import numpy as np
 import torch
 
 from landers.algos import get_algo
-from landers.core.config import (NO_PRESET, doc, find_preset, from_json, must_be, replace_config, to_json_dict,
-                                 unknown_key_error)
+from landers.core.config import (
+    NO_PRESET,
+    doc,
+    find_preset,
+    from_json,
+    must_be,
+    replace_config,
+    to_json_dict,
+    unknown_key_error,
+)
 from landers.core.files import read_json_object
 from landers.envs import resolve_backend
 from landers.envs.source import EnvSource, env_source
