@@ -314,6 +314,7 @@ def make_pole():
 '''
 
 
+@pytest.mark.slow  # two `landers` processes, ~15 s on the 2-core VM
 def test_the_landers_program_imports_env_modules_from_the_current_directory(tmp_path):
     (tmp_path / "cwdenvs.py").write_text(CWD_MODULE)
     program = Path(sys.executable).with_name("landers")
