@@ -324,7 +324,8 @@ class Trainer:
             self.save("last")
             self.close()
             raise Interrupted(f"Interrupted at step {self.state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
-                              f"Resume with: landers train --resume {self.run_dir}")
+                              f"Resume with: landers train --resume {self.run_dir} "
+                              f"(from Python: landers.resume('{self.run_dir}'))")
 
     def finish(self) -> Run:
         spec = self.spec
