@@ -8,13 +8,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser xvfb clean
+.PHONY: demo test bench browser xvfb clean docs docs-serve docs-gen docs-curves
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,dev]"
+	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,docs,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -43,5 +43,21 @@ bench: $(STAMP)
 	$(PY) bench/solve_time.py --env CartPole-v1 --seeds 5
 	$(PY) bench/solve_time.py --env LunarLander-v3 --seeds 5
 
+# The documentation site (docs/, mkdocs.yml). docs-gen rewrites the generated pages (CLI,
+# hyperparameters, benchmark tables) from the code and bench/'s results files; docs-curves
+# retrains the algorithms page's learning curves with `landers compare` (Ray, a few minutes).
+docs: $(STAMP)
+	$(PY) docs/gen.py --check
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
+docs-gen: $(STAMP)
+	$(PY) docs/gen.py
+
+docs-curves: $(STAMP)
+	$(PY) docs/gen_curves.py
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
