@@ -2,7 +2,8 @@
 real browser, and the code blocks of the README and the docs run as shown.
 
 Every `sh`/`python` block is preceded by a `<!-- doc-test: ... -->` comment (docs/development.md):
-`run [OPTIONS]` runs it (OPTIONS replace or join each `landers` command's own), `slow [OPTIONS]`
+`run [OPTIONS]` runs it (OPTIONS replace or join each `landers` command's own; `exit=N`: it must
+end with exit code N, without a traceback), `slow [OPTIONS]`
 runs it in the slow tier, `file NAME` writes it to NAME for the blocks after it, `skip REASON`
 does not run it. The blocks of a page run in order in one scratch directory; `run` blocks may
 use what earlier `run` and `file` blocks made, `slow` blocks only what `file` blocks made.
@@ -100,6 +101,8 @@ def with_options(code: str, options: str) -> str:
     command's own, a repeatable one (`--set`) is added; a command without the option keeps as is."""
     pairs = shlex.split(options)
     pairs = list(zip(pairs[::2], pairs[1::2]))
+    if not pairs:
+        return code
     out = []
     for line in code.replace("\\\n", " ").splitlines():
         tokens = shlex.split(line, comments=True)
@@ -107,6 +110,8 @@ def with_options(code: str, options: str) -> str:
         if at is None or at + 1 >= len(tokens) or not all("=" in t for t in tokens[:at]):
             out.append(line)
             continue
+        if any(t in ("|", "||", "&&", ";", ">", "2>", "<") for t in tokens):
+            raise ValueError(f"doc-test options cannot be given to a command line with shell operators: {line}")
         known = command_options().get(tokens[at + 1], {})
         for option, value in pairs:
             if option not in known:
@@ -138,14 +143,18 @@ def run_blocks(page: Path, kinds: set[str], workdir: Path) -> int:
             continue
         if block.kind not in kinds or block.lang not in CHECKED_LANGUAGES:
             continue
+        options, expected = block.arg, 0
+        if match := re.search(r"(?:^|\s)exit=(\d+)", options):  # a block that shows a refusal
+            options, expected = options.replace(match.group(0), " ").strip(), int(match.group(1))
         if block.lang in ("python", "py"):
             script = workdir / f"_block{n}.py"
             script.write_text(block.code)
             command = [sys.executable, str(script)]
         else:
-            command = ["bash", "-euo", "pipefail", "-c", with_options(block.code, block.arg)]
+            command = ["bash", "-euo", "pipefail", "-c", with_options(block.code, options)]
         result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, (f"{block.page}:{block.line} failed (exit {result.returncode}):\n"
+        assert "Traceback" not in result.stderr or expected == 0, result.stderr[-3000:]
+        assert result.returncode == expected, (f"{block.page}:{block.line} failed (exit {result.returncode}):\n"
                                         f"{command[-1]}\n--- stdout\n{result.stdout[-3000:]}\n--- stderr\n"
                                         f"{result.stderr[-3000:]}")
         ran += 1
@@ -171,6 +180,9 @@ def test_options_go_to_the_commands_that_take_them():
     assert out[1] == "landers eval runs/a --episodes 20"  # eval takes none of them
     assert out[2] == "landers tune ppo CartPole-v1 --trials 2 --seeds 3 --steps 2048 --set final_eval_episodes=5"
     assert out[3] == "echo landers-free line"
+    assert with_options("landers train ppo X || echo $?\n", "") == "landers train ppo X || echo $?\n"
+    with pytest.raises(ValueError, match="shell operators"):
+        with_options("landers train ppo X || true\n", "--steps 2048")
 
 
 def _page_params(kind: str) -> list:
@@ -180,9 +192,9 @@ def _page_params(kind: str) -> list:
         if not chosen:
             continue
         name = str(page.relative_to(ROOT))
-        marks = []
-        if kind == "slow" or page.name != "README.md":  # the README's quickstart is the quick tier's
-            marks.append(pytest.mark.slow)
+        # Slow even for `run` blocks: each landers process costs seconds of imports, and a page
+        # runs several (the README's quickstart took 71 s on the loaded 2-core VM).
+        marks = [pytest.mark.slow]
         if any(re.search(r"landers (compare|tune)\b", b.code) for b in chosen):
             marks.append(pytest.mark.ray)
         params.append(pytest.param(page, id=name, marks=marks))
