@@ -289,13 +289,17 @@ def _wait(predicate, seconds: float = 20):
     return predicate()
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # the test's output is its assertions, not the requests
+        pass
+
+
 def test_site_in_a_real_browser(site):
     """Home and a guide render, the nav leads from one to the other, and search finds "resume"
     (Material's search runs in a web worker that fetches its index, so the site is served over HTTP)."""
     from selenium.webdriver.common.by import By
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
