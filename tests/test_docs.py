@@ -220,6 +220,26 @@ def test_generated_pages_are_current():
     assert not stale, f"generated docs differ from the code or bench/: {stale}; run `make docs-gen`"
 
 
+def test_hyperparameters_page_holds_what_landers_config_prints():
+    from typer.testing import CliRunner
+
+    from landers.algos import ALGOS
+    from landers.cli import app
+
+    page = (DOCS / "algorithms" / "hyperparameters.md").read_text()
+    sections = dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", page, flags=re.M | re.S))
+    for algo in ALGOS:
+        printed = CliRunner().invoke(app, ["config", algo])
+        assert printed.exit_code == 0, printed.output
+        hparams, _, options = printed.output.partition("run options")
+        keys = [line.split()[0] for line in hparams.splitlines()[1:] if line.strip()]
+        assert keys, printed.output
+        for key in keys:
+            assert f"| `{key}` |" in sections[algo], f"{algo}: {key} is not on the hyperparameters page"
+        for key in [line.split()[0] for line in options.splitlines()[1:] if line.strip()]:
+            assert f"| `{key}` |" in sections["Run options"], f"run option {key} is not on the hyperparameters page"
+
+
 def mkdocs_build(config_dir: Path, site: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
