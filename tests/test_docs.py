@@ -240,6 +240,14 @@ def test_hyperparameters_page_holds_what_landers_config_prints():
             assert f"| `{key}` |" in sections["Run options"], f"run option {key} is not on the hyperparameters page"
 
 
+def test_the_readme_links_and_images_exist():
+    readme = (ROOT / "README.md").read_text()
+    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", readme) if "://" not in t]
+    assert len(targets) > 10, targets
+    missing = [t for t in targets if t and not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
 def mkdocs_build(config_dir: Path, site: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
