@@ -45,7 +45,8 @@ bench: $(STAMP)
 
 # The documentation site (docs/, mkdocs.yml). docs-gen rewrites the generated pages (CLI,
 # hyperparameters, benchmark tables) from the code and bench/'s results files; docs-curves
-# retrains the algorithms page's learning curves with `landers compare` (Ray, a few minutes).
+# retrains the pictures: the algorithms page's learning curves with `landers compare` (Ray, a
+# few minutes) and the getting-started page's report (a CartPole run, headless Chromium).
 docs: $(STAMP)
 	$(PY) docs/gen.py --check
 	$(VENV)/bin/mkdocs build --strict --site-dir site
@@ -56,8 +57,9 @@ docs-serve: $(STAMP)
 docs-gen: $(STAMP)
 	$(PY) docs/gen.py
 
-docs-curves: $(STAMP)
+docs-curves: $(STAMP) browser
 	$(PY) docs/gen_curves.py
+	$(PY) docs/gen_report_shot.py
 
 clean:
 	rm -rf $(VENV) runs site
