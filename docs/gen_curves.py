@@ -40,8 +40,7 @@ def main() -> None:
     started = datetime.datetime.now(datetime.timezone.utc)
     subprocess.run([sys.executable, "-m", "landers", *ARGS, "--out", str(out)], cwd=ROOT, check=True)
     ASSETS.mkdir(parents=True, exist_ok=True)
-    for name in ("curves_steps.png", "curves_steps.svg", "curves_time.png", "curves_time.svg",
-                 "comparison.md", "comparison.csv"):
+    for name in ("curves_steps.png", "comparison.md", "comparison.csv"):  # what the pages show, and its data
         shutil.copyfile(out / name, ASSETS / name)
     note = {"command": "landers " + " ".join(ARGS), "date": started.strftime("%Y-%m-%d"),
             "machine": f"{cpu_name()}, {os.cpu_count()} CPUs", "python": platform.python_version()}
