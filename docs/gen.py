@@ -15,7 +15,6 @@ The learning curves on the algorithms page train agents, so they have their own 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -82,7 +81,7 @@ def hyperparameters_page() -> str:
             for p in own:
                 envs = p.env_id if isinstance(p.env_id, str) else ", ".join(p.env_id)
                 changes = ", ".join(f"`{k}={_plain(v)}`" for k, v in p.hparams.items()) or "none"
-                extra = f"; `overlap` on where it can run" if p.overlap else ""
+                extra = "; `overlap` on where it can run" if p.overlap else ""
                 lines.append(f"- **{p.name}** ({envs}; {p.steps:,} steps{extra}): {changes}")
         lines.append("")
     lines += ["## Run options", "",

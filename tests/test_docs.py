@@ -100,7 +100,7 @@ def with_options(code: str, options: str) -> str:
     """`code` with each `landers` command given `options`: a single-valued option replaces the
     command's own, a repeatable one (`--set`) is added; a command without the option keeps as is."""
     pairs = shlex.split(options)
-    pairs = list(zip(pairs[::2], pairs[1::2]))
+    pairs = list(zip(pairs[::2], pairs[1::2], strict=True))  # an option without its value is a typo
     if not pairs:
         return code
     out = []
