@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from landers.version import __version__
 
 from pathlib import Path
 from typing import Any

@@ -8,9 +8,6 @@ directories in DIR/runs/<algo>__s<seed>.
 from __future__ import annotations
 
 import csv
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,7 @@ from landers.algos import get_algo
 from landers.core.files import read_eval
 from landers.envs import env_spec
 from landers.errors import LandersError
+from landers.scale.jobs import Job, parse_entry, run_name
 from landers.see.plots import plot_comparison, read_csv
 from landers.see.stats import bootstrap_ci, iqm
 
@@ -27,42 +25,6 @@ THRESHOLDS = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0, "LunarLanderContinu
 
 def threshold_for(env_id: str) -> float | None:
     return THRESHOLDS.get(env_id, env_spec(env_id).reward_threshold)
-
-
-@dataclass(frozen=True)
-class Job:
-    algo: str
-    seed: int
-    run_dir: Path
-    preset: str | None = None  # a shipped preset's name or a preset file (best.json); None: the env's own
-
-    @property
-    def label(self) -> str:
-        """How the table and curves name it: `ppo`, or `ppo@PRESET` (`--algos` entries)."""
-        return entry_label(self.algo, self.preset)
-
-    @property
-    def name(self) -> str:
-        return run_name(self.algo, self.preset, self.seed)
-
-    @property
-    def done(self) -> bool:
-        return (self.run_dir / "eval.json").exists()
-
-
-def entry_label(algo: str, preset: str | None) -> str:
-    return f"{algo}@{preset}" if preset else algo
-
-
-def run_name(algo: str, preset: str | None, seed: int) -> str:
-    """The run directory's name (a preset file's path made safe for one directory level)."""
-    return f"{re.sub(r'[^A-Za-z0-9_.@-]+', '_', entry_label(algo, preset))}__s{seed}"
-
-
-def parse_entry(entry: str) -> tuple[str, str | None]:
-    """`ALGO` or `ALGO@PRESET` -> (algo, preset or None)."""
-    algo, _, preset = entry.partition("@")
-    return algo.strip(), preset.strip() or None
 
 
 def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_per_run: int,

@@ -25,12 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
 import signal
-import socket
-import sys
 import tempfile
 import threading
 import time
@@ -41,15 +38,10 @@ import ray
 from ray import tune
 
 from landers.errors import LandersError
-from landers.scale.compare import Job, entry_label, parse_entry, run_name
+from landers.scale.cluster import MAX_FAILURES, check_storage, connect, is_uri, one_line, output_to, reason_of
+from landers.scale.jobs import Job, entry_label, name_of_config, parse_entry, preset_of, run_name
 
-MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its last checkpoint
 STOP_WAIT_S = 60.0  # how long Ctrl-C waits for running trials to save before Tune stops them
-CONNECT_WAIT_S = 5.0  # for --address: TCP within this, ray.init within 6 times this
-
-
-def _is_uri(storage: str) -> bool:
-    return "://" in storage
 
 
 # ---------------------------------------------------------------- the trial (runs on a worker)
@@ -84,7 +76,7 @@ def _trial(config: dict, stop_key: str) -> None:
 
     algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
     name = run_name(algo, preset, seed)
-    remote = _is_uri(config["storage"])
+    remote = is_uri(config["storage"])
     run_dir = Path(tempfile.mkdtemp(prefix="landers-trial-")) / name if remote else Path(config["runs"]) / name
     snapshot = run_dir if remote else run_dir / "checkpoints" / "last"
     restored = tune.get_checkpoint()
@@ -157,7 +149,7 @@ class _Lines:
         return Text("\n".join(self.state.values()))
 
     def set(self, trial, text: str, say: bool) -> None:
-        name = _trial_dirname_of_run(trial)
+        name = name_of_config(trial.config)
         run = trial.config["run"]
         algo, seed = entry_label(run["algo"], run.get("preset")), run["seed"]
         self.state[name] = f"{algo:<10} seed {seed}: {text}"
@@ -181,7 +173,7 @@ class _Progress(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.running.add(_trial_dirname_of_run(trial))
+            _LINES.running.add(name_of_config(trial.config))
             _LINES.set(trial, "running", say=False)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -189,7 +181,7 @@ class _Progress(tune.Callback):
             return
         step = result.get("step", 0)
         if result.get("finished"):
-            _LINES.running.discard(_trial_dirname_of_run(trial))
+            _LINES.running.discard(name_of_config(trial.config))
             _LINES.set(trial, f"done, {step:,} steps, final eval {result['final_mean']:.1f}", say=True)
         elif result.get("interrupted"):
             _LINES.set(trial, f"stopped at {step:,} steps, checkpoint saved", say=True)
@@ -198,139 +190,13 @@ class _Progress(tune.Callback):
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.set(trial, f"failed ({_reason_of(trial)}); retry {trial.num_failures} of "
+            _LINES.set(trial, f"failed ({reason_of(trial)}); retry {trial.num_failures} of "
                               f"{MAX_FAILURES} from its last checkpoint", say=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.running.discard(_trial_dirname_of_run(trial))
-            _LINES.set(trial, f"failed: {_reason_of(trial)}", say=True)
-
-
-def _one_line(error: BaseException | str | None) -> str:
-    if error is None:
-        return "unknown error"
-    if isinstance(error, str):
-        lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-        return lines[-1] if lines else "unknown error"
-    from ray.exceptions import RayActorError, RayTaskError
-
-    cause = error
-    while isinstance(cause, RayTaskError) and getattr(cause, "cause", None) is not None and cause.cause is not cause:
-        cause = cause.cause
-    if isinstance(cause, RayActorError):
-        return "its worker process died (killed, or out of memory)"
-    if isinstance(cause, LandersError):
-        return str(cause)
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}".rstrip(": ")
-
-
-def _reason_of(trial) -> str:
-    error_file = getattr(trial, "error_file", None) or getattr(trial, "local_error_file", None)
-    try:
-        text = Path(error_file).read_text() if error_file else ""
-    except OSError:
-        text = ""
-    if "ActorDiedError" in text or "RayActorError" in text or "The actor died" in text:
-        return "its worker process died (killed, or out of memory)"
-    return _one_line(text or getattr(trial, "error_msg", None))
-
-
-# ---------------------------------------------------------------- connecting (driver)
-
-
-def _quiet_ray_logs(log_file: Path) -> None:
-    """Ray's Python loggers write to `log_file`, not the terminal; Tune prints no tables.
-    After `import ray`, which gives the "ray" logger its terminal handler."""
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter, which verbose=0 silences
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is ours; Tune still stops on SIGUSR1
-    handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("ray")  # ray.init(configure_logging=True) keeps its handlers
-    logger.handlers = [handler]
-    logger.propagate = False
-
-
-def _resolve_address(address: str) -> str:
-    from ray._private import services
-
-    if address == "auto":
-        try:
-            address = services.canonicalize_bootstrap_address_or_die("auto")
-        except (ConnectionError, ValueError):
-            raise LandersError("--address auto found no running Ray cluster on this machine; start one "
-                               "with `ray start --head` or give HOST:PORT.") from None
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise LandersError(f"--address must be auto or HOST:PORT, got '{address}'.")
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_WAIT_S).close()
-    except OSError as e:
-        raise LandersError(f"No Ray cluster answers at {address} ({e.strerror or e}); start one with "
-                           f"`ray start --head --port {port}` or check the address.") from None
-    return address
-
-
-def _connect(address: str | None, cpus_per_run: int, log_file: Path) -> str:
-    _quiet_ray_logs(log_file)
-    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.INFO)
-    if address is None:
-        cpus = os.cpu_count() or 1
-        if cpus_per_run > cpus:
-            raise LandersError(f"--cpus-per-run {cpus_per_run} is more than this machine's {cpus} CPUs.")
-        ray.init(address="local", num_cpus=cpus, **common)
-    else:
-        address = _resolve_address(address)
-        result: dict = {}
-
-        def init():
-            try:
-                ray.init(address=address, **common)
-            except Exception as e:  # noqa: BLE001 - reported as one sentence below
-                result["error"] = e
-
-        thread = threading.Thread(target=init, daemon=True)
-        thread.start()
-        thread.join(CONNECT_WAIT_S * 6)
-        if thread.is_alive() or "error" in result:
-            why = _one_line(str(result.get("error", f"no Ray answer within {CONNECT_WAIT_S * 6:.0f} s"))).rstrip(".")
-            try:
-                if "InvalidAuthToken" in log_file.read_text() and os.environ.get("RAY_AUTH_MODE") != "token":
-                    why = "it asks for a token; a cluster started with token authentication needs RAY_AUTH_MODE=token here too"
-            except OSError:
-                pass
-            raise LandersError(f"Could not join the Ray cluster at {address}: {why}.")
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    biggest = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-    if cpus_per_run > biggest:
-        ray.shutdown()
-        raise LandersError(f"--cpus-per-run {cpus_per_run} is more than any node has (the largest has "
-                           f"{biggest:g} CPUs).")
-    total = ray.cluster_resources().get("CPU", 0)
-    return f"{total:g} CPUs on {len(nodes)} node{'s' if len(nodes) != 1 else ''}"
-
-
-def _check_storage(storage: str) -> None:
-    probe = f".landers-probe-{uuid.uuid4().hex[:8]}"
-    if _is_uri(storage):
-        import pyarrow.fs
-
-        try:
-            fs, path = pyarrow.fs.FileSystem.from_uri(storage)
-            fs.create_dir(path, recursive=True)
-            with fs.open_output_stream(f"{path}/{probe}"):
-                pass
-            fs.delete_file(f"{path}/{probe}")
-        except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds
-            raise LandersError(f"Cannot write to the storage '{storage}': {_one_line(str(e))}.") from None
-        return
-    try:
-        Path(storage, "runs").mkdir(parents=True, exist_ok=True)
-        (Path(storage) / probe).write_text("")
-        (Path(storage) / probe).unlink()
-    except OSError as e:
-        raise LandersError(f"Cannot write to '{storage}': {e.strerror}.") from None
+            _LINES.running.discard(name_of_config(trial.config))
+            _LINES.set(trial, f"failed: {reason_of(trial)}", say=True)
 
 
 # ---------------------------------------------------------------- the comparison (driver)
@@ -385,15 +251,15 @@ def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path,
         cpus_per_run: int, storage: str | None, echo, env_kwargs: dict | None = None,
         wrappers: tuple = (), first_seed: int = 1) -> tuple[list[Job], list[tuple[Job, str]]]:
     out = out.absolute()
-    storage = storage if storage and _is_uri(storage) else str(Path(storage or out).absolute())
-    _check_storage(str(out))
-    _check_storage(storage)
-    runs = out / "runs" if _is_uri(storage) else Path(storage) / "runs"
+    storage = storage if storage and is_uri(storage) else str(Path(storage or out).absolute())
+    check_storage(str(out))
+    check_storage(storage)
+    runs = out / "runs" if is_uri(storage) else Path(storage) / "runs"
     entries = [parse_entry(entry) for entry in algos]
     jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries
             for s in range(first_seed, first_seed + seeds)]
     _refuse_other_runs(jobs, env_id, steps, cpus_per_run, env_kwargs or {}, tuple(wrappers))
-    with _output_to(out / "ray.log") as terminal:
+    with output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
                 echo(message)
@@ -418,7 +284,7 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
         if not config.exists():
             continue
         held = spec_mod.read_config(config)[0].to_json()
-        preset = _preset_of(job).get("preset_file", job.preset)
+        preset = preset_of(job).get("preset_file", job.preset)
         wanted = spec_mod.make_spec(job.algo, env_id, preset=preset, steps=steps, seed=job.seed, threads=cpus_per_run,
                                     env_kwargs=env_kwargs, wrappers=wrappers).to_json()
         same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731
@@ -432,39 +298,13 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
                                "or continue it as it was with landers train --resume.")
 
 
-@contextlib.contextmanager
-def _output_to(log_file: Path):
-    """While Ray runs, everything written to stdout or stderr goes to `log_file`: Ray's C++
-    parts write to file descriptors 1 and 2, its Python threads print to sys.stdout/stderr
-    (a dead worker's story, for one). Yields the terminal, for our own lines."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    saved = os.dup(1), os.dup(2)
-    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    previous = sys.stdout, sys.stderr
-    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    sys.stdout = sys.stderr = open(log_file, "a", buffering=1)
-    try:
-        yield terminal
-    finally:
-        sys.stdout.close()
-        terminal.close()
-        sys.stdout, sys.stderr = previous
-        for fd, original in zip((1, 2), saved):
-            os.dup2(original, fd)
-            os.close(original)
-        os.close(log)
-
-
 def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: str, address: str | None,
          cpus_per_run: int, out: Path, echo, terminal, env_kwargs: dict,
          wrappers: tuple) -> tuple[list[Job], list[tuple[Job, str]]]:
     global _LINES
     from landers.run.trainer import Interrupted
 
-    resources = _connect(address, cpus_per_run, out / "ray.log")
+    resources = connect(address, cpus_per_run, out / "ray.log")
     try:
         # One Tune experiment per distinct request: the same command restores it; another
         # (more seeds, other algorithms) starts a new one whose trials reuse finished run dirs.
@@ -482,7 +322,7 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
         else:
             param_space = {"env_id": env_id, "steps": steps, "cpus": cpus_per_run, "storage": storage,
                            "runs": str(runs), "env_kwargs": dict(env_kwargs or {}), "wrappers": list(wrappers),
-                           "run": tune.grid_search([{"algo": j.algo, "seed": j.seed, **_preset_of(j)} for j in jobs])}
+                           "run": tune.grid_search([{"algo": j.algo, "seed": j.seed, **preset_of(j)} for j in jobs])}
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
                 # reuse_actors: the next trial runs in the finished one's worker process, which
@@ -505,14 +345,14 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
         finished, failed = [], []
         by_name = {j.name: j for j in jobs}
         for result in results:  # a trial that never started has no config, but its path
-            name = _trial_dirname_of_config(result.config) if result.config else Path(result.path or "").name
+            name = name_of_config(result.config) if result.config else Path(result.path or "").name
             job = by_name.get(name)
             if job is None:
                 continue
             if result.error is not None:
-                failed.append((job, _one_line(result.error)))
+                failed.append((job, one_line(result.error)))
             elif (result.metrics or {}).get("finished"):
-                if _is_uri(storage) and result.checkpoint is not None and not job.done:
+                if is_uri(storage) and result.checkpoint is not None and not job.done:
                     result.checkpoint.to_directory(str(job.run_dir))
                 if job.done:
                     finished.append(job)
@@ -533,19 +373,5 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
         ray.shutdown()
 
 
-def _preset_of(job: Job) -> dict:
-    """A job's preset for its trial: the name as given (it names the run), and a preset file's
-    absolute path (the trial's worker has another working directory)."""
-    if job.preset is None:
-        return {}
-    file = Path(job.preset)
-    return {"preset": job.preset, **({"preset_file": str(file.absolute())} if file.is_file() else {})}
-
-
-def _trial_dirname_of_config(config: dict) -> str:
-    run = config.get("run", config)
-    return run_name(run["algo"], run.get("preset"), run["seed"])
-
-
 def _trial_dirname_of_run(trial) -> str:
-    return _trial_dirname_of_config(trial.config)
+    return name_of_config(trial.config)

@@ -85,7 +85,7 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
                 env: dict[str, Any] | None = None, overlap: bool = False) -> dict[str, Any]:
     """A preset file for the best trial, recording the evidence it was chosen on (and the env's
     kwargs and wrappers it was tuned with, which `train` needs again: a preset holds no env)."""
-    from landers import __version__
+    from landers.version import __version__
 
     done = [t for t in trials if t.state == "COMPLETE"]
     scores = ", ".join(f"{s:.1f}" for s in best.seed_scores)

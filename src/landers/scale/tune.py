@@ -34,8 +34,7 @@ from landers.core.files import read_json_object
 from landers.core.search import Space, constrained, space_to_json, suggest
 from landers.errors import LandersError
 from landers.scale import study
-from landers.scale.ray_runner import MAX_FAILURES, _check_storage as check_storage, _connect as connect
-from landers.scale.ray_runner import _one_line as one_line, _output_to as output_to
+from landers.scale.cluster import MAX_FAILURES, check_storage, connect, one_line, output_to
 
 GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
 REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
