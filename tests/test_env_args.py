@@ -146,6 +146,7 @@ def test_kwargs_that_undo_a_variant_get_the_plain_preset():
     assert spec.preset == "ppo-lunarlander" and spec.env_id == "LunarLanderContinuous-v3"
 
 
+@pytest.mark.ray
 def test_compare_passes_env_arguments_to_its_runs(tmp_path):
     out = tmp_path / "cmp"
     result = landers_cli("compare", "fake_envs:Configurable-v0", "--algos", "random", "--seeds", "1", "--steps", "64",

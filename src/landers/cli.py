@@ -206,10 +206,10 @@ def compare(
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before any run
         names = [a.strip() for a in algos.split(",") if a.strip()]
-        finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
+        finished, failed = compare_mod.run_all(env_id, names, seeds=seeds, steps=steps, out=out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
                                                wrappers=tuple(wrap or ()), first_seed=first_seed, echo=typer.echo)
-        compare_mod.summarize(env_id, finished, out, failed)
+        compare_mod.summarize(env_id, finished, out, failed=failed)
     except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
@@ -225,11 +225,15 @@ def compare(
 @app.command()
 def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
-    env_id: str = typer.Argument(..., help="Gymnasium env id"),
-    trials: int = typer.Option(40, help="configurations to try"),
+    env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "
+                                             "over envs of its normalized score (random policy 0, threshold 1)"),
+    trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
     steps: Optional[int] = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
-    seeds: int = typer.Option(3, help="seeds every configuration trains on; its score is their mean"),
-    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations) or final (the last one)"),
+    seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
+    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations), final (the final evaluation), "
+                                               "auc-time (the curve's area over training seconds) or time-to-threshold "
+                                               "(training seconds to the first evaluation >= --threshold)"),
+    threshold: Optional[float] = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
     space: Optional[Path] = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
     preset: Optional[str] = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
@@ -256,16 +260,19 @@ def tune(
         module = get_algo(algo)
         if resume and "://" not in (storage or "") and not (Path(storage or out) / "ray" / "tune").exists():
             raise LandersError(f"--resume: '{out}' holds no study to continue.")
-        search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
         options = config_mod.parse_assignments(set_)
         kwargs = parse_env_kwargs(env_kwargs)
-        env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
+        env_ids = tuple(e.strip() for e in env_id.split(",") if e.strip())
+        for one in env_ids:
+            env_source(one, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
         from landers.scale import tune as tune_mod
 
-        best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
-                                         space=search_space, out=out, address=address, storage=storage,
-                                         cpus_per_trial=cpus_per_trial, preset=preset, options=options,
-                                         env_kwargs=kwargs, wrappers=tuple(wrap or ()), echo=typer.echo)
+        search_space = load_space(space, module) if space is not None else tune_mod.default_space(module)
+        settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
+                                          steps=steps, threshold=threshold, space=search_space, preset=preset,
+                                          options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
+                                          cpus_per_trial=cpus_per_trial)
+        best, interrupted = tune_mod.run(settings, out=out, address=address, storage=storage, echo=typer.echo)
         from landers.see.report import write_report
 
         write_report(out)
@@ -277,7 +284,7 @@ def tune(
         env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
             f" --wrap {shlex.quote(w)}" for w in wrap or ())
         typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "
-                   f"landers train {algo} {env_id} --preset {out / 'best.json'}{env_args}")
+                   f"landers train {algo} {env_id.split(',')[0].strip()} --preset {out / 'best.json'}{env_args}")
     if interrupted:
         _fail(f"Interrupted; run the same command again to resume the study in {out}.", code=130)
     if best is None:

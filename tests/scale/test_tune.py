@@ -30,6 +30,7 @@ def write_space(tmp_path: Path, space: dict) -> str:
     return str(path)
 
 
+@pytest.mark.ray
 def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, ray_env):  # noqa: F811
     out = tmp_path / "study"
     # lr 1e-7 cannot learn CartPole in 3k steps; 2.5e-3 can: the scheduler should stop some
@@ -66,6 +67,7 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
     assert config["preset"] == str(out / "best.json")
 
 
+@pytest.mark.ray
 def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path, ray_env):  # noqa: F811
     out = tmp_path / "study"
     space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3], "log": True}})
@@ -102,6 +104,7 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
         assert (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns == finished_at[name]
 
 
+@pytest.mark.ray
 def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_runs_to_its_end(tmp_path, ray_env):  # noqa: F811
     out = tmp_path / "study"
     clip = 'gymnasium.wrappers:ClipReward:{"min_reward": -1, "max_reward": 1}'
@@ -125,6 +128,7 @@ def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_r
     assert best["results"]["env_kwargs"] == {"size": 5} and best["results"]["wrappers"] == [clip]
 
 
+@pytest.mark.ray
 def test_a_study_on_a_two_node_cluster(tmp_path, cluster):  # noqa: F811
     """`--address` joins a `ray start` cluster of two one-CPU nodes: a trial's two seeds need a
     CPU each, so every trial spans both nodes."""

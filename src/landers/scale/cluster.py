@@ -92,7 +92,7 @@ def resolve_address(address: str) -> str:
     return address
 
 
-def connect(address: str | None, cpus_per_run: int, log_file: Path) -> str:
+def connect(address: str | None, *, cpus_per_run: int, log_file: Path) -> str:
     """Start a local Ray (no address) or join the cluster at `address`; Ray's logs go to
     `log_file`. Returns the resources in words; one sentence when a run cannot fit.
     `cpus_per_run` is what one trial asks for (checked against the biggest node)."""

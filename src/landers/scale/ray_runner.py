@@ -39,7 +39,7 @@ from ray import tune
 
 from landers.errors import LandersError
 from landers.scale.cluster import MAX_FAILURES, check_storage, connect, is_uri, one_line, output_to, reason_of
-from landers.scale.jobs import Job, entry_label, name_of_config, parse_entry, preset_of, run_name
+from landers.scale.jobs import Job, Request, RunSettings, entry_label, key_of_config, preset_of
 
 STOP_WAIT_S = 60.0  # how long Ctrl-C waits for running trials to save before Tune stops them
 
@@ -68,16 +68,17 @@ def _watch_stop(stop_key: str, stop: threading.Event, done: threading.Event) -> 
             return
 
 
-def _trial(config: dict, stop_key: str) -> None:
+def _trial(settings: RunSettings, entry: dict, stop_key: str) -> None:
+    """One run (`entry`: the trial's algo, seed, preset, and a suite's env) on a worker."""
     from ray.experimental import internal_kv
 
     from landers.run import spec as spec_mod
     from landers.run import trainer as train_mod
 
-    algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
-    name = run_name(algo, preset, seed)
-    remote = is_uri(config["storage"])
-    run_dir = Path(tempfile.mkdtemp(prefix="landers-trial-")) / name if remote else Path(config["runs"]) / name
+    algo, seed, preset = entry["algo"], entry["seed"], entry.get("preset")
+    name = key_of_config(entry)
+    remote = is_uri(settings.storage)
+    run_dir = Path(tempfile.mkdtemp(prefix="landers-trial-")) / name if remote else settings.run_dir_of(entry)
     snapshot = run_dir if remote else run_dir / "checkpoints" / "last"
     restored = tune.get_checkpoint()
     if restored is not None and (remote or not snapshot.exists()):
@@ -101,10 +102,9 @@ def _trial(config: dict, stop_key: str) -> None:
         elif (run_dir / "config.json").exists():
             train_mod.resume(run_dir, quiet=True, **hooks)
         else:
-            spec = spec_mod.make_spec(algo, config["env_id"], preset=config["run"].get("preset_file", preset),
-                                      steps=config["steps"], seed=seed,
-                                      threads=config["cpus"], env_kwargs=config.get("env_kwargs"),
-                                      wrappers=tuple(config.get("wrappers", ())))
+            spec = spec_mod.make_spec(algo, settings.env_of(entry), preset=entry.get("preset_file", preset),
+                                      steps=settings.steps, seed=seed, threads=settings.cpus_per_run,
+                                      env_kwargs=settings.env_kwargs, wrappers=settings.wrappers)
             train_mod.start(spec, run_dir, quiet=True, **hooks)
     except train_mod.Interrupted:
         report({"step": _checkpoint_step(run_dir / "checkpoints"), "interrupted": True})
@@ -119,9 +119,9 @@ def _trial(config: dict, stop_key: str) -> None:
         shutil.rmtree(run_dir.parent, ignore_errors=True)
 
 
-def _make_trainable(stop_key: str):
+def _make_trainable(settings: RunSettings, stop_key: str):
     def landers_trial(config):
-        _trial(config, stop_key)
+        _trial(settings, config["run"], stop_key)
 
     return landers_trial
 
@@ -133,7 +133,7 @@ class _Lines:
     """One line per trial: a live block on a terminal, else a line per change of state."""
 
     def __init__(self, jobs: list[Job], echo, terminal):
-        self.echo, self.state = echo, {j.name: f"{j.label:<10} seed {j.seed}: waiting" for j in jobs}
+        self.echo, self.state = echo, {j.key: f"{j.label:<10} seed {j.seed}: waiting" for j in jobs}
         self.running: set[str] = set()
         self.live = None
         if terminal.isatty():
@@ -148,20 +148,64 @@ class _Lines:
 
         return Text("\n".join(self.state.values()))
 
-    def set(self, trial, text: str, say: bool) -> None:
-        name = name_of_config(trial.config)
-        run = trial.config["run"]
+    def event(self, trial, kind: str, text: str) -> None:
+        """`kind`: running, eval, done, stopped, retry or failed; `text` says it for a person."""
+        key, run = key_of_config(trial.config), trial.config["run"]
+        if kind == "running":
+            self.running.add(key)
+        elif kind in ("done", "failed"):
+            self.running.discard(key)
         algo, seed = entry_label(run["algo"], run.get("preset")), run["seed"]
-        self.state[name] = f"{algo:<10} seed {seed}: {text}"
+        self.state[key] = f"{algo:<10} seed {seed}: {text}"
         if self.live is not None:
             self.live.update(self._render())
-        elif say:
+        elif kind not in ("running", "eval"):
             self.echo(f"  {algo} seed {seed}: {text}")
 
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
+
+
+class _SuiteLine(_Lines):
+    """A suite's one status line (envs done, running, failed; runs done; elapsed), live on a
+    terminal, else printed when a run ends, fails or is retried."""
+
+    def __init__(self, jobs: list[Job], echo, terminal):
+        self.jobs = {j.key: j for j in jobs}
+        self.ended = {j.key: "done" for j in jobs if j.done}
+        self.started = time.monotonic()
+        super().__init__(jobs, echo, terminal)
+
+    def line(self) -> str:
+        envs = list(dict.fromkeys(j.env_id for j in self.jobs.values()))
+        of = lambda env: [k for k, j in self.jobs.items() if j.env_id == env]  # noqa: E731
+        failed = [e for e in envs if any(self.ended.get(k) == "failed" for k in of(e))]
+        done = [e for e in envs if e not in failed and all(self.ended.get(k) == "done" for k in of(e))]
+        running = [e for e in envs if e not in failed and e not in done and any(k in self.running for k in of(e))]
+        runs_done = sum(v == "done" for v in self.ended.values())
+        return (f"envs: {len(done)} done, {len(running)} running, {len(failed)} failed of {len(envs)}; "
+                f"runs: {runs_done} of {len(self.jobs)} done, {len(self.running)} running; "
+                f"{time.monotonic() - self.started:.0f} s")
+
+    def _render(self):
+        from rich.text import Text
+
+        return Text(self.line())
+
+    def event(self, trial, kind: str, text: str) -> None:
+        key, run = key_of_config(trial.config), trial.config["run"]
+        if kind == "running":
+            self.running.add(key)
+        elif kind in ("done", "failed"):
+            self.running.discard(key)
+            self.ended[key] = kind
+        if self.live is not None:
+            self.live.update(self._render())
+        elif kind not in ("running", "eval"):
+            who = f"{run.get('env_id')} {entry_label(run['algo'], run.get('preset'))} seed {run['seed']}"
+            self.echo(f"  {who}: {text}" + ("" if kind == "retry" else f"  [{self.line()}]"))
 
 
 _LINES: _Lines | None = None  # the callback below is pickled into Tune's state: it holds nothing
@@ -173,33 +217,30 @@ class _Progress(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.running.add(name_of_config(trial.config))
-            _LINES.set(trial, "running", say=False)
+            _LINES.event(trial, "running", "running")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if not _LINES:
             return
         step = result.get("step", 0)
         if result.get("finished"):
-            _LINES.running.discard(name_of_config(trial.config))
-            _LINES.set(trial, f"done, {step:,} steps, final eval {result['final_mean']:.1f}", say=True)
+            _LINES.event(trial, "done", f"done, {step:,} steps, final eval {result['final_mean']:.1f}")
         elif result.get("interrupted"):
-            _LINES.set(trial, f"stopped at {step:,} steps, checkpoint saved", say=True)
+            _LINES.event(trial, "stopped", f"stopped at {step:,} steps, checkpoint saved")
         elif "eval_mean" in result:
-            _LINES.set(trial, f"{step:,} steps, eval {result['eval_mean']:.1f}", say=False)
+            _LINES.event(trial, "eval", f"{step:,} steps, eval {result['eval_mean']:.1f}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.set(trial, f"failed ({reason_of(trial)}); retry {trial.num_failures} of "
-                              f"{MAX_FAILURES} from its last checkpoint", say=True)
+            _LINES.event(trial, "retry", f"failed ({reason_of(trial)}); retry {trial.num_failures} of "
+                                         f"{MAX_FAILURES} from its last checkpoint")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.running.discard(name_of_config(trial.config))
-            _LINES.set(trial, f"failed: {reason_of(trial)}", say=True)
+            _LINES.event(trial, "failed", f"failed: {reason_of(trial)}")
 
 
-# ---------------------------------------------------------------- the comparison (driver)
+# ---------------------------------------------------------------- the experiment (driver)
 
 
 class _CtrlC:
@@ -247,29 +288,29 @@ class _CtrlC:
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop: saves its state, ends the actors
 
 
-def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *, address: str | None,
-        cpus_per_run: int, storage: str | None, echo, env_kwargs: dict | None = None,
-        wrappers: tuple = (), first_seed: int = 1) -> tuple[list[Job], list[tuple[Job, str]]]:
+def run(request: Request, *, out: Path, address: str | None, storage: str | None,
+        echo) -> tuple[list[Job], list[tuple[Job, str]]]:
+    """Every job of `request` as a trial of one Ray Tune experiment (restored when the same
+    request ran before); returns (finished jobs, [(failed job, reason)])."""
     out = out.absolute()
     storage = storage if storage and is_uri(storage) else str(Path(storage or out).absolute())
     check_storage(str(out))
     check_storage(storage)
     runs = out / "runs" if is_uri(storage) else Path(storage) / "runs"
-    entries = [parse_entry(entry) for entry in algos]
-    jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries
-            for s in range(first_seed, first_seed + seeds)]
-    _refuse_other_runs(jobs, env_id, steps, cpus_per_run, env_kwargs or {}, tuple(wrappers))
+    settings = RunSettings(env_id=None if request.suite else request.env_ids[0], steps=request.steps,
+                           cpus_per_run=request.cpus_per_run, storage=storage, runs=str(runs),
+                           env_kwargs=dict(request.env_kwargs), wrappers=tuple(request.wrappers))
+    jobs = request.jobs(runs)
+    _refuse_other_runs(jobs, settings)
     with output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
                 echo(message)
 
-        return _run(env_id, jobs, steps, runs, storage, address, cpus_per_run, out, say, terminal,
-                    env_kwargs or {}, tuple(wrappers))
+        return _run(request, jobs, settings, address=address, out=out, echo=say, terminal=terminal)
 
 
-def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per_run: int, env_kwargs: dict,
-                       wrappers: tuple) -> None:
+def _refuse_other_runs(jobs: list[Job], settings: RunSettings) -> None:
     """A run directory that an earlier comparison left is reused (finished) or resumed
     (interrupted) by name: only where this comparison would train that very run. A changed
     preset file, --steps, --cpus-per-run or env argument (or a landers whose presets changed) is
@@ -285,8 +326,9 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
             continue
         held = spec_mod.read_config(config)[0].to_json()
         preset = preset_of(job).get("preset_file", job.preset)
-        wanted = spec_mod.make_spec(job.algo, env_id, preset=preset, steps=steps, seed=job.seed, threads=cpus_per_run,
-                                    env_kwargs=env_kwargs, wrappers=wrappers).to_json()
+        wanted = spec_mod.make_spec(job.algo, job.env_id or settings.env_id, preset=preset, steps=settings.steps,
+                                    seed=job.seed, threads=settings.cpus_per_run, env_kwargs=settings.env_kwargs,
+                                    wrappers=settings.wrappers).to_json()
         same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731
         changed = [names.get(k, k) for k in wanted if k not in skip and not same(held.get(k), wanted[k])]
         changed += [f"hparams.{k}" for k in wanted["hparams"] if not same(held["hparams"].get(k), wanted["hparams"][k])]
@@ -298,31 +340,32 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
                                "or continue it as it was with landers train --resume.")
 
 
-def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: str, address: str | None,
-         cpus_per_run: int, out: Path, echo, terminal, env_kwargs: dict,
-         wrappers: tuple) -> tuple[list[Job], list[tuple[Job, str]]]:
+def _run(request: Request, jobs: list[Job], settings: RunSettings, *, address: str | None, out: Path, echo,
+         terminal) -> tuple[list[Job], list[tuple[Job, str]]]:
     global _LINES
     from landers.run.trainer import Interrupted
 
-    resources = connect(address, cpus_per_run, out / "ray.log")
+    cpus_per_run, storage, runs = settings.cpus_per_run, settings.storage, Path(settings.runs)
+    resources = connect(address, cpus_per_run=cpus_per_run, log_file=out / "ray.log")
     try:
         # One Tune experiment per distinct request: the same command restores it; another
         # (more seeds, other algorithms) starts a new one whose trials reuse finished run dirs.
-        key = json.dumps([env_id, [j.name for j in jobs], steps, cpus_per_run, str(runs)])
-        name = f"compare-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+        envs = list(request.env_ids) if request.suite else request.env_ids[0]
+        key = json.dumps([envs, [j.key for j in jobs], settings.steps, cpus_per_run, str(runs)])
+        name = f"{'bench' if request.suite else 'compare'}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         stop_key = f"landers:stop:{uuid.uuid4().hex}"
-        trainable = tune.with_resources(_make_trainable(stop_key), {"cpu": cpus_per_run})
+        trainable = tune.with_resources(_make_trainable(settings, stop_key), {"cpu": cpus_per_run})
         experiment = f"{storage.rstrip('/')}/ray/{name}"
         restoring = tune.Tuner.can_restore(experiment)
         reused = sum(j.done for j in jobs)
         echo(f"{len(jobs)} runs ({reused} already finished) on Ray ({resources}, {cpus_per_run} CPU per run), "
-             f"in {runs}" + ("; resuming the interrupted comparison (Ray restore)" if restoring and reused < len(jobs) else ""))
+             f"in {runs}" + (f"; resuming the interrupted {'suite' if request.suite else 'comparison'} (Ray restore)"
+                             if restoring and reused < len(jobs) else ""))
         if restoring:
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
         else:
-            param_space = {"env_id": env_id, "steps": steps, "cpus": cpus_per_run, "storage": storage,
-                           "runs": str(runs), "env_kwargs": dict(env_kwargs or {}), "wrappers": list(wrappers),
-                           "run": tune.grid_search([{"algo": j.algo, "seed": j.seed, **preset_of(j)} for j in jobs])}
+            # The settings travel with the trainable (`RunSettings`); the grid is the jobs.
+            param_space = {"run": tune.grid_search([j.trial_entry() for j in jobs])}
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
                 # reuse_actors: the next trial runs in the finished one's worker process, which
@@ -334,7 +377,7 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
                     failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     callbacks=[_Progress()]))
-        _LINES = _Lines(jobs, echo, terminal)
+        _LINES = (_SuiteLine if request.suite else _Lines)(jobs, echo, terminal)
         ctrl_c = _CtrlC(stop_key, echo)
         try:
             with ctrl_c:
@@ -343,9 +386,9 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
             _LINES.close()
             _LINES = None
         finished, failed = [], []
-        by_name = {j.name: j for j in jobs}
+        by_name = {j.key: j for j in jobs}
         for result in results:  # a trial that never started has no config, but its path
-            name = name_of_config(result.config) if result.config else Path(result.path or "").name
+            name = key_of_config(result.config) if result.config else Path(result.path or "").name
             job = by_name.get(name)
             if job is None:
                 continue
@@ -365,13 +408,13 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
                               "checkpoints; run the same command again to resume them.")
         if unfinished:
             failed += [(j, "did not finish") for j in unfinished]
-        order = {j.name: i for i, j in enumerate(jobs)}
-        finished.sort(key=lambda j: order[j.name])
-        failed.sort(key=lambda f: order[f[0].name])
+        order = {j.key: i for i, j in enumerate(jobs)}
+        finished.sort(key=lambda j: order[j.key])
+        failed.sort(key=lambda f: order[f[0].key])
         return finished, failed
     finally:
         ray.shutdown()
 
 
 def _trial_dirname_of_run(trial) -> str:
-    return name_of_config(trial.config)
+    return key_of_config(trial.config)
