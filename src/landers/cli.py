@@ -223,6 +223,47 @@ def compare(
 
 
 @app.command()
+def bench(
+    suite: str = typer.Argument(..., help="a suite (classic, box2d, mujoco, atari) or comma-separated env ids"),
+    algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
+    seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
+    first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),
+    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each preset's budget]"),
+    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/bench__<suite>]"),
+    address: Optional[str] = typer.Option(
+        None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
+    cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray"),
+    storage: Optional[str] = typer.Option(
+        None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI [default: --out]"),
+) -> None:
+    """Run every env x algorithm x seed of SUITE as Ray Tune trials (the same command again
+    resumes), then write a report: per-env results beside published ones, and normalized scores
+    aggregated across envs with stratified-bootstrap CIs."""
+    import re
+
+    from landers.run.trainer import Interrupted
+    from landers.scale import bench as bench_mod
+
+    out = out or Path("runs") / f"bench__{re.sub(r'[^A-Za-z0-9_.-]+', '_', suite)[:80]}"
+    try:
+        env_ids = bench_mod.parse_suite(suite)
+        names = [a.strip() for a in algos.split(",") if a.strip()]
+        finished, failed = bench_mod.run(env_ids, names, seeds=seeds, first_seed=first_seed, steps=steps, out=out,
+                                         address=address, cpus_per_run=cpus_per_run, storage=storage,
+                                         echo=typer.echo)
+        bench_mod.summarize(env_ids, finished, out, failed=failed)
+    except Interrupted as e:
+        _fail(str(e), code=130)
+    except LandersError as e:
+        _fail_with(e)
+    typer.echo((out / "bench.md").read_text())
+    typer.echo(f"{out}: report.html, bench.md, bench.csv, curves.png/.svg, aggregate.png/.svg")
+    if failed:
+        _fail(f"{len(failed)} run(s) failed ({failed[0][0].env_id} {failed[0][0].label} seed {failed[0][0].seed}: "
+              f"{failed[0][1]}); the others are in the report, run the same command again to retry.", code=1)
+
+
+@app.command()
 def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
     env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "

@@ -62,3 +62,23 @@ def test_tune_refuses_an_unknown_set_key_before_ray(tmp_path):
                                   space=tune.default_space(get_algo("ppo")), options={"clip_coeff": "0.2"})
     assert "clip_coeff" in refused(lambda: tune.run(settings, out=tmp_path / "t"))
 
+
+@pytest.mark.parametrize("suite, words", [
+    ("clasic", "Unknown suite 'clasic'"),
+    ("CartPole-v1,NoSuchEnv-v0", "NoSuchEnv-v0"),
+    ("CartPole-v1,CartPole-v1", "twice"),
+])
+def test_bench_refuses_a_bad_suite_before_ray(tmp_path, suite, words):
+    from landers.scale import bench
+
+    out = tmp_path / "b"
+    message = refused(lambda: bench.run(bench.parse_suite(suite), ["ppo"], seeds=1, steps=64, out=out))
+    assert words in message and not out.exists()
+
+
+def test_the_named_suites():
+    from landers.scale import bench
+
+    assert bench.parse_suite("classic") == ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+                                            "Pendulum-v1")
+    assert len(bench.parse_suite("mujoco")) == 8 and bench.parse_suite("A-v0, B-v1") == ("A-v0", "B-v1")
