@@ -4,7 +4,6 @@ finished study of two envs. No mocks."""
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 

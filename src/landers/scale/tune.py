@@ -89,7 +89,8 @@ class SeedRun:
 
     def train(self, setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: str, threads: int) -> dict:
         from landers.run import spec as spec_mod
-        from landers.run import trainer as train_mod
+        from landers.run import rundir
+        from landers.run.hooks import Hooks
 
         run_dir = Path(run_dir)
         try:
@@ -97,7 +98,7 @@ class SeedRun:
                 self._earlier_rows(run_dir, finished=True)
             elif (run_dir / "config.json").exists():
                 self._earlier_rows(run_dir, finished=False)
-                train_mod.resume(run_dir, quiet=True, on_eval=self._add)
+                rundir.resume(run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
             else:
                 # base_config: the preset's and --set's values (one env), or the algorithm's
                 # defaults with --preset and --set (several envs: not each env's own preset)
@@ -105,7 +106,7 @@ class SeedRun:
                                           overrides={**setup.base_config, **params, **setup.options}, steps=setup.steps,
                                           seed=seed, threads=threads, env_kwargs=setup.env_kwargs,
                                           wrappers=setup.wrappers)
-                train_mod.start(spec, run_dir, quiet=True, on_eval=self._add)
+                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
             self.final = json.loads((run_dir / "eval.json").read_text())
             return self.final
         finally:

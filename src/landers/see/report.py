@@ -84,7 +84,7 @@ def comparison_section(out_dir: Path) -> str:
     with (out_dir / "comparison.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     fmt = lambda v: v if v in ("", None) else f"{float(v):,.1f}"  # noqa: E731
-    table = table(["algorithm", "seeds", "mean", "std", "IQM", "IQM 95% CI", "seeds solving",
+    results = table(["algorithm", "seeds", "mean", "std", "IQM", "IQM 95% CI", "seeds solving",
                     "median steps to threshold", "median training s to threshold"],
                    [[r["algo"], r["seeds"], fmt(r["mean"]), fmt(r["std"]), fmt(r["iqm"]),
                      f"[{fmt(r['iqm_ci_low'])}, {fmt(r['iqm_ci_high'])}]", f"{r['solved']}/{r['seeds']}",
@@ -93,7 +93,7 @@ def comparison_section(out_dir: Path) -> str:
     images = "".join(f'<h2>Episodic return against {x}</h2><img alt="curves {x}" src="{data_uri(out_dir / f"curves_{x}.png", "image/png")}">'
                      for x in ("steps", "time") if (out_dir / f"curves_{x}.png").exists())
     return (f"<h1>Comparison: {html.escape(out_dir.name)}</h1><h2>Final evaluation (100 episodes per seed)</h2>"
-            f"{table}{images}")
+            f"{results}{images}")
 
 
 def study_section(out_dir: Path) -> str:
