@@ -114,7 +114,7 @@ class TrialRecord:
     run_dirs: list[str] = field(default_factory=list)
 
 
-def write_trials_csv(path: Path, trials: list[TrialRecord], seeds: int, space: Space) -> None:
+def write_trials_csv(path: Path, trials: list[TrialRecord], *, seeds: int, space: Space) -> None:
     names = list(space)
     header = (["trial", "name", "state", "score"] + [f"score_seed{i + 1}" for i in range(seeds)]
               + ["steps", "pruned_at_step"] + names + ["error"])
@@ -135,8 +135,8 @@ def machine() -> dict[str, Any]:
             "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
-def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base_hparams: dict[str, Any],
-                best: TrialRecord, trials: list[TrialRecord], seeds: int, objective: str, *,
+def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_every: int | None,
+                base_hparams: dict[str, Any], trials: list[TrialRecord], seeds: int, objective: str,
                 env: dict[str, Any] | None = None, overlap: bool = False,
                 scoring: Scoring | None = None) -> dict[str, Any]:
     """A preset file for the best trial, recording the evidence it was chosen on (and the env's
@@ -210,7 +210,7 @@ def importances(trials: list[TrialRecord], space: Space) -> dict[str, float]:
         return {}
 
 
-def plot_study(path: Path, trials: list[TrialRecord], space: Space, objective: str, env_id: str) -> list[Path]:
+def plot_study(path: Path, trials: list[TrialRecord], *, space: Space, objective: str, env_id: str) -> list[Path]:
     """tune.png/.svg: each trial's score and the best so far against trial number, and the
     parameters' importances."""
     from landers.see.plots import pyplot, save
@@ -253,15 +253,16 @@ def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: 
                   space: Space, env: dict[str, Any] | None = None, overlap: bool = False,
                   scoring: Scoring | None = None) -> TrialRecord | None:
     """trials.csv, tune.png and (once a trial completed) best.json; returns the best trial."""
-    write_trials_csv(out / "trials.csv", trials, seeds, space)
+    write_trials_csv(out / "trials.csv", trials, seeds=seeds, space=space)
     done = [t for t in trials if t.state == "COMPLETE" and t.score is not None and math.isfinite(t.score)]
     best = max(done, key=lambda t: t.score) if done else None
     if best is not None:
-        write_json_atomic(out / "best.json", best_preset(algo, env_id, steps, eval_every, base_hparams, best,
-                                                         trials, seeds, objective, env=env, overlap=overlap,
-                                                         scoring=scoring))
+        write_json_atomic(out / "best.json", best_preset(best, algo=algo, env_id=env_id, steps=steps,
+                                                         eval_every=eval_every, base_hparams=base_hparams,
+                                                         trials=trials, seeds=seeds, objective=objective, env=env,
+                                                         overlap=overlap, scoring=scoring))
     try:
-        plot_study(out / "tune.png", trials, space, objective, env_id)
+        plot_study(out / "tune.png", trials, space=space, objective=objective, env_id=env_id)
     except LandersError:
         pass  # no matplotlib: the CSV and best.json still say everything
     return best

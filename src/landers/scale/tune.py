@@ -35,6 +35,7 @@ from landers.algos import get_algo
 from landers.core.checkpoint import write_json_atomic
 from landers.core.files import read_json_object
 from landers.core.search import Choice, Int, Space, constrained, space_to_json, suggest
+from landers.envs import env_spec
 from landers.errors import LandersError
 from landers.scale import study
 from landers.scale.cluster import MAX_FAILURES, check_storage, connect, one_line, output_to
@@ -290,7 +291,7 @@ class GrowingSearch(SearchGenerator):
             self._total_samples, self._finished = wanted, False
 
 
-def _records(trials: list[dict], space: Space, settled: bool) -> list[study.TrialRecord]:
+def _records(trials: list[dict], *, space: Space, settled: bool) -> list[study.TrialRecord]:
     """Trials as study records. `settled`: the study ran to its end, so a trial that neither
     finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
     stopped by Ctrl-C, and a resume will go on with it."""
@@ -348,7 +349,7 @@ class _Progress(tune.Callback):
             return
         ended = {trial_name(t) for t in trials if t is self._ending}
         rows = [{**_from_trial(t), **({"status": "TERMINATED"} if trial_name(t) in ended else {})} for t in trials]
-        records = _records(rows, _LIVE["space"], settled=not _LIVE["interrupted"])
+        records = _records(rows, space=_LIVE["space"], settled=not _LIVE["interrupted"])
         if write:
             try:
                 _LIVE["write"](records)
@@ -445,6 +446,8 @@ def check(settings: StudySettings) -> None:
     for name in settings.space:
         if name in settings.options:
             raise LandersError(f"--set {name} fixes a searched hyperparameter; drop it from the space (--space) instead.")
+    for env_id in settings.env_ids:  # every id first: a typo in the last one is not a wait for the others
+        env_spec(env_id)
     for env_id in settings.env_ids:
         check_env(env_id, settings.env_kwargs, settings.wrappers)
         make_spec(settings.algo, env_id, preset=settings.preset, overrides=dict(settings.options), steps=settings.steps,
@@ -464,10 +467,10 @@ def random_score(env_id: str, *, env_kwargs: dict[str, Any], wrappers: tuple[str
     return float(evaluate_random(source, 10, backend="gymnasium").mean)
 
 
-def run(settings: StudySettings, *, out: Path, address: str | None = None, storage: str | None = None,
-        echo=print) -> tuple[study.TrialRecord | None, bool]:
-    """Run, resume or grow the study; returns (the best completed trial, whether it was interrupted).
-    `env_kwargs` and `wrappers` build every seed's env, as `landers train --env-kwargs/--wrap` do."""
+def plan(settings: StudySettings, *, out: Path, storage: str | None = None) -> Plan:
+    """The study `settings` ask for, checked and resolved without Ray: each env's base spec, the
+    space (with the step budget for a time objective), how trials are scored (thresholds, and for
+    several envs each random policy's score)."""
     from landers.core.config import find_preset, replace_config, to_json_dict
     from landers.run.spec import can_overlap, make_spec
 
@@ -515,22 +518,27 @@ def run(settings: StudySettings, *, out: Path, address: str | None = None, stora
                                    "nothing to normalize by.")
     scoring = study.Scoring(settings.objective, settings.env_ids, settings.seeds, thresholds, randoms)
     out = out.absolute()
-    storage = storage or str(out)
-    check_storage(str(out))
-    if storage != str(out):
-        check_storage(storage)
-    with output_to(out / "ray.log") as terminal:
+    return Plan(settings=settings, space=space, steps=steps, scoring=scoring, base_config=base_config,
+                base_hparams=base_hparams, eval_every=base.eval_every or None, overlap=asked,
+                preset_overlap=preset_overlap, out=out, storage=storage or str(out))
+
+
+def run(settings: StudySettings, *, out: Path, address: str | None = None, storage: str | None = None,
+        echo=print) -> tuple[study.TrialRecord | None, bool]:
+    """Run, resume or grow the study; returns (the best completed trial, whether it was interrupted)."""
+    planned = plan(settings, out=out, storage=storage)
+    check_storage(str(planned.out))
+    if planned.storage != str(planned.out):
+        check_storage(planned.storage)
+    with output_to(planned.out / "ray.log") as terminal:
         def say(message: str) -> None:
             print(message, file=terminal, flush=True)
 
-        plan = _Plan(settings=settings, space=space, steps=steps, scoring=scoring, base_config=base_config,
-                     base_hparams=base_hparams, eval_every=base.eval_every or None, overlap=asked,
-                     preset_overlap=preset_overlap, out=out, storage=storage)
-        return _study(plan, address=address, echo=say)
+        return _study(planned, address=address, echo=say)
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """A checked study, ready for Ray."""
 
     settings: StudySettings
@@ -546,7 +554,7 @@ class _Plan:
     storage: str
 
 
-def _study(plan: _Plan, *, address: str | None, echo) -> tuple[study.TrialRecord | None, bool]:
+def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
     settings, out, storage, space, steps = plan.settings, plan.out, plan.storage, plan.space, plan.steps
@@ -637,7 +645,7 @@ def _study(plan: _Plan, *, address: str | None, echo) -> tuple[study.TrialRecord
         finally:
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()
-        records = _records([_from_result(r) for r in results if r.path], space, settled=not interrupted)
+        records = _records([_from_result(r) for r in results if r.path], space=space, settled=not interrupted)
         echo(status_line(records))
         return write(records), bool(interrupted)
     finally:
