@@ -308,6 +308,7 @@ def tune(
         for one in env_ids:
             env_source(one, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
         from landers.scale import tune as tune_mod
+        from landers.scale.study import format_params
 
         search_space = load_space(space, module) if space is not None else tune_mod.default_space(module)
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
@@ -322,7 +323,7 @@ def tune(
         _fail(str(e))
     if best is not None:
         typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
-                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
+                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {format_params(best.params)}")
         env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
             f" --wrap {shlex.quote(w)}" for w in wrap or ())
         typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "

@@ -266,3 +266,44 @@ def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: 
     except LandersError:
         pass  # no matplotlib: the CSV and best.json still say everything
     return best
+
+
+def records(trials: list[dict], *, space: Space, settled: bool) -> list[TrialRecord]:
+    """Trials as study records. `settled`: the study ran to its end, so a trial that neither
+    finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
+    stopped by Ctrl-C, and a resume will go on with it."""
+    records = []
+    for position, t in enumerate(trials):
+        last, config = t["last"] or {}, t["config"] or {}
+        params = last.get("params") or {k: config[k] for k in space if k in config}
+        tag = str(t.get("tag") or "").split("_", 1)[0]  # Tune's search counter: the creation order
+        number = int(tag) - 1 if tag.isdigit() else position
+        rec = TrialRecord(number=number, params=params, score=last.get("score"), name=t["name"],
+                                seed_scores=list(last.get("seed_scores") or []), steps=int(last.get("step") or 0))
+        if t["error"] or last.get("failed"):
+            rec.state, rec.error, rec.score = "FAILED", t["error"] or last["failed"], None
+        elif last.get("finished"):
+            rec.state = "COMPLETE"
+        elif t["status"] in ("RUNNING", "PENDING"):
+            rec.state = t["status"]
+        elif settled:
+            rec.state, rec.pruned_at = "PRUNED", rec.steps
+        else:
+            rec.state = "STOPPED"
+        records.append(rec)
+    return records
+
+
+def status_line(records: list[TrialRecord]) -> str:
+    done = [r for r in records if r.state == "COMPLETE"]
+    best = max((r for r in done if r.score is not None), key=lambda r: r.score, default=None)
+    line = (f"trials: {len(done)} done, {sum(r.state == 'RUNNING' for r in records)} running, "
+            f"{sum(r.state in ('STOPPED', 'PRUNED') for r in records)} pruned, "
+            f"{sum(r.state == 'FAILED' for r in records)} failed")
+    if best is not None:
+        line += f"; best {best.score:.1f} (trial {best.number}: {format_params(best.params)})"
+    return line
+
+
+def format_params(params: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -18,28 +18,27 @@ an interrupted study resumes), `asha.json` (the scheduler's rungs, which Tune do
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search.optuna import OptunaSearch
-from ray.tune.search.search_generator import SearchGenerator
 
 from landers.algos import get_algo
 from landers.core.checkpoint import write_json_atomic
 from landers.core.files import read_json_object
-from landers.core.search import Choice, Int, Space, constrained, space_to_json, suggest
+from landers.core.search import Choice, Int, Space, space_to_json
 from landers.envs import env_spec
 from landers.errors import LandersError
 from landers.scale import study
 from landers.scale.cluster import MAX_FAILURES, check_storage, connect, one_line, output_to
 from landers.scale.jobs import check_env
+# The searcher, scheduler and space are pickled into a study's state by reference: studies begun
+# when these classes lived here find them here still.
+from landers.scale.tune_search import DrawFrom, GrowingSearch, ResumableASHA, SeedScoredSearch
+from landers.scale.tune_trial import TrialSetup, run_trial, seed_threads
 from landers.scale.references import threshold_for
 
 GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
@@ -52,269 +51,7 @@ def trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-# ---------------------------------------------------------------- one seed (a Ray actor)
-
-
-@ray.remote(max_concurrency=2)  # one thread trains, the other answers `row` while it does
-class SeedRun:
-    """Trains (or resumes, or reuses) one seed's landers run on one env and hands out its
-    periodic evaluations (step, mean, training seconds) one at a time as they arrive."""
-
-    def __init__(self):
-        self.rows: list[tuple[int, float, float]] = []
-        self.final: dict[str, Any] | None = None
-        self.done = False
-        self.cv = threading.Condition()
-
-    def _add(self, row: dict) -> None:
-        with self.cv:
-            self.rows.append((int(row["step"]), float(row["mean"]), float(row.get("time", 0.0))))
-            self.cv.notify_all()
-
-    def _earlier_rows(self, run_dir: Path, finished: bool) -> None:
-        """Evaluations an earlier attempt already made: all of them (`finished`), else those up
-        to its last checkpoint, which a resume goes on from."""
-        from landers.see.plots import read_csv
-
-        last = float("inf")
-        if not finished:
-            try:
-                last = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())["global_step"]
-            except (OSError, ValueError, KeyError):
-                return
-        evals = read_csv(run_dir / "evals.csv")
-        times = evals.get("time", [0.0] * len(evals.get("step", [])))
-        for step, mean, seconds in zip(evals.get("step", []), evals.get("mean", []), times):
-            if step <= last:
-                self._add({"step": step, "mean": mean, "time": seconds})
-
-    def train(self, setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: str, threads: int) -> dict:
-        from landers.run import spec as spec_mod
-        from landers.run import rundir
-        from landers.run.hooks import Hooks
-
-        run_dir = Path(run_dir)
-        try:
-            if (run_dir / "eval.json").exists():  # finished by an earlier attempt
-                self._earlier_rows(run_dir, finished=True)
-            elif (run_dir / "config.json").exists():
-                self._earlier_rows(run_dir, finished=False)
-                rundir.resume(run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
-            else:
-                # base_config: the preset's and --set's values (one env), or the algorithm's
-                # defaults with --preset and --set (several envs: not each env's own preset)
-                spec = spec_mod.make_spec(setup.algo, env_id, preset=setup.preset,
-                                          overrides={**setup.base_config, **params, **setup.options}, steps=setup.steps,
-                                          seed=seed, threads=threads, env_kwargs=setup.env_kwargs,
-                                          wrappers=setup.wrappers)
-                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
-            self.final = json.loads((run_dir / "eval.json").read_text())
-            return self.final
-        finally:
-            with self.cv:
-                self.done = True
-                self.cv.notify_all()
-
-    def row(self, i: int) -> tuple[int, float, float] | None:
-        """(step, mean, training seconds) of the i-th evaluation, once there is one; None once
-        training ended without it."""
-        with self.cv:
-            self.cv.wait_for(lambda: len(self.rows) > i or self.done)
-            return self.rows[i] if len(self.rows) > i else None
-
-
-# ---------------------------------------------------------------- one trial (a Tune trial)
-
-
-@dataclass(frozen=True)
-class TrialSetup:
-    """What every trial of a study trains with, besides its searched values."""
-
-    algo: str
-    env_ids: tuple[str, ...]
-    seeds: int
-    steps: int | None  # None: each env's preset budget (a step budget in the space overrides it)
-    objective: str
-    space: tuple[str, ...]  # the searched names
-    cpus_per_trial: float
-    trials_dir: str  # OUT/trials
-    base_config: dict[str, Any]  # the preset's hyperparameters and --set, as JSON
-    scoring: study.Scoring
-    preset: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # --set
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    wrappers: tuple[str, ...] = ()
-
-
-def seed_threads(cpus_per_trial: float, seeds: int) -> int:
-    """Torch threads of each seed's run: its share of the trial's CPUs, at least one."""
-    return max(1, int(cpus_per_trial / seeds))
-
-
-def run_trial(config: dict, setup: TrialSetup) -> None:
-    """One configuration on every env x seed at once (one actor each); reports the study score
-    after each round of periodic evaluations, and at the end."""
-    from landers.core.config import replace_config
-
-    algo = get_algo(setup.algo)
-    base = replace_config(algo.Config(), setup.base_config)  # the preset and --set, typed
-    drawn = {k: config[k] for k in setup.space if k in config}
-    params = constrained(algo, {k: v for k, v in drawn.items() if k != study.STEPS}, base)
-    steps = drawn.get(study.STEPS, setup.steps)  # a searched step budget (time objectives)
-    setup = dataclasses.replace(setup, steps=steps)
-    reported = {**params, **({study.STEPS: steps} if study.STEPS in drawn else {})}
-    root = Path(setup.trials_dir) / tune.get_context().get_trial_name()
-    runs = [(env, s) for env in setup.env_ids for s in range(1, setup.seeds + 1)]
-    actors = [SeedRun.options(num_cpus=setup.cpus_per_trial / len(runs)).remote() for _ in runs]
-    threads = seed_threads(setup.cpus_per_trial, len(runs))
-    futures = [a.train.remote(setup, env_id=env, params=params, seed=s, run_dir=str(root / study.run_folder(setup.env_ids, env, s)),
-                              threads=threads) for a, (env, s) in zip(actors, runs)]
-    curves: list[list[tuple[int, float, float]]] = [[] for _ in runs]
-    i = 0
-    while True:
-        rows = ray.get([a.row.remote(i) for a in actors])
-        if any(r is None for r in rows):
-            break
-        for curve, row in zip(curves, rows):
-            curve.append(row)
-        score, seed_scores = setup.scoring.trial_score(curves)
-        tune.report({"step": min(step for step, _, _ in rows), "score": score, "seed_scores": seed_scores,
-                     "params": reported})
-        i += 1
-    ended = [f for f, r in zip(futures, rows) if r is None]
-    try:
-        ray.get(ended)  # a seed that stopped early: its error, now, not after the others' budgets
-        finals = ray.get(futures)
-    except ray.exceptions.RayActorError:
-        raise  # a dead worker: Tune retries the trial, its seeds resume from their checkpoints
-    except Exception as e:  # noqa: BLE001 - the seed's own failure (e.g. Diverged): the trial failed
-        for actor in actors:
-            ray.kill(actor)
-        tune.report({"step": min((s for s, _, _ in filter(None, rows)), default=0), "params": reported,
-                     "failed": one_line(e)})
-        return
-    # `final`: the final evaluation's many episodes, not the last periodic one
-    score, seed_scores = setup.scoring.trial_score(curves, finals=[f["mean"] for f in finals])
-    tune.report({"step": max(f["step"] for f in finals), "score": score, "seed_scores": seed_scores,
-                 "params": reported, "finished": True, "final_means": [f["mean"] for f in finals]})
-
-
 # ---------------------------------------------------------------- the study (driver)
-
-
-class ResumableASHA(ASHAScheduler):
-    """ASHA whose rungs outlive an interrupted study. Tune restores its scheduler as it was
-    when the study began (it saves the searcher, not the scheduler), so a resumed study would
-    judge new trials against empty rungs; these rungs (each a milestone and the score every
-    trial had there) are written to `state_file` as JSON after each result and read back on
-    the first result after a resume."""
-
-    def __init__(self, state_file: str, **kwargs):
-        super().__init__(**kwargs)
-        self.state_file = state_file
-        self._loaded = False
-
-    def _load(self) -> None:
-        self._loaded = True
-        try:
-            saved = json.loads(Path(self.state_file).read_text())
-            rungs = [[(float(m), {str(k): float(v) for k, v in recorded.items()}) for m, recorded in bracket]
-                     for bracket in saved]
-        except (OSError, ValueError, TypeError, AttributeError):
-            return  # no state yet (a new study) or an unreadable one: start with empty rungs
-        if len(rungs) == len(self._brackets) and all(
-                [m for m, _ in r] == [m for m, _ in b._rungs] for r, b in zip(rungs, self._brackets)):
-            for r, b in zip(rungs, self._brackets):
-                b._rungs = r
-
-    def _save(self) -> None:
-        state = [[[m, recorded] for m, recorded in b._rungs] for b in self._brackets]
-        try:
-            write_json_atomic(Path(self.state_file), state)
-        except LandersError:  # a failed write (disk full): the study goes on, a resume would start them empty
-            pass
-
-    def _recorded(self, method, *args):
-        """ASHA's own `method`, between reading the rungs back (once) and writing them."""
-        if not self._loaded:
-            self._load()
-        out = method(*args)
-        self._save()
-        return out
-
-    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self._recorded(super().on_trial_result, tune_controller, trial, result)
-
-    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self._recorded(super().on_trial_complete, tune_controller, trial, result)
-
-
-class SeedScoredSearch(OptunaSearch):
-    """Optuna's TPE through Tune, told the truth about early-stopped trials: a trial the
-    scheduler stopped has only a partial score, so Optuna records it as pruned (with the
-    intermediate values it was reported), not as completed with that score."""
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if result is not None and not result.get("finished"):
-            result = None
-        super().on_trial_complete(trial_id, result, error)
-
-
-class DrawFrom:
-    """Optuna's define-by-run space: draws every parameter on the Optuna trial, which records
-    them. A class, not a closure: Tune pickles its searcher into the study's state."""
-
-    def __init__(self, space: Space):
-        self.space = space
-
-    def __call__(self, trial) -> None:
-        suggest(trial, self.space)
-
-
-class GrowingSearch(SearchGenerator):
-    """Tune's wrapper of the searcher, whose number of trials follows study.json. Tune restores
-    a study with the number it began with (in its saved search state); this reads the number
-    the command asks for now, so that a finished study asked for more trials goes on with the
-    same searcher (its TPE history), scheduler rungs and settings."""
-
-    def __init__(self, searcher, study_file: str):
-        super().__init__(searcher)
-        self.study_file = study_file
-
-    def set_state(self, state: dict) -> None:
-        super().set_state(state)
-        try:
-            wanted = int(json.loads(Path(self.study_file).read_text())["trials"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return
-        if wanted > self._total_samples:
-            self._total_samples, self._finished = wanted, False
-
-
-def _records(trials: list[dict], *, space: Space, settled: bool) -> list[study.TrialRecord]:
-    """Trials as study records. `settled`: the study ran to its end, so a trial that neither
-    finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
-    stopped by Ctrl-C, and a resume will go on with it."""
-    records = []
-    for position, t in enumerate(trials):
-        last, config = t["last"] or {}, t["config"] or {}
-        params = last.get("params") or {k: config[k] for k in space if k in config}
-        tag = str(t.get("tag") or "").split("_", 1)[0]  # Tune's search counter: the creation order
-        number = int(tag) - 1 if tag.isdigit() else position
-        rec = study.TrialRecord(number=number, params=params, score=last.get("score"), name=t["name"],
-                                seed_scores=list(last.get("seed_scores") or []), steps=int(last.get("step") or 0))
-        if t["error"] or last.get("failed"):
-            rec.state, rec.error, rec.score = "FAILED", t["error"] or last["failed"], None
-        elif last.get("finished"):
-            rec.state = "COMPLETE"
-        elif t["status"] in ("RUNNING", "PENDING"):
-            rec.state = t["status"]
-        elif settled:
-            rec.state, rec.pruned_at = "PRUNED", rec.steps
-        else:
-            rec.state = "STOPPED"
-        records.append(rec)
-    return records
 
 
 def _from_trial(trial) -> dict:
@@ -349,13 +86,13 @@ class _Progress(tune.Callback):
             return
         ended = {trial_name(t) for t in trials if t is self._ending}
         rows = [{**_from_trial(t), **({"status": "TERMINATED"} if trial_name(t) in ended else {})} for t in trials]
-        records = _records(rows, space=_LIVE["space"], settled=not _LIVE["interrupted"])
+        records = study.records(rows, space=_LIVE["space"], settled=not _LIVE["interrupted"])
         if write:
             try:
                 _LIVE["write"](records)
             except (OSError, LandersError) as e:  # the study goes on; the end writes them again
                 _LIVE["echo"](f"warning: could not update the study's files: {e}")
-        line = status_line(records)
+        line = study.status_line(records)
         if line != _LIVE.get("line"):
             _LIVE["line"] = line
             _LIVE["echo"](line)
@@ -374,21 +111,6 @@ class _Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._update(trials, write=True)
-
-
-def status_line(records: list[study.TrialRecord]) -> str:
-    done = [r for r in records if r.state == "COMPLETE"]
-    best = max((r for r in done if r.score is not None), key=lambda r: r.score, default=None)
-    line = (f"trials: {len(done)} done, {sum(r.state == 'RUNNING' for r in records)} running, "
-            f"{sum(r.state in ('STOPPED', 'PRUNED') for r in records)} pruned, "
-            f"{sum(r.state == 'FAILED' for r in records)} failed")
-    if best is not None:
-        line += f"; best {best.score:.1f} (trial {best.number}: {format_params(best.params)})"
-    return line
-
-
-def format_params(params: dict) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 @dataclass(frozen=True)
@@ -645,8 +367,8 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
         finally:
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()
-        records = _records([_from_result(r) for r in results if r.path], space=space, settled=not interrupted)
-        echo(status_line(records))
+        records = study.records([_from_result(r) for r in results if r.path], space=space, settled=not interrupted)
+        echo(study.status_line(records))
         return write(records), bool(interrupted)
     finally:
         ray.shutdown()
