@@ -6,9 +6,9 @@ import csv
 import json
 
 import pytest
+from test_ray import ray_env  # noqa: F401  (fixture: marked Ray processes, none left behind)
 
 from conftest import landers_cli
-from test_ray import ray_env  # noqa: F401  (fixture: marked Ray processes, none left behind)
 
 
 @pytest.mark.ray
@@ -64,7 +64,7 @@ def test_a_finished_two_env_study_grows_by_exactly_the_new_trials(tmp_path, ray_
     assert best["env_id"] == ["CartPole-v1", "Pendulum-v1"] and thresholds == [475.0, -200.0]
     for r in before.values():
         raw = [float(r["score_seed1"]), float(r["score_seed2"])]  # CartPole's seed, then Pendulum's
-        normalized = [(s - lo) / (t - lo) for s, lo, t in zip(raw, randoms, thresholds)]
+        normalized = [(s - lo) / (t - lo) for s, lo, t in zip(raw, randoms, thresholds, strict=True)]
         assert float(r["score"]) == pytest.approx(sum(normalized) / 2, abs=2e-3)  # trials.csv keeps 4 digits
 
     same = landers_cli(*command, "--trials", "2", env=ray_env, timeout=900)  # equal: just reports

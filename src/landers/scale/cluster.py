@@ -176,7 +176,7 @@ def output_to(log_file: Path):
         sys.stdout.close()
         terminal.close()
         sys.stdout, sys.stderr = previous
-        for fd, original in zip((1, 2), saved):
+        for fd, original in zip((1, 2), saved, strict=True):
             os.dup2(original, fd)
             os.close(original)
         os.close(log)

@@ -21,6 +21,7 @@ from landers.scale.references import threshold_for
 from landers.see.plots import plot_comparison, read_csv
 from landers.see.stats import bootstrap_ci, iqm
 
+
 def validate(env_ids: list[str], algos: list[str], *, seeds: int, steps: int | None, cpus_per_run: int,
              first_seed: int = 1, env_kwargs: dict | None = None, wrappers: tuple = ()) -> None:
     """The checks that need no Ray: fail in one sentence before anything starts. `algos` are

@@ -73,8 +73,8 @@ def _trial(settings: RunSettings, entry: dict, stop_key: str) -> None:
     """One run (`entry`: the trial's algo, seed, preset, and a suite's env) on a worker."""
     from ray.experimental import internal_kv
 
-    from landers.run import spec as spec_mod
     from landers.run import rundir
+    from landers.run import spec as spec_mod
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 

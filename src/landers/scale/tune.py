@@ -31,15 +31,16 @@ from landers.core.checkpoint import write_json_atomic
 from landers.core.files import read_json_object
 from landers.core.search import Choice, Int, Space, space_to_json
 from landers.envs import env_spec
-from landers.errors import LandersError
+from landers.errors import LandersError, WorkFailed
 from landers.scale import study
 from landers.scale.cluster import MAX_FAILURES, check_storage, connect, one_line, output_to
 from landers.scale.jobs import check_env
+from landers.scale.references import threshold_for
+
 # The searcher, scheduler and space are pickled into a study's state by reference: studies begun
 # when these classes lived here find them here still.
 from landers.scale.tune_search import DrawFrom, GrowingSearch, ResumableASHA, SeedScoredSearch
 from landers.scale.tune_trial import TrialSetup, run_trial, seed_threads
-from landers.scale.references import threshold_for
 
 GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
 REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
@@ -234,7 +235,7 @@ def plan(settings: StudySettings, *, out: Path, storage: str | None = None) -> P
     if several and settings.objective not in study.TIME_OBJECTIVES:
         randoms = tuple(random_score(e, env_kwargs=settings.env_kwargs, wrappers=settings.wrappers)
                         for e in settings.env_ids)
-        for e, r, t in zip(settings.env_ids, randoms, thresholds):
+        for e, r, t in zip(settings.env_ids, randoms, thresholds, strict=True):
             if t <= r:
                 raise LandersError(f"{e}'s threshold {t:g} is not above its random policy's {r:.1f}: "
                                    "nothing to normalize by.")
@@ -363,7 +364,7 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
         try:
             results = tuner.fit()
         except Exception as e:  # noqa: BLE001 - Ray's own failure, said in one sentence
-            raise LandersError(f"Ray Tune stopped the study: {one_line(e)} (details in {out / 'ray.log'}).") from None
+            raise WorkFailed(f"Ray Tune stopped the study: {one_line(e)} (details in {out / 'ray.log'}).") from None
         finally:
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()

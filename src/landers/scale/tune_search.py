@@ -37,8 +37,8 @@ class ResumableASHA(ASHAScheduler):
         except (OSError, ValueError, TypeError, AttributeError):
             return  # no state yet (a new study) or an unreadable one: start with empty rungs
         if len(rungs) == len(self._brackets) and all(
-                [m for m, _ in r] == [m for m, _ in b._rungs] for r, b in zip(rungs, self._brackets)):
-            for r, b in zip(rungs, self._brackets):
+                [m for m, _ in r] == [m for m, _ in b._rungs] for r, b in zip(rungs, self._brackets, strict=True)):
+            for r, b in zip(rungs, self._brackets, strict=True):
                 b._rungs = r
 
     def _save(self) -> None:

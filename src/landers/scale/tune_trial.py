@@ -20,7 +20,6 @@ from landers.core.search import constrained
 from landers.scale import study
 from landers.scale.cluster import one_line
 
-
 # ---------------------------------------------------------------- one seed (a Ray actor)
 
 
@@ -53,13 +52,13 @@ class SeedRun:
                 return
         evals = read_csv(run_dir / "evals.csv")
         times = evals.get("time", [0.0] * len(evals.get("step", [])))
-        for step, mean, seconds in zip(evals.get("step", []), evals.get("mean", []), times):
+        for step, mean, seconds in zip(evals.get("step", []), evals.get("mean", []), times, strict=True):
             if step <= last:
                 self._add({"step": step, "mean": mean, "time": seconds})
 
     def train(self, setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: str, threads: int) -> dict:
-        from landers.run import spec as spec_mod
         from landers.run import rundir
+        from landers.run import spec as spec_mod
         from landers.run.hooks import Hooks
 
         run_dir = Path(run_dir)
@@ -137,20 +136,20 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     actors = [SeedRun.options(num_cpus=setup.cpus_per_trial / len(runs)).remote() for _ in runs]
     threads = seed_threads(setup.cpus_per_trial, len(runs))
     futures = [a.train.remote(setup, env_id=env, params=params, seed=s, run_dir=str(root / study.run_folder(setup.env_ids, env, s)),
-                              threads=threads) for a, (env, s) in zip(actors, runs)]
+                              threads=threads) for a, (env, s) in zip(actors, runs, strict=True)]
     curves: list[list[tuple[int, float, float]]] = [[] for _ in runs]
     i = 0
     while True:
         rows = ray.get([a.row.remote(i) for a in actors])
         if any(r is None for r in rows):
             break
-        for curve, row in zip(curves, rows):
+        for curve, row in zip(curves, rows, strict=True):
             curve.append(row)
         score, seed_scores = setup.scoring.trial_score(curves)
         tune.report({"step": min(step for step, _, _ in rows), "score": score, "seed_scores": seed_scores,
                      "params": reported})
         i += 1
-    ended = [f for f, r in zip(futures, rows) if r is None]
+    ended = [f for f, r in zip(futures, rows, strict=True) if r is None]
     try:
         ray.get(ended)  # a seed that stopped early: its error, now, not after the others' budgets
         finals = ray.get(futures)

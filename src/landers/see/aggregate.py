@@ -9,7 +9,7 @@ env (envs may have different numbers of runs, e.g. when a run failed).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -90,7 +90,7 @@ def probability_of_improvement(x_per_task: Scores, y_per_task: Scores) -> float:
     if len(x_per_task) != len(y_per_task):
         raise ValueError("both algorithms need scores on the same envs")
     chances = []
-    for x, y in zip(x_per_task, y_per_task):
+    for x, y in zip(x_per_task, y_per_task, strict=True):
         x, y = np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)[None, :]
         chances.append(float(((x > y) + 0.5 * (x == y)).mean()))
     return float(np.mean(chances))
@@ -102,6 +102,6 @@ def probability_of_improvement_ci(x_per_task: Scores, y_per_task: Scores, *, rep
     point = probability_of_improvement(x_per_task, y_per_task)
     xs = stratified_resamples(x_per_task, reps=reps, seed=seed)
     ys = stratified_resamples(y_per_task, reps=reps, seed=seed + 1)
-    values = np.array([probability_of_improvement(x, y) for x, y in zip(xs, ys)])
+    values = np.array([probability_of_improvement(x, y) for x, y in zip(xs, ys, strict=True)])
     alpha = (1 - confidence) / 2
     return point, float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))

@@ -25,7 +25,7 @@ def plot_curve_grid(curves: dict[str, dict[str, list[dict[str, np.ndarray]]]], t
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
     key = "step" if x == "steps" else "time"
     algos = list(dict.fromkeys(a for groups in curves.values() for a in groups))
-    for ax, env in zip(axes.flat, envs):
+    for ax, env in zip(axes.flat, envs, strict=False):  # the grid may have spare panels
         for algo, runs in curves[env].items():
             draw_returns(ax, algo, runs, key, color=f"C{algos.index(algo)}", raw_points=False)
         if thresholds.get(env) is not None:
