@@ -27,7 +27,7 @@ from landers.policy.spaces import ObsLayout
 from test_cli import assert_one_sentence_error
 
 ort = pytest.importorskip("onnxruntime", reason="needs the export extra: pip install 'landers[export]'")
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "guides" / "export.md"  # where the README's examples went
 
 
 def normalizer(dim: int, seed: int) -> ObsNormalizer:
@@ -203,7 +203,9 @@ def test_the_readme_feeds_a_dict_observation(space_agents, tmp_path):
     assert len(set(actions)) == 3
 
 
-@pytest.mark.parametrize("env_id", ["MultiDiscreteMatch-v0", "BitFlip-v0", "DictPixels-v0", "NestedStarts-v0"])
+# DictPixels trains and exports a CNN: ~23 s at load 11, the others 3-5 s.
+@pytest.mark.parametrize("env_id", ["MultiDiscreteMatch-v0", "BitFlip-v0", pytest.param("DictPixels-v0", marks=pytest.mark.slow),
+                                    "NestedStarts-v0"])
 def test_stochastic_params_of_every_space(env_id, space_agents, tmp_path):
     agent = space_agents(env_id)
     result = export(agent, tmp_path / "params.onnx", stochastic_params=True, samples=64)
@@ -248,6 +250,7 @@ def test_clashing_input_names_are_refused_in_one_sentence():
         ObservationInput(ObsLayout(space), None)
 
 
+@pytest.mark.slow  # three trainings and exports: ~18 s at load 11
 @pytest.mark.parametrize("algo, env_id, settings", [
     ("a2c", "LunarLanderContinuous-v3", dict(num_envs=4, num_steps=5, shared_network=True, norm_obs=True)),
     ("trpo", "CartPole-v1", dict(num_envs=4, num_steps=32, vf_epochs=2, norm_obs=True)),
@@ -323,7 +326,7 @@ sys.meta_path.insert(0, Block())
 
 
 def readme_snippet(containing: str = "import onnxruntime") -> str:
-    """The README's Python example containing `containing` (by default the one that plays an
+    """The export guide's Python example containing `containing` (by default the one that plays an
     episode with gymnasium and onnxruntime only)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     (snippet,) = [b for b in blocks if containing in b]
