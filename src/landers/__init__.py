@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from landers.version import __version__
-
 from pathlib import Path
 from typing import Any
+
+from landers.version import __version__
 
 __all__ = ["train", "load", "evaluate", "__version__"]
 
@@ -30,8 +30,8 @@ def train(algo: str, env: Any, *, steps: int | None = None, seed: int = 0, prese
     `env_threads`, `overlap`).
     Without `preset`, the env's tuned preset is used when one ships.
     """
-    from landers.run.spec import make_spec
     from landers.run.rundir import start
+    from landers.run.spec import make_spec
 
     spec = make_spec(algo, env, preset=preset, overrides=overrides, steps=steps, seed=seed, env_kwargs=env_kwargs,
                      wrappers=wrappers)
