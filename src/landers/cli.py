@@ -316,10 +316,10 @@ def compare(
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before any run
         names = [a.strip() for a in algos.split(",") if a.strip()]
-        finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
+        finished, failed = compare_mod.run_all(env_id, names, seeds=seeds, steps=steps, out=out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
                                                wrappers=tuple(wrap or ()), first_seed=first_seed, echo=typer.echo)
-        compare_mod.summarize(env_id, finished, out, failed)
+        compare_mod.summarize(env_id, finished, out, failed=failed)
     except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
@@ -333,13 +333,58 @@ def compare(
 
 
 @app.command()
+def bench(
+    suite: str = typer.Argument(..., help="a suite (classic, box2d, mujoco, atari) or comma-separated env ids"),
+    algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
+    seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
+    first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),
+    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each preset's budget]"),
+    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/bench__<suite>]"),
+    address: Optional[str] = typer.Option(
+        None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
+    cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray"),
+    storage: Optional[str] = typer.Option(
+        None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI [default: --out]"),
+) -> None:
+    """Run every env x algorithm x seed of SUITE as Ray Tune trials (the same command again
+    resumes), then write a report: per-env results beside published ones, and normalized scores
+    aggregated across envs with stratified-bootstrap CIs."""
+    import re
+
+    from landers.run.trainer import Interrupted
+    from landers.scale import bench as bench_mod
+
+    out = out or Path("runs") / f"bench__{re.sub(r'[^A-Za-z0-9_.-]+', '_', suite)[:80]}"
+    try:
+        env_ids = bench_mod.parse_suite(suite)
+        names = [a.strip() for a in algos.split(",") if a.strip()]
+        finished, failed = bench_mod.run(env_ids, names, seeds=seeds, first_seed=first_seed, steps=steps, out=out,
+                                         address=address, cpus_per_run=cpus_per_run, storage=storage,
+                                         echo=typer.echo)
+        bench_mod.summarize(env_ids, finished, out, failed=failed)
+    except Interrupted as e:
+        _fail(str(e), code=130)
+    except LandersError as e:
+        _fail_with(e)
+    typer.echo((out / "bench.md").read_text())
+    typer.echo(f"{out}: report.html, bench.md, bench.csv, curves.png/.svg, aggregate.png/.svg")
+    if failed:
+        _fail(f"{len(failed)} run(s) failed ({failed[0][0].env_id} {failed[0][0].label} seed {failed[0][0].seed}: "
+              f"{failed[0][1]}); the others are in the report, run the same command again to retry.", code=1)
+
+
+@app.command()
 def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
-    env_id: str = typer.Argument(..., help="Gymnasium env id"),
-    trials: int = typer.Option(40, help="configurations to try"),
+    env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "
+                                             "over envs of its normalized score (random policy 0, threshold 1)"),
+    trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
     steps: Optional[int] = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
-    seeds: int = typer.Option(3, help="seeds every configuration trains on; its score is their mean"),
-    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations) or final (the last one)"),
+    seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
+    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations), final (the final evaluation), "
+                                               "auc-time (the curve's area over training seconds) or time-to-threshold "
+                                               "(training seconds to the first evaluation >= --threshold)"),
+    threshold: Optional[float] = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
     space: Optional[Path] = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
     preset: Optional[str] = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
@@ -366,16 +411,20 @@ def tune(
         module = get_algo(algo)
         if resume and "://" not in (storage or "") and not (Path(storage or out) / "ray" / "tune").exists():
             raise LandersError(f"--resume: '{out}' holds no study to continue.")
-        search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
         options = config_mod.parse_assignments(set_)
         kwargs = parse_env_kwargs(env_kwargs)
-        env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
+        env_ids = tuple(e.strip() for e in env_id.split(",") if e.strip())
+        for one in env_ids:
+            env_source(one, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
         from landers.scale import tune as tune_mod
+        from landers.scale.study import format_params
 
-        best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
-                                         space=search_space, out=out, address=address, storage=storage,
-                                         cpus_per_trial=cpus_per_trial, preset=preset, options=options,
-                                         env_kwargs=kwargs, wrappers=tuple(wrap or ()), echo=typer.echo)
+        search_space = load_space(space, module) if space is not None else tune_mod.default_space(module)
+        settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
+                                          steps=steps, threshold=threshold, space=search_space, preset=preset,
+                                          options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
+                                          cpus_per_trial=cpus_per_trial)
+        best, interrupted = tune_mod.run(settings, out=out, address=address, storage=storage, echo=typer.echo)
         from landers.see.report import write_report
 
         write_report(out)
@@ -383,11 +432,11 @@ def tune(
         _fail_with(e)
     if best is not None:
         typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
-                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
+                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {format_params(best.params)}")
         env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
             f" --wrap {shlex.quote(w)}" for w in wrap or ())
         typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "
-                   f"landers train {algo} {env_id} --preset {out / 'best.json'}{env_args}")
+                   f"landers train {algo} {env_id.split(',')[0].strip()} --preset {out / 'best.json'}{env_args}")
     if interrupted:
         _fail(f"Interrupted; run the same command again to resume the study in {out}.", code=130)
     if best is None:
