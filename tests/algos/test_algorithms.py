@@ -116,10 +116,10 @@ def test_reinforce_gradient_matches_analytic_policy_gradient_on_a_bandit():
 
 
 def test_reinforce_trains_on_whole_episodes_only(tmp_path):
-    from landers.envs import VecEnv
+    from landers.envs import make_vec_env
     from landers.core.rollout import Collector
 
-    envs = VecEnv("CartPole-v1", 3, 0, "gymnasium")
+    envs = make_vec_env("CartPole-v1", 3, 0, "gymnasium")
     collector = Collector(envs, 8, torch.device("cpu"))
     model = ActorCritic(4, envs.single_action_space, (8,))
     rollout = collector.collect_episodes(model, 100)
@@ -133,7 +133,7 @@ def test_reinforce_trains_on_whole_episodes_only(tmp_path):
 
 
 def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
-    from landers.envs import VecEnv
+    from landers.envs import make_vec_env
     from landers.core.rollout import Collector
 
     class Constant(torch.nn.Module):  # always the same action: it marks which policy played a step
@@ -148,7 +148,7 @@ def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
         def value(self, obs):
             return torch.zeros(len(obs))
 
-    envs = VecEnv("CartPole-v1", 4, 0, "gymnasium")
+    envs = make_vec_env("CartPole-v1", 4, 0, "gymnasium")
     collector = Collector(envs, 8, torch.device("cpu"))
     first = collector.collect_episodes(Constant(0), 30)
     assert set(first.actions[first.valid].tolist()) == {0}

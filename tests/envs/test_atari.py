@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from landers.envs import atari
-from landers.envs import VecEnv, resolve_backend
+from landers.envs import make_vec_env, resolve_backend
 from landers.policy.evaluation import run_episodes
 from landers.core.rollout import Collector
 from conftest import landers_cli
@@ -153,7 +153,7 @@ def test_pipeline_clips_rewards_stacks_in_order_and_keeps_uint8():
 
 
 def test_game_score_counts_all_lives_in_real_points():
-    envs = VecEnv("FakeNoFrameskip-v4", 2, seed=0, backend="gymnasium")
+    envs = make_vec_env("FakeNoFrameskip-v4", 2, seed=0, backend="gymnasium")
 
     class Right(torch.nn.Module):
         def act(self, obs):
@@ -181,7 +181,7 @@ BACKENDS = ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_real_breakout_backends_agree_on_shape_dtype_and_semantics(backend):
-    envs = VecEnv("BreakoutNoFrameskip-v4", 4, seed=1, backend=backend)
+    envs = make_vec_env("BreakoutNoFrameskip-v4", 4, seed=1, backend=backend)
     assert envs.single_observation_space.shape == (4, 84, 84)
     assert envs.single_observation_space.dtype == np.uint8
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from landers.envs import SplitVecEnv, VecEnv
+from landers.envs import SplitVecEnv, StepResult, VecEnv
 from landers.envs.source import EnvSource
 from landers.errors import Diverged
 from landers.policy.networks import ActorCritic
@@ -114,10 +114,10 @@ class Collector:
         action, logp, value = model.act(obs)
         return obs, action, logp, value
 
-    def _stepped(self, vec: VecEnv, envs: slice, obs, reward, terminated, truncated):
+    def _stepped(self, vec: VecEnv, envs: slice, result: StepResult):
         """Book-keeping after `vec`, the envs `envs` of all, returned a step: returns (rewards,
         terminated, truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
-        obs = self._flat(obs)
+        obs, reward, terminated, truncated = self._flat(result.obs), result.rewards, result.terminated, result.truncated
         _check_env_output(vec.source, obs, reward, self.global_step)
         if self._groups is None:
             self.obs = obs
@@ -127,8 +127,8 @@ class Collector:
         valid = ~self.prev_done[envs]
         done = terminated | truncated
         # Logged episodes are real ones (a whole Atari game, in real points).
-        game_over = vec.game_over
-        self.ep_return[envs] += vec.raw_rewards
+        game_over = result.game_over
+        self.ep_return[envs] += result.raw_rewards
         self.ep_length[envs] += valid
         if game_over.any():
             for i in np.flatnonzero(game_over) + (envs.start or 0):
@@ -146,7 +146,7 @@ class Collector:
         truncated, valid) as numpy arrays; finished episodes go to `self.episodes`."""
         obs, action, logp, value = self._act(model, slice(None))
         result = self.envs.step(self._to_env(action.cpu().numpy()))
-        return (obs, action, logp, value, *self._stepped(self.envs, slice(None), *result))
+        return (obs, action, logp, value, *self._stepped(self.envs, slice(None), result))
 
     @torch.no_grad()
     def collect(self, model: ActorCritic) -> Rollout:
@@ -172,7 +172,7 @@ class Collector:
         for t in range(self.num_steps + 1):
             for vec, envs, (actions, logps, values) in zip(self._groups, self.envs.slices, parts):
                 if t > 0:  # the step this half took at t - 1
-                    flags = self._stepped(vec, envs, *vec.recv())
+                    flags = self._stepped(vec, envs, vec.recv())
                     self._rewards[t - 1, envs], self._terminated[t - 1, envs] = flags[0], flags[1]
                     self._truncated[t - 1, envs], self._valid[t - 1, envs] = flags[2], flags[3]
                 if t == self.num_steps:

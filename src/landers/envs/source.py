@@ -11,6 +11,7 @@ must be passed in again.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import json
 import warnings
@@ -35,6 +36,24 @@ ENVPOOL_KWARGS = frozenset({
     "terminate_when_unhealthy", "reset_noise_scale", "exclude_current_positions_from_observation"})
 
 
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The Gymnasium spec of `env_id` (`module:EnvId` imports `module` first); clear error if unknown."""
+    if atari.is_atari(env_id):
+        atari.register()
+    module, sep, name = env_id.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise LandersError(f"Cannot import module '{module}' for env '{env_id}': {e}.") from None
+    try:
+        return gym.spec(name)
+    except gym.error.Error:
+        close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
+
+
 @dataclass(frozen=True)
 class EnvSource:
     """One env: `gymnasium.make(env_id, **kwargs)` (or `factory(**kwargs)`), then each wrapper in order."""
@@ -56,8 +75,6 @@ class EnvSource:
     def check(self) -> None:
         """Fail early, in one sentence, on an unknown env id or a factory that cannot be imported."""
         if self.factory is None:
-            from landers.envs import env_spec
-
             env_spec(self.env_id)
         else:
             resolve(self.factory, "env factory")
@@ -70,8 +87,6 @@ class EnvSource:
         under it, so that a continuous lander gets the continuous preset."""
         if not self.kwargs or self.factory is not None:
             return self.env_id
-        from landers.envs import env_spec
-
         base = env_spec(self.env_id)
         given = {**base.kwargs, **self.kwargs}
         matches = [spec for spec in gym.registry.values()

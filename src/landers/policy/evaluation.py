@@ -8,7 +8,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from landers.envs import VecEnv
+from landers.envs import make_vec_env
 from landers.envs.source import EnvSource
 from landers.policy.spaces import env_actions
 
@@ -51,7 +51,7 @@ def run_episodes(policy: Callable[[Any], np.ndarray], env: str | EnvSource, epis
     """
     n = min(episodes, max_envs)
     quota = np.array([(episodes + i) // n for i in range(n)])
-    envs = VecEnv(env, n, seed, backend, train=False)
+    envs = make_vec_env(env, n, seed, backend, train=False)
     try:
         obs = envs.reset()
         done_count = np.zeros(n, np.int64)
@@ -60,10 +60,11 @@ def run_episodes(policy: Callable[[Any], np.ndarray], env: str | EnvSource, epis
         returns: list[float] = []
         lengths: list[int] = []
         while (done_count < quota).any():
-            obs, _, terminated, truncated = envs.step(policy(obs))
-            ep_return += envs.raw_rewards
+            result = envs.step(policy(obs))
+            obs = result.obs
+            ep_return += result.raw_rewards
             ep_length += ~prev_done
-            prev_done = terminated | truncated
+            prev_done = result.terminated | result.truncated
             capped = (ep_length >= max_steps) & ~prev_done if max_steps else np.zeros(n, bool)
             for i in np.flatnonzero(prev_done | capped):
                 if done_count[i] < quota[i]:
@@ -111,7 +112,7 @@ def evaluate_random(env: str | EnvSource, episodes: int = 100, seed: int = EVAL_
                     action_space: gym.Space | None = None) -> EvalResult:
     """Returns of uniformly random actions; `action_space` saves building an env to find it."""
     if action_space is None:
-        probe = VecEnv(env, 1, seed, "gymnasium", train=False)
+        probe = make_vec_env(env, 1, seed, "gymnasium", train=False)
         action_space = probe.single_action_space
         probe.close()
     n = min(episodes, MAX_EVAL_ENVS)

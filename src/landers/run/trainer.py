@@ -29,7 +29,7 @@ from landers.algos import get_algo
 from landers.core import checkpoint
 from landers.core.config import replace_config
 from landers.core.lock import run_lock
-from landers.envs import SplitVecEnv, VecEnv
+from landers.envs import SplitVecEnv, make_vec_env, resolve_backend
 from landers.envs.spaces import space_to_json
 from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
@@ -176,13 +176,14 @@ class Trainer:
             torch.manual_seed(spec.seed)
         # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
+        self.backend = resolve_backend(spec.env, spec.backend)  # once per run: evaluations build on it too
         if spec.overlap:
             if getattr(self.algo, "COLLECT", "steps") == "episodes":
                 raise LandersError(f"overlap steps fixed rollouts; {spec.algo} collects whole episodes.")
             # One EnvPool thread per half: it steps while the main thread runs the policy on the other.
-            self.envs = SplitVecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend, threads=spec.env_threads or 1)
+            self.envs = SplitVecEnv(spec.env, self.cfg.num_envs, env_seed, self.backend, threads=spec.env_threads or 1)
         else:
-            self.envs = VecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend, threads=spec.env_threads)
+            self.envs = make_vec_env(spec.env, self.cfg.num_envs, env_seed, self.backend, threads=spec.env_threads)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
         try:  # an observation or action space landers cannot handle is refused before anything is made
             layout = ObsLayout(self.obs_space)
@@ -242,7 +243,7 @@ class Trainer:
     def periodic_eval(self) -> None:
         state = self.state
         result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=self.spec.seed + EVAL_SEED_OFFSET,
-                          backend=self.spec.backend, max_steps=self.spec.eval_max_steps or None)
+                          backend=self.backend, max_steps=self.spec.eval_max_steps or None)
         state.model.train()
         row = {"step": state.global_step, "time": state.train_time, "mean": result.mean,
                "std": result.std, "episodes": len(result.returns)}
@@ -351,9 +352,9 @@ class Trainer:
         spec = self.spec
         seed = spec.seed + EVAL_SEED_OFFSET
         agent = self.agent()
-        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend,
+        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=self.backend,
                           max_steps=spec.eval_max_steps or None)
-        random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, spec.backend,
+        random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, self.backend,
                                         max_steps=spec.eval_max_steps or None, action_space=self.act_space)
         checkpoint.write_json_atomic(self.run_dir / "eval.json", {
             **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
