@@ -256,7 +256,7 @@ def tune(
         module = get_algo(algo)
         if resume and "://" not in (storage or "") and not (Path(storage or out) / "ray" / "tune").exists():
             raise LandersError(f"--resume: '{out}' holds no study to continue.")
-        search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
+        search_space = load_space(space, module) if space is not None else dict(module.SEARCH_SPACE)
         options = config_mod.parse_assignments(set_)
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts

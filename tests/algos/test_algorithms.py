@@ -5,7 +5,8 @@ import torch
 
 import landers
 from landers.run.trainer import resume
-from landers.algos import reinforce, trpo
+from landers.algos import ALGORITHM_MEMBERS, get_algo, reinforce, trpo
+from landers.core.rollout import Minibatch
 from landers.policy.networks import ActorCritic
 from conftest import landers_cli
 
@@ -62,7 +63,7 @@ def test_trpo_step_respects_the_kl_limit_and_improves(space, max_kl):
         old = model.policy_params(obs)
     advantages = torch.randn(256) * 3
     cfg = trpo.TRPOConfig(max_kl=max_kl)
-    metrics = trpo.policy_step(model, obs, actions, advantages, cfg)
+    metrics = trpo.policy_step(model, Minibatch(obs, actions, None, None, advantages, None), cfg)
     with torch.no_grad():
         kl = model.dist.kl(old, model.policy_params(obs)).mean().item()
     assert 0 < kl <= max_kl and metrics["kl"] == pytest.approx(kl)
@@ -102,7 +103,7 @@ def test_reinforce_gradient_matches_analytic_policy_gradient_on_a_bandit():
     with torch.no_grad():
         actions = model.dist.sample(model.policy_params(obs))
     cfg = reinforce.ReinforceConfig(baseline=False, norm_returns=False)
-    loss, _ = reinforce.reinforce_loss(model, obs, actions, rewards[actions], rewards[actions], cfg)
+    loss, _ = reinforce.reinforce_loss(model, Minibatch(obs, actions, None, None, rewards[actions], rewards[actions]), cfg)
     (grad,) = torch.autograd.grad(-loss, model.actor_head.bias)
     with torch.no_grad():
         pi = torch.softmax(model.policy_params(obs[:1])[0], -1)
@@ -110,7 +111,7 @@ def test_reinforce_gradient_matches_analytic_policy_gradient_on_a_bandit():
     torch.testing.assert_close(grad, analytic, atol=0.02, rtol=0.05)
     # and a wrong estimator (reward not tied to the sampled action) does not match
     shuffled = rewards[actions][torch.randperm(n)]
-    loss, _ = reinforce.reinforce_loss(model, obs, actions, shuffled, shuffled, cfg)
+    loss, _ = reinforce.reinforce_loss(model, Minibatch(obs, actions, None, None, shuffled, shuffled), cfg)
     (wrong,) = torch.autograd.grad(-loss, model.actor_head.bias)
     assert not torch.allclose(wrong, analytic, atol=0.02, rtol=0.05)
 
@@ -157,3 +158,19 @@ def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
     assert set(second.actions[second.valid].tolist()) == {1}
     assert collector.stale_steps > 0  # those episodes were played out, then dropped
     envs.close()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_algorithm_module_keeps_the_contract(algo):
+    module = get_algo(algo)
+    assert all(hasattr(module, member) for member in ALGORITHM_MEMBERS)
+    assert module.COLLECT in ("steps", "episodes") and isinstance(module.METRICS, list)
+
+
+def test_a_module_missing_a_member_is_one_sentence(monkeypatch):
+    from landers import algos
+    from landers.errors import LandersError
+
+    monkeypatch.delattr(algos.a2c, "COLLECT")
+    with pytest.raises(LandersError, match="landers.algos.a2c lacks COLLECT"):
+        get_algo("a2c")

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from landers.algos import no_constraint
 from landers.core.config import doc
-from landers.errors import LandersError
 from landers.core.rollout import Rollout
+from landers.errors import LandersError
 from landers.policy.spaces import env_actions
 
 
@@ -31,6 +32,10 @@ class RandomConfig:
 
 
 Config = RandomConfig
+COLLECT = "steps"
+METRICS: list[str] = []
+SEARCH_SPACE: dict = {}  # nothing to tune
+constrain = no_constraint
 
 
 class Uniform:

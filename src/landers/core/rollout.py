@@ -7,6 +7,7 @@ envs: one batched forward pass, one env call, a few whole-array numpy operations
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -17,6 +18,22 @@ from landers.errors import Diverged
 from landers.policy.networks import ActorCritic
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.spaces import ObsLayout, env_actions
+
+
+class Minibatch(NamedTuple):
+    """What a loss is given: flat rows `(B, ...)` of a rollout with their advantages and returns."""
+
+    obs: torch.Tensor         # (B, *obs_shape)
+    actions: torch.Tensor     # (B,) or (B, A)
+    logp: torch.Tensor        # (B,) log-probability under the behaviour policy
+    values: torch.Tensor      # (B,) the behaviour policy's values
+    advantages: torch.Tensor  # (B,)
+    returns: torch.Tensor     # (B,)
+
+    def shuffled(self, perm: torch.Tensor, parts: int) -> list[Minibatch]:
+        """The rows in the order of `perm`, cut into `parts` minibatches (views of one shuffled
+        copy per tensor: the same minibatches as indexing each with its chunk of `perm`)."""
+        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in self))]
 
 
 @dataclass
@@ -41,6 +58,10 @@ class Rollout:
         """The valid rows of each `(T, N, ...)` tensor, flattened to `(B, ...)`."""
         index = self.valid.reshape(-1).nonzero().squeeze(-1)
         return [t.reshape(-1, *t.shape[2:])[index] for t in tensors]
+
+    def batch(self, advantages: torch.Tensor, returns: torch.Tensor) -> Minibatch:
+        """The valid rows of this rollout and of its `(T, N)` advantages and returns, as one `Minibatch`."""
+        return Minibatch(*self.flat(self.obs, self.actions, self.logp, self.values, advantages, returns))
 
 
 @dataclass
@@ -75,7 +96,7 @@ class Collector:
 
     def __post_init__(self):
         n = self.envs.num_envs
-        self._groups = getattr(self.envs, "groups", None)
+        self._groups = self.envs.groups if isinstance(self.envs, SplitVecEnv) else None
         self.prev_done = np.zeros(n, bool)
         self.ep_return = np.zeros(n, np.float64)
         self.ep_length = np.zeros(n, np.int64)

@@ -178,7 +178,7 @@ class Trainer:
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
         self.backend = resolve_backend(spec.env, spec.backend)  # once per run: evaluations build on it too
         if spec.overlap:
-            if getattr(self.algo, "COLLECT", "steps") == "episodes":
+            if self.algo.COLLECT == "episodes":
                 raise LandersError(f"overlap steps fixed rollouts; {spec.algo} collects whole episodes.")
             # One EnvPool thread per half: it steps while the main thread runs the policy on the other.
             self.envs = SplitVecEnv(spec.env, self.cfg.num_envs, env_seed, self.backend, threads=spec.env_threads or 1)
@@ -217,7 +217,7 @@ class Trainer:
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step)
         self.log = RunLog(run_dir, resume_step=self.state.global_step,
-                          extra_columns=getattr(self.algo, "METRICS", []))
+                          extra_columns=self.algo.METRICS)
         self.progress_console = progress_console
         self.last_save = time.monotonic()
 
