@@ -339,7 +339,7 @@ def export(
     """Write the policy as one ONNX graph from the env's observation to its action, which
     onnxruntime runs without torch; checked against the agent before it is written."""
     from landers.algos import load
-    from landers.policy.export import export as export_onnx, require_onnx
+    from landers.export.onnx_export import export as export_onnx, require_onnx
 
     try:
         require_onnx()
