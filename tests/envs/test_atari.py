@@ -215,7 +215,7 @@ def test_gymnasium_games_last_at_most_108k_frames_like_envpools_27k_agent_steps(
 def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
     # A policy that never presses FIRE still plays whole games to the end instead of waiting
     # for a ball that never comes (the cap of 2000 steps would end a stuck game).
-    result = run_episodes(lambda obs: np.zeros(len(obs), np.int64), "BreakoutNoFrameskip-v4", 2, seed=3,
+    result = run_episodes(lambda obs, mask, starts: np.zeros(len(obs), np.int64), "BreakoutNoFrameskip-v4", 2, seed=3,
                           backend=backend, max_steps=2000)
     assert len(result.lengths) == 2 and max(result.lengths) < 1000, result.lengths
 

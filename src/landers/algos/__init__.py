@@ -50,6 +50,8 @@ class Algorithm(Protocol):
     """Names of its extra per-update metrics for metrics.csv."""
     SEARCH_SPACE: dict
     """What `landers tune` searches (`landers.core.search`); {} for nothing."""
+    MASKS: bool
+    """Whether its update obeys action masks (`Minibatch.masks`); False refuses a masked env."""
 
     def update(self, model: nn.Module, optimizer: Any, rollout: Any, cfg: Any, progress: float) -> dict[str, float]:
         """Learn from one rollout; `progress` in [0, 1) is the fraction of the run done, for schedules."""
@@ -64,7 +66,7 @@ class Algorithm(Protocol):
         """A valid set of hyperparameters from searched `params` (`no_constraint`: unchanged)."""
 
 
-ALGORITHM_MEMBERS = ("Config", "COLLECT", "METRICS", "SEARCH_SPACE", "update", "make_model", "make_optimizer",
+ALGORITHM_MEMBERS = ("Config", "COLLECT", "METRICS", "SEARCH_SPACE", "MASKS", "update", "make_model", "make_optimizer",
                      "constrain")
 
 
@@ -110,6 +112,9 @@ def make_optimizer(algo: Algorithm, model: torch.nn.Module, cfg: Any) -> torch.o
 
 
 def collect(algo: Algorithm, collector, model: torch.nn.Module, cfg: Any):
+    if collector.mask is not None and not algo.MASKS:
+        raise LandersError(f"{collector.envs.source.describe()} offers an action mask, which {algo.__name__.rsplit('.')[-1]} "
+                           "does not apply; use ppo or a2c, or ignore the mask with --set mask=false.")
     if algo.COLLECT == "episodes":
         return collector.collect_episodes(model, cfg.batch_size)
     return collector.collect(model)
@@ -191,5 +196,8 @@ def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
         raise LandersError(f"Checkpoint '{path}' has a corrupt env description (run.env_kwargs, run.wrappers "
                            "or run.env_factory).")
     source = EnvSource(state["env_id"], kwargs, tuple(wrappers), factory)
-    agent = Agent(model.to(device), source, obs_space, act_space, obs_norm, info=state)
+    mask_source = state.get("action_mask")  # absent from checkpoints before masks: no mask
+    if mask_source not in (None, "obs", "info", "method"):
+        raise LandersError(f"Checkpoint '{path}' has a corrupt action_mask ({str(mask_source)[:40]!r}).")
+    agent = Agent(model.to(device), source, obs_space, act_space, obs_norm, info=state, mask_source=mask_source)
     return agent if env is None else agent.with_env(env)

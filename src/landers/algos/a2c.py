@@ -11,7 +11,7 @@ from torch import nn
 from landers.algos import annealed, default_model, make_adam, mean_metrics, no_constraint, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
 from landers.core.config import BaseConfig, doc
-from landers.core.rollout import Minibatch, Rollout
+from landers.core.rollout import Minibatch, Rollout, evaluate_batch
 from landers.core.search import Choice, Float
 from landers.errors import LandersError
 
@@ -40,6 +40,7 @@ class A2CConfig(BaseConfig):
 Config = A2CConfig
 COLLECT = "steps"
 METRICS: list[str] = []
+MASKS = True
 make_model, constrain = default_model, no_constraint
 
 
@@ -67,8 +68,9 @@ def make_optimizer(model: nn.Module, cfg: A2CConfig) -> torch.optim.Optimizer:
 def a2c_loss(model: nn.Module, batch: Minibatch, cfg: A2CConfig):
     """Policy gradient with the advantage as its weight, value regression, entropy bonus:
     (loss, metrics as tensors)."""
+    params, values = evaluate_batch(model, batch)
+    batch = batch.rows()
     advantages, returns = batch.advantages, batch.returns
-    params, values = model(batch.obs)
     logp = model.dist.log_prob(params, batch.actions)
     entropy = model.dist.entropy(params).mean()
     if cfg.norm_adv and advantages.numel() > 1:
@@ -87,5 +89,6 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     batch = rollout.batch(advantages, returns)
     loss, metrics = a2c_loss(model, batch, cfg)
     optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
+    rows = batch.rows()
     return {**mean_metrics(metrics, 1), "lr": lr, "gradient_steps": 1,
-            "explained_variance": explained_variance(batch.values, batch.returns)}
+            "explained_variance": explained_variance(rows.values, rows.returns)}

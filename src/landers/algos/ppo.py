@@ -14,7 +14,7 @@ from torch import nn
 from landers.algos import annealed, default_model, default_optimizer, mean_metrics, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
 from landers.core.config import BaseConfig, doc
-from landers.core.rollout import Minibatch, Rollout
+from landers.core.rollout import Minibatch, Rollout, evaluate_batch
 from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
 
@@ -46,6 +46,9 @@ class PPOConfig(BaseConfig):
                 f"num_envs * num_steps = {self.batch_size}.")
         if not 0 <= self.gae_lambda <= 1 or not self.clip_coef > 0:
             raise LandersError("gae_lambda must be in [0, 1] and clip_coef positive.")
+        if self.rnn and self.num_minibatches > self.num_envs:
+            raise LandersError(f"With rnn a minibatch is a group of whole env sequences: num_minibatches="
+                               f"{self.num_minibatches} must be at most num_envs={self.num_envs}.")
 
     @property
     def minibatch_size(self) -> int:
@@ -55,6 +58,7 @@ class PPOConfig(BaseConfig):
 Config = PPOConfig
 COLLECT = "steps"
 METRICS: list[str] = []
+MASKS = True
 make_model, make_optimizer = default_model, default_optimizer
 
 
@@ -88,8 +92,9 @@ def ppo_loss(model: nn.Module, batch: Minibatch, cfg: PPOConfig, clip_coef: floa
     Clipped surrogate (PPO paper eq. 7), value loss optionally clipped around the old values,
     entropy bonus (eq. 9).
     """
+    params, values = evaluate_batch(model, batch)
+    batch = batch.rows()
     advantages, returns, old_values = batch.advantages, batch.returns, batch.values
-    params, values = model(batch.obs)
     logp = model.dist.log_prob(params, batch.actions)
     entropy = model.dist.entropy(params).mean()
     log_ratio = logp - batch.logp
@@ -121,13 +126,17 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
                               rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
     batch = rollout.batch(advantages, returns)
-    n = batch.obs.shape[0]
+    # A recurrent policy's minibatches are groups of whole env sequences, replayed from their states.
+    sequences = batch.state is not None
+    n = batch.obs.shape[1] if sequences else batch.obs.shape[0]
     params = list(model.parameters())  # walking the modules once per minibatch costs ~1% of an update
     sums: dict[str, torch.Tensor] = {}
     steps, stopped = 0, False
     for _ in range(cfg.update_epochs):
         perm = torch.randperm(n, device=batch.obs.device)
-        for minibatch in batch.shuffled(perm, cfg.num_minibatches):
+        minibatches = ([batch.envs(index) for index in perm.chunk(cfg.num_minibatches)] if sequences
+                       else batch.shuffled(perm, cfg.num_minibatches))
+        for minibatch in minibatches:
             loss, metrics = ppo_loss(model, minibatch, cfg, clip_coef)
             # The one sync per minibatch that stopping early needs; none without target_kl.
             if cfg.target_kl is not None and metrics["approx_kl"] > cfg.target_kl:
@@ -140,6 +149,7 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
         if stopped:
             break
     out = mean_metrics(sums, steps)
+    rows = batch.rows()
     out.update(lr=lr, clip_coef=clip_coef, gradient_steps=steps,
-               explained_variance=explained_variance(batch.values, batch.returns))
+               explained_variance=explained_variance(rows.values, rows.returns))
     return out

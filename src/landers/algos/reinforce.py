@@ -13,9 +13,11 @@ from landers.core.advantages import explained_variance, gae
 from landers.core.config import BaseConfig, doc
 from landers.core.rollout import Minibatch, Rollout
 from landers.core.search import Choice, Float
+from landers.errors import LandersError
 
 COLLECT = "episodes"
 METRICS: list[str] = []
+MASKS = False
 make_model, make_optimizer, constrain = default_model, default_optimizer, no_constraint
 
 
@@ -31,6 +33,11 @@ class ReinforceConfig(BaseConfig):
     norm_returns: bool = doc(True, "normalize the (baselined) returns over each batch")
     ent_coef: float = doc(0.0, "entropy bonus coefficient")
     vf_coef: float = doc(0.5, "baseline regression loss coefficient")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.rnn:
+            raise LandersError("REINFORCE has no recurrent policies (rnn); use ppo or a2c for memory.")
 
 
 Config = ReinforceConfig

@@ -20,6 +20,7 @@ from landers.errors import Diverged, LandersError
 
 COLLECT = "steps"
 METRICS = ["kl", "line_search_steps", "improvement"]
+MASKS = False  # its KL and surrogate are over every action
 make_model, constrain = default_model, no_constraint
 
 
@@ -44,6 +45,8 @@ class TRPOConfig(BaseConfig):
         super().__post_init__()
         if self.shared_network:
             raise LandersError("TRPO needs separate actor and critic networks (shared_network=false).")
+        if self.rnn:
+            raise LandersError("TRPO has no recurrent policies (rnn); use ppo or a2c for memory.")
         if not (self.max_kl > 0 and self.cg_damping >= 0 and self.cg_iters > 0 and self.line_search_steps > 0
                 and 0 < self.line_search_decay < 1):
             raise LandersError("max_kl, cg_iters and line_search_steps must be positive, cg_damping >= 0, "

@@ -197,6 +197,10 @@ class BaseConfig:
     init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions)")
     norm_obs: bool = doc(False, "normalize observations with running statistics")
     norm_reward: bool = doc(False, "scale rewards by the running std of the discounted return")
+    rnn: str | None = doc(None, "recurrent core between the observation encoder and the heads: lstm or gru "
+                                "(memory for envs where one observation does not tell the whole state); none for none")
+    rnn_size: int = doc(128, "width of the recurrent core's state (the LSTM's h and c each)")
+    mask: bool = doc(True, "obey the env's action mask where it offers one (false ignores it, for ablations)")
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps"):
@@ -210,6 +214,10 @@ class BaseConfig:
             raise LandersError(f"activation must be tanh or relu, got '{self.activation}'.")
         if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
             raise LandersError("hidden_sizes must be positive layer sizes, e.g. 64,64.")
+        if self.rnn not in (None, "lstm", "gru"):
+            raise LandersError(f"rnn must be lstm, gru or none, got '{self.rnn}'.")
+        if self.rnn_size <= 0:
+            raise LandersError(f"rnn_size must be positive, got {self.rnn_size}.")
 
     @property
     def batch_size(self) -> int:

@@ -14,14 +14,17 @@ import torch
 
 from landers.envs import SplitVecEnv, StepResult, VecEnv
 from landers.envs.source import EnvSource
-from landers.errors import Diverged
-from landers.policy.networks import ActorCritic
+from landers.errors import Diverged, LandersError
+from landers.policy.networks import ActorCritic, RecurrentActorCritic, masked
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.spaces import ObsLayout, env_actions
 
 
 class Minibatch(NamedTuple):
-    """What a loss is given: flat rows `(B, ...)` of a rollout with their advantages and returns."""
+    """What a loss is given. Flat: rows `(B, ...)` of a rollout's valid steps. Sequences (a
+    recurrent policy's): every field `(T, B, ...)` for B whole env columns, with `state` `(B, S)`
+    the state the rollout began them with, `starts` where an episode began and `valid` the rows
+    to learn from; `rows()` gives the valid rows of a sequence batch as a flat one."""
 
     obs: torch.Tensor         # (B, *obs_shape)
     actions: torch.Tensor     # (B,) or (B, A)
@@ -29,11 +32,44 @@ class Minibatch(NamedTuple):
     values: torch.Tensor      # (B,) the behaviour policy's values
     advantages: torch.Tensor  # (B,)
     returns: torch.Tensor     # (B,)
+    masks: torch.Tensor | None = None   # (B, n) bool action masks, True = allowed
+    state: torch.Tensor | None = None   # sequences: (B, S)
+    starts: torch.Tensor | None = None  # sequences: (T, B) bool
+    valid: torch.Tensor | None = None   # sequences: (T, B) bool
 
     def shuffled(self, perm: torch.Tensor, parts: int) -> list[Minibatch]:
         """The rows in the order of `perm`, cut into `parts` minibatches (views of one shuffled
         copy per tensor: the same minibatches as indexing each with its chunk of `perm`)."""
-        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in self))]
+        if self.masks is None:
+            return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in self[:6]))]
+        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in self[:7]))]
+
+    def envs(self, index: torch.Tensor) -> Minibatch:
+        """The env columns `index` of a sequence batch."""
+        return Minibatch(*(None if t is None else t[index] if name == "state" else t[:, index]
+                           for name, t in zip(self._fields, self)))
+
+    def rows(self) -> Minibatch:
+        """The valid rows, flat (a flat batch is returned as it is)."""
+        if self.valid is None:
+            return self
+        index = self.valid.reshape(-1).nonzero().squeeze(-1)
+        flat = [None if t is None else t.reshape(-1, *t.shape[2:])[index] for t in self[:7]]
+        return Minibatch(*flat)
+
+
+def evaluate_batch(model, batch: Minibatch):
+    """The model's (distribution parameters, values) on a minibatch's valid rows, masked where the
+    batch has masks: a recurrent model replays its sequences from the states the rollout saw."""
+    if batch.state is None:
+        params, values = model(batch.obs)
+        return (params if batch.masks is None else masked(params, batch.masks)), values
+    params, values = model.unroll(batch.obs, batch.state, batch.starts)
+    index = batch.valid.reshape(-1).nonzero().squeeze(-1)
+    params = tuple(p[index] for p in params) if isinstance(params, tuple) else params[index]
+    if batch.masks is not None:
+        params = masked(params, batch.masks.reshape(-1, batch.masks.shape[-1])[index])
+    return params, values[index]
 
 
 @dataclass
@@ -53,6 +89,9 @@ class Rollout:
     truncated: torch.Tensor    # (T, N) bool
     valid: torch.Tensor        # (T, N) bool
     next_values: torch.Tensor  # (N,) value of the observation after the last step
+    masks: torch.Tensor | None = None   # (T, N, n) bool action masks the actions obeyed
+    state: torch.Tensor | None = None   # (N, S) a recurrent policy's state before step 0
+    starts: torch.Tensor | None = None  # (T, N) bool: obs[t] begins an episode (its state was zeroed)
 
     def flat(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
         """The valid rows of each `(T, N, ...)` tensor, flattened to `(B, ...)`."""
@@ -60,7 +99,14 @@ class Rollout:
         return [t.reshape(-1, *t.shape[2:])[index] for t in tensors]
 
     def batch(self, advantages: torch.Tensor, returns: torch.Tensor) -> Minibatch:
-        """The valid rows of this rollout and of its `(T, N)` advantages and returns, as one `Minibatch`."""
+        """This rollout and its `(T, N)` advantages and returns as one `Minibatch`: the valid rows,
+        flat; for a recurrent policy, whole env sequences (`Minibatch.envs` cuts them)."""
+        if self.state is not None:
+            return Minibatch(self.obs, self.actions, self.logp, self.values, advantages, returns, self.masks,
+                             self.state, self.starts, self.valid)
+        if self.masks is not None:
+            return Minibatch(*self.flat(self.obs, self.actions, self.logp, self.values, advantages, returns,
+                                        self.masks))
         return Minibatch(*self.flat(self.obs, self.actions, self.logp, self.values, advantages, returns))
 
 
@@ -82,9 +128,25 @@ def _check_env_output(source: EnvSource, obs: np.ndarray, reward: np.ndarray, st
             raise Diverged(f"{env_id} returned {name} holding {bad} after step {step:,}", env=env_id)
 
 
+def check_mask(mask: np.ndarray, sizes: list[int], source: EnvSource, step: int, first_env: int = 0) -> None:
+    """One sentence, naming the env and the step, where a mask allows no action (in a dimension)."""
+    offsets = np.cumsum([0] + sizes[:-1])
+    empty = ~np.logical_or.reduceat(mask, offsets, axis=1).all(1)
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise LandersError(f"{source.describe()} (env {first_env + i}) allowed no action at step {step:,}: its action "
+                           "mask is all false, so no action can be taken.")
+
+
+def mask_sizes(space) -> list[int]:
+    """The widths of a Discrete or MultiDiscrete action space's masks, one per dimension."""
+    return [int(n) for n in np.asarray(getattr(space, "nvec", getattr(space, "n", 0))).reshape(-1)]
+
+
 @dataclass
 class Collector:
-    """Keeps the envs' current observations and per-env episode accumulators between rollouts."""
+    """Keeps the envs' current observations, masks, a recurrent policy's state and per-env
+    episode accumulators between rollouts."""
 
     envs: VecEnv | SplitVecEnv
     num_steps: int
@@ -93,6 +155,7 @@ class Collector:
     reward_scaler: RewardScaler | None = None
     global_step: int = 0
     episodes: list[Episode] = field(default_factory=list)
+    use_masks: bool = True  # False ignores the envs' action masks (`--set mask=false`)
 
     def __post_init__(self):
         n = self.envs.num_envs
@@ -118,6 +181,39 @@ class Collector:
         self._terminated = np.zeros((T, n), bool)
         self._truncated = np.zeros((T, n), bool)
         self._valid = np.zeros((T, n), bool)
+        # The current observations' action masks; for an autoreset step (whose action the env
+        # ignores) all true, so that a final state without legal moves is no error.
+        vecs = self._groups or [self.envs]
+        masks = [vec.reset_mask for vec in vecs]
+        self.mask = np.concatenate(masks) if self.use_masks and masks[0] is not None else None
+        if self.mask is not None:
+            self._mask_sizes = mask_sizes(self.envs.single_action_space)
+            check_mask(self.mask, self._mask_sizes, self.envs.source, self.global_step)
+            self._masks = np.zeros((T, *self.mask.shape), bool)
+        # A recurrent policy's state (made at its first step) and which observations begin an
+        # episode, where that state is zeroed: the first ones, and those after an autoreset step.
+        self.state: torch.Tensor | None = None
+        self.starts = np.ones(n, bool)
+        self._starts = np.zeros((T, n), bool)
+
+    @property
+    def mask_source(self) -> str | None:
+        """Where the action masks this collector obeys come from ("obs", "info", "method"), or None."""
+        return None if self.mask is None else (self._groups or [self.envs])[0].mask_source
+
+    def _record(self, t: int, envs: slice) -> None:
+        """Keep what step t of `envs` acts with: its starts and masks."""
+        self._starts[t, envs] = self.starts[envs]
+        if self.mask is not None:
+            self._masks[t, envs] = self.mask[envs]
+
+    def _begin(self, model) -> torch.Tensor | None:
+        """A copy of the recurrent state the rollout begins with (None for a feed-forward policy)."""
+        if not isinstance(model, RecurrentActorCritic):
+            return None
+        if self.state is None:
+            self.state = model.initial_state(self.envs.num_envs)
+        return self.state.clone()
 
     def _policy_input(self, obs: np.ndarray) -> torch.Tensor:
         if self.obs_norm is not None:
@@ -132,7 +228,14 @@ class Collector:
         if self.obs_norm is not None:
             self.obs_norm.update(self.obs[envs])
         obs = self._policy_input(self.obs[envs])
-        action, logp, value = model.act(obs)
+        mask = None if self.mask is None else torch.as_tensor(self.mask[envs], device=self.device)
+        if self.state is not None:
+            starts = torch.as_tensor(self.starts[envs], device=self.device)
+            action, logp, value, self.state[envs] = model.act(obs, self.state[envs], starts, mask=mask)
+        elif mask is not None:
+            action, logp, value = model.act(obs, mask=mask)
+        else:
+            action, logp, value = model.act(obs)
         return obs, action, logp, value
 
     def _stepped(self, vec: VecEnv, envs: slice, result: StepResult):
@@ -159,6 +262,12 @@ class Collector:
         if self.reward_scaler is not None:
             reward = self.reward_scaler(reward, done, envs)
         self.prev_done[envs] = done
+        self.starts[envs] = ~valid  # after an autoreset step comes an episode's first observation
+        if self.mask is not None:
+            mask = result.action_mask.copy()
+            mask[done] = True  # the next step is an autoreset step: its action is ignored
+            check_mask(mask, self._mask_sizes, vec.source, self.global_step, envs.start or 0)
+            self.mask[envs] = mask
         return reward, terminated, truncated, valid
 
     def _step(self, model: ActorCritic):
@@ -172,19 +281,21 @@ class Collector:
     @torch.no_grad()
     def collect(self, model: ActorCritic) -> Rollout:
         """Step all envs `num_steps` times into a `(T, N)` rollout."""
+        state = self._begin(model)
         if self._groups is not None:
-            return self._collect_split(model)
+            return self._collect_split(model, state)
         actions, logps, values = [], [], []
         for t in range(self.num_steps):
+            self._record(t, slice(None))
             obs, action, logp, value, *flags = self._step(model)
             self._obs[t] = obs
             actions.append(action)
             logps.append(logp)
             values.append(value)
             self._rewards[t], self._terminated[t], self._truncated[t], self._valid[t] = flags
-        return self._rollout(model, torch.stack(actions), torch.stack(logps), torch.stack(values))
+        return self._rollout(model, torch.stack(actions), torch.stack(logps), torch.stack(values), state)
 
-    def _collect_split(self, model: ActorCritic) -> Rollout:
+    def _collect_split(self, model: ActorCritic, state: torch.Tensor | None) -> Rollout:
         """`collect` over the two halves of a `SplitVecEnv`, stepped alternately: each half's
         step runs on EnvPool's threads while the policy acts on the other half. Every env still
         sees actions of the current policy, in order; both halves are received before the
@@ -198,6 +309,7 @@ class Collector:
                     self._truncated[t - 1, envs], self._valid[t - 1, envs] = flags[2], flags[3]
                 if t == self.num_steps:
                     continue
+                self._record(t, envs)
                 obs, action, logp, value = self._act(model, envs)
                 vec.send(self._to_env(action.cpu().numpy()))
                 self._obs[t, envs] = obs
@@ -205,15 +317,20 @@ class Collector:
                 logps.append(logp)
                 values.append(value)
         joined = [torch.cat([torch.stack(part[k]) for part in parts], dim=1) for k in range(3)]
-        return self._rollout(model, *joined)
+        return self._rollout(model, *joined, state)
 
-    def _rollout(self, model: ActorCritic, actions, logp, values) -> Rollout:
-        next_values = model.value(self._policy_input(self.obs))
+    def _rollout(self, model: ActorCritic, actions, logp, values, state: torch.Tensor | None) -> Rollout:
         to = lambda a: torch.from_numpy(a.copy()).to(self.device)  # noqa: E731 - copy: buffers are reused
+        if state is None:
+            next_values = model.value(self._policy_input(self.obs))
+        else:
+            next_values = model.value(self._policy_input(self.obs), self.state, to(self.starts))
         return Rollout(
             obs=self._obs.clone(), actions=actions, logp=logp,
             values=values, rewards=to(self._rewards), terminated=to(self._terminated),
             truncated=to(self._truncated), valid=to(self._valid), next_values=next_values,
+            masks=None if self.mask is None else to(self._masks),
+            state=state, starts=None if state is None else to(self._starts),
         )
 
     @torch.no_grad()

@@ -41,6 +41,12 @@ class StepResult(NamedTuple):
     raw_rewards: np.ndarray   # (N,) float32
     game_over: np.ndarray     # (N,) bool
     info: dict                # the backend's info dict, batched
+    action_mask: np.ndarray | None = None  # (N, n or sum(nvec)) bool, True = allowed; None: no mask
+
+
+# A Dict observation's action mask (PettingZoo's and RLlib's key) and Gymnasium's info key (Taxi).
+MASK_KEY = "action_mask"
+MASK_METHOD = "action_masks"  # sb3-contrib's convention: a method of the env
 
 
 def as_source(env: str | EnvSource) -> EnvSource:
@@ -89,6 +95,8 @@ class VecEnv(ABC):
         self._box = isinstance(space, gym.spaces.Box)
         if self._box:
             self._low, self._high = space.low, space.high
+        self.mask_source: str | None = None  # "obs", "info" or "method" once `reset` finds a mask
+        self.reset_mask: np.ndarray | None = None  # the mask of the observations `reset` returned
 
     @abstractmethod
     def _build(self, threads: int) -> None:
@@ -100,7 +108,51 @@ class VecEnv(ABC):
             with self.env_errors():
                 obs, info = self._env.reset(seed=self.seed)
         self._reset_info(info)
+        obs_space = self.single_observation_space
+        if isinstance(obs_space, gym.spaces.Dict) and MASK_KEY in obs_space.spaces:
+            self.mask_source = "obs"
+        elif self.has_method(MASK_METHOD):
+            self.mask_source = "method"
+        elif MASK_KEY in info:
+            self.mask_source = "info"
+        self.reset_mask = self._mask(obs, info)
         return obs
+
+    def has_method(self, name: str) -> bool:
+        """Whether the sub-envs have a method `name` (only a backend of Python envs can say yes)."""
+        return False
+
+    def _mask(self, obs: Any, info: dict) -> np.ndarray | None:
+        """The action mask of these observations `(N, width)`, from wherever this env offers it."""
+        if self.mask_source is None:
+            return None
+        with self.env_errors():
+            if self.mask_source == "obs":
+                mask = obs[MASK_KEY]
+            elif self.mask_source == "method":
+                mask = np.stack([np.asarray(m).reshape(-1) for m in self.call(MASK_METHOD)])
+            else:
+                mask = info.get(MASK_KEY)
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Discrete):
+            width = int(space.n)
+        elif isinstance(space, gym.spaces.MultiDiscrete):
+            width = int(space.nvec.sum())
+        else:
+            raise LandersError(f"{self.source.describe()} offers an action mask, which landers applies to Discrete "
+                               f"and MultiDiscrete actions only, not {space}; ignore it with --set mask=false.")
+        if mask is None:  # no env of this step gave one in its info
+            return np.ones((self.num_envs, width), bool)
+        mask = np.asarray(mask).reshape(self.num_envs, -1).astype(bool)
+        if self.mask_source == "info" and f"_{MASK_KEY}" in info:  # envs that gave none allow everything
+            mask[~np.asarray(info[f"_{MASK_KEY}"], bool)] = True
+        if mask.shape[1] != width:
+            raise LandersError(f"{self.source.describe()} gave an action mask of {mask.shape[1]} values; its action "
+                               f"space {space} needs {width} (one per action, per dimension concatenated).")
+        return mask
+
+    def _result(self, obs, rewards, terminated, truncated, raw_rewards, game_over, info) -> StepResult:
+        return StepResult(obs, rewards, terminated, truncated, raw_rewards, game_over, info, self._mask(obs, info))
 
     def _reset_info(self, info: dict) -> None:
         """A backend that needs the reset's info (EnvPool's Atari lives) keeps it here."""
@@ -137,6 +189,8 @@ class VecEnv(ABC):
         """Exceptions from the envs' reset or step, as `failure` turns them."""
         try:
             yield
+        except LandersError:  # already one sentence (from a nested call)
+            raise
         except Exception as e:
             raise self.failure(e)
 
@@ -178,15 +232,21 @@ class GymnasiumVecEnv(VecEnv):
             obs, rewards, terminated, truncated, info = self._env.step(self._sent)
         rewards, terminated, truncated = self._arrays(rewards, terminated, truncated)
         if not self.atari:
-            return StepResult(obs, rewards, terminated, truncated, rewards, terminated | truncated, info)
+            return self._result(obs, rewards, terminated, truncated, rewards, terminated | truncated, info)
         # GameScore's keys; absent (zero) on autoreset steps.
         raw = np.asarray(info.get("raw_reward", np.zeros(self.num_envs)), np.float32)
         game_over = np.asarray(info.get("game_over", np.zeros(self.num_envs)), bool)
-        return StepResult(obs, rewards, terminated, truncated, raw, game_over, info)
+        return self._result(obs, rewards, terminated, truncated, raw, game_over, info)
 
     def call(self, name: str) -> list:
         with self.env_errors():
             return list(self._env.call(name))
+
+    def has_method(self, name: str) -> bool:
+        try:
+            return callable(self._env.envs[0].get_wrapper_attr(name))
+        except AttributeError:
+            return False
 
 
 class EnvPoolVecEnv(VecEnv):
@@ -228,13 +288,13 @@ class EnvPoolVecEnv(VecEnv):
             obs, rewards, terminated, truncated, info = self._env.recv()
         rewards, terminated, truncated = self._arrays(rewards, terminated, truncated)
         if not self.atari:
-            return StepResult(obs, rewards, terminated, truncated, rewards, terminated | truncated, info)
+            return self._result(obs, rewards, terminated, truncated, rewards, terminated | truncated, info)
         raw = np.asarray(info["reward"], np.float32)
         game_over = np.asarray(info["terminated"], bool) | truncated
         if self._fire_on_new_life:
             lives = np.asarray(info["lives"])
             self._fire, self._lives = (lives < self._lives) & ~game_over, lives
-        return StepResult(obs, rewards, terminated, truncated, raw, game_over, info)
+        return self._result(obs, rewards, terminated, truncated, raw, game_over, info)
 
 
 # A new backend: its class above, and its line here.

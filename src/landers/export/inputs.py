@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from landers.envs.vector import MASK_KEY
 from landers.errors import LandersError
 from landers.policy.spaces import ObsLayout
 
@@ -110,3 +111,38 @@ def _sample_leaf(space: gym.Space, n: int, rng: np.random.Generator) -> np.ndarr
     return rng.integers(0, 2, (n, *space.shape)).astype(space.dtype)  # MultiBinary: the layout takes no other
 
 
+
+
+class MaskInput:
+    """The action mask as a graph input: a Dict observation's `obs.action_mask` leaf (in its own
+    dtype), or `action_mask` (bool) where the env's info or `action_masks()` method gives it;
+    nonzero allows an action, one column per action (per dimension, concatenated)."""
+
+    def __init__(self, agent):
+        space = agent.action_space
+        self.width = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.sum(space.nvec))
+        self.sizes = [self.width] if isinstance(space, gym.spaces.Discrete) else [int(n) for n in space.nvec.reshape(-1)]
+        if agent.mask_source == "obs":
+            self.name, self.numpy_dtype = input_name((MASK_KEY,)), np.dtype(agent.observation_space[MASK_KEY].dtype)
+        else:
+            self.name, self.numpy_dtype = MASK_KEY, np.dtype(bool)
+        self.dtype = torch_dtype(self.numpy_dtype)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Random masks that allow at least one action per dimension."""
+        mask = rng.random((n, self.width)) < 0.5
+        at = 0
+        for size in self.sizes:
+            part = mask[:, at:at + size]
+            part[np.arange(n), rng.integers(size, size=n)] |= ~part.any(1)
+            at += size
+        return mask
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dtype": self.numpy_dtype.name, "shape": [self.width],
+                "meaning": "the action mask: nonzero allows an action"}
+
+
+def mask_input(agent) -> MaskInput | None:
+    """The mask input the agent's graph takes, or None when it obeys no mask."""
+    return MaskInput(agent) if agent.mask_source is not None else None

@@ -39,10 +39,32 @@ class EvalResult:
         return f"{self.mean:.1f} ± {self.std:.1f} over {len(self.returns)} episodes"
 
 
-def run_episodes(policy: Callable[[Any], np.ndarray], env: str | EnvSource, episodes: int, seed: int,
-                 backend: str = "auto", max_envs: int = MAX_EVAL_ENVS, max_steps: int | None = None) -> EvalResult:
-    """Run `episodes` whole episodes of `policy` (batched obs as the vector env gives them ->
-    batched actions in the env's format).
+class AgentPolicy:
+    """An agent as `run_episodes` calls a policy: it carries a recurrent agent's state per env,
+    zeroed where an episode starts, and hands on the envs' masks where the agent obeys them."""
+
+    def __init__(self, agent, deterministic: bool = True):
+        self.agent, self.deterministic = agent, deterministic
+        self.state: np.ndarray | None = None
+
+    def __call__(self, obs: Any, mask: np.ndarray | None, starts: np.ndarray) -> np.ndarray:
+        agent = self.agent
+        mask = mask if agent.mask_source is not None else None
+        if not agent.recurrent:
+            return agent.predict(obs, self.deterministic, action_mask=mask)
+        if self.state is None:
+            self.state = agent.initial_state(len(starts))
+        self.state[starts] = 0.0
+        actions, self.state = agent.predict(obs, self.deterministic, state=self.state, action_mask=mask)
+        return actions
+
+
+def run_episodes(policy: Callable[[Any, np.ndarray | None, np.ndarray], np.ndarray], env: str | EnvSource,
+                 episodes: int, seed: int, backend: str = "auto", max_envs: int = MAX_EVAL_ENVS,
+                 max_steps: int | None = None) -> EvalResult:
+    """Run `episodes` whole episodes of `policy(obs, mask, starts)`: batched obs as the vector env
+    gives them, their action masks `(N, n)` (None without), and which of them begin an episode
+    (for a policy with memory) -> batched actions in the env's format.
 
     Episodes are spread over up to `max_envs` envs with a fixed quota per env, so that short
     episodes are not over-represented (which counting the first N to finish would do).
@@ -54,17 +76,22 @@ def run_episodes(policy: Callable[[Any], np.ndarray], env: str | EnvSource, epis
     envs = make_vec_env(env, n, seed, backend, train=False)
     try:
         obs = envs.reset()
+        mask, starts = envs.reset_mask, np.ones(n, bool)
         done_count = np.zeros(n, np.int64)
         ep_return, ep_length = np.zeros(n), np.zeros(n, np.int64)
         prev_done = np.zeros(n, bool)
         returns: list[float] = []
         lengths: list[int] = []
         while (done_count < quota).any():
-            result = envs.step(policy(obs))
+            result = envs.step(policy(obs, mask, starts))
             obs = result.obs
             ep_return += result.raw_rewards
             ep_length += ~prev_done
+            starts = prev_done  # this step was an autoreset step: the next observation begins an episode
             prev_done = result.terminated | result.truncated
+            if result.action_mask is not None:
+                mask = result.action_mask.copy()
+                mask[prev_done] = True  # the next action is ignored (autoreset)
             capped = (ep_length >= max_steps) & ~prev_done if max_steps else np.zeros(n, bool)
             for i in np.flatnonzero(prev_done | capped):
                 if done_count[i] < quota[i]:
@@ -84,23 +111,35 @@ def evaluate(agent, env: Any = None, episodes: int = 100, seed: int = EVAL_SEED_
     own; else an id, EnvSpec, factory or EnvSource with the same spaces)."""
     if env is not None and env != agent.env and env != agent.env_id:
         agent = agent.with_env(env)
-    return run_episodes(lambda obs: agent.predict(obs, deterministic), agent.env, episodes, seed, backend,
-                        max_steps=max_steps)
+    return run_episodes(AgentPolicy(agent, deterministic), agent.env, episodes, seed, backend, max_steps=max_steps)
 
 
-def random_policy(action_space: gym.Space, num_envs: int, seed: int) -> Callable[[Any], np.ndarray]:
-    """Uniformly random actions for a batch of `num_envs` observations."""
+def random_policy(action_space: gym.Space, num_envs: int, seed: int) -> Callable:
+    """Uniformly random actions for a batch of `num_envs` observations (among the allowed ones
+    where the env has an action mask)."""
     rng = np.random.default_rng(seed)
-    if isinstance(action_space, gym.spaces.Discrete):
-        return lambda obs: rng.integers(action_space.n, size=num_envs) + action_space.start
-    if isinstance(action_space, (gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
-        high = action_space.nvec if isinstance(action_space, gym.spaces.MultiDiscrete) else 2
+    if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        sizes = [int(action_space.n)] if isinstance(action_space, gym.spaces.Discrete) else action_space.nvec.reshape(-1).tolist()
         to_env = env_actions(action_space)
-        return lambda obs: to_env(rng.integers(0, high, size=(num_envs, *action_space.shape)))
+
+        def draw(obs, mask=None, starts=None):
+            if mask is None:
+                if isinstance(action_space, gym.spaces.Discrete):
+                    return rng.integers(action_space.n, size=num_envs) + action_space.start
+                return to_env(rng.integers(0, action_space.nvec, size=(num_envs, *action_space.shape)))
+            # The allowed action with the highest uniform score, per dimension: uniform among them.
+            scores = np.where(mask, rng.random(mask.shape), -1.0)
+            picks = np.stack([part.argmax(1) for part in np.split(scores, np.cumsum(sizes)[:-1], axis=1)], 1)
+            return to_env(picks[:, 0] if isinstance(action_space, gym.spaces.Discrete) else picks)
+
+        return draw
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        to_env = env_actions(action_space)
+        return lambda obs, mask=None, starts=None: to_env(rng.integers(0, 2, size=(num_envs, *action_space.shape)))
     finite = np.isfinite(action_space.low) & np.isfinite(action_space.high)
     low, high = np.where(finite, action_space.low, 0.0), np.where(finite, action_space.high, 0.0)
 
-    def sample(obs):  # uniform within finite bounds, standard normal where unbounded
+    def sample(obs, mask=None, starts=None):  # uniform within finite bounds, standard normal where unbounded
         shape = (num_envs, *action_space.shape)
         return np.where(finite, rng.uniform(low, high, size=shape), rng.standard_normal(shape)).astype(action_space.dtype)
 

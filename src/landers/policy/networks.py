@@ -24,6 +24,15 @@ from landers.policy.spaces import ObsLayout, env_actions
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 CNN_FEATURES = 512  # width of the Nature CNN's last layer
+# The logit of a masked action: exp() of it underflows to exactly 0, so it is never sampled and
+# adds nothing to the entropy or KL, while 0 * log p stays 0 (with -inf it would be NaN).
+MASKED_LOGIT = -1e8
+
+
+def masked(params, mask: torch.Tensor | None):
+    """Logits with the actions `mask` forbids (False) made impossible; `mask` is `(B, n)` for
+    Discrete, `(B, sum(nvec))` for MultiDiscrete (one mask per dimension, concatenated)."""
+    return params if mask is None else params.masked_fill(~mask, MASKED_LOGIT)
 
 
 def layer(in_dim: int, out_dim: int, gain: float) -> nn.Linear:
@@ -284,12 +293,16 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self._value(run_layers(self.critic_body, self._encode(obs)))
 
-    def policy_params(self, obs: torch.Tensor):
-        return self._params(run_layers(self.actor_body, self._encode(obs)))
+    recurrent = False
 
-    def act(self, obs: torch.Tensor, deterministic: bool = False):
-        """Rollout step: (actions, log-probs, values), each with leading dim B."""
+    def policy_params(self, obs: torch.Tensor, mask: torch.Tensor | None = None):
+        return masked(self._params(run_layers(self.actor_body, self._encode(obs))), mask)
+
+    def act(self, obs: torch.Tensor, deterministic: bool = False, mask: torch.Tensor | None = None):
+        """Rollout step: (actions, log-probs, values), each with leading dim B; `mask` (B, n)
+        forbids the actions where it is False."""
         params, values = self(obs)
+        params = masked(params, mask)
         actions = self.dist.mode(params) if deterministic else self.dist.sample(params)
         return actions, self.dist.log_prob(params, actions), values
 
@@ -336,14 +349,141 @@ class CNNActorCritic(ActorCritic):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self._value(self._features(obs))
 
-    def policy_params(self, obs: torch.Tensor):
-        return self._params(self._features(obs))
+    def policy_params(self, obs: torch.Tensor, mask: torch.Tensor | None = None):
+        return masked(self._params(self._features(obs)), mask)
+
+
+class PixelEncoder(nn.Module):
+    """A whole-image observation (uint8, channels first or last) through the Nature CNN."""
+
+    def __init__(self, obs_shape: tuple[int, ...], channels: str):
+        super().__init__()
+        self.channels_last = channels == "last"
+        self.trunk = nature_cnn(channels_first(obs_shape, channels))
+        self.out_dim = CNN_FEATURES
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            obs = obs.permute(0, 3, 1, 2)
+        return self.trunk(obs.float() / 255.0)
+
+
+class RecurrentActorCritic(nn.Module):
+    """obs -> encoder (none for flat vectors, `ObsEncoder` for Dict / Tuple / categories, the
+    Nature CNN for pixels) -> an LSTM or GRU cell -> actor and critic MLPs -> heads.
+
+    The state is one flat tensor `(B, state_size)` (an LSTM's h and c side by side), so that it
+    is stored, passed to `predict` and exported as one array; zeros begin an episode. `starts`
+    `(B,)` marks observations that begin one: their state is zeroed before the cell.
+    """
+
+    recurrent = True
+
+    def __init__(self, layout: ObsLayout, action_space: gym.Space, cfg: Any):
+        super().__init__()
+        self.dist = make_dist(action_space)
+        if layout.image:
+            self.encoder: nn.Module | None = PixelEncoder(tuple(layout.shape), layout.image)
+            in_dim = self.encoder.out_dim
+        elif layout.needs_encoder:
+            self.encoder = ObsEncoder(layout)
+            in_dim = self.encoder.out_dim
+        else:
+            self.encoder, in_dim = None, layout.width
+        self.kind, self.size = cfg.rnn, cfg.rnn_size
+        self.core = (nn.LSTMCell if self.kind == "lstm" else nn.GRUCell)(in_dim, self.size)
+        for name, param in self.core.named_parameters():
+            (nn.init.orthogonal_ if name.startswith("weight") else nn.init.zeros_)(param)
+        self.state_size = 2 * self.size if self.kind == "lstm" else self.size
+        hidden = tuple(cfg.hidden_sizes)
+        self.shared = cfg.shared_network
+        self.actor_body = mlp(self.size, hidden, cfg.activation)
+        self.critic_body = self.actor_body if self.shared else mlp(self.size, hidden, cfg.activation)
+        width = hidden[-1] if hidden else self.size
+        self.actor_head = layer(width, self.dist.out_dim, 0.01)
+        self.critic_head = layer(width, 1, 1.0)
+        self.log_std = (nn.Parameter(torch.full((self.dist.out_dim,), float(cfg.init_log_std)))
+                        if isinstance(self.dist, DiagGaussian) else None)
+
+    shares_features = True  # the core feeds both heads
+
+    def initial_state(self, n: int) -> torch.Tensor:
+        device = self.critic_head.weight.device
+        return torch.zeros(n, self.state_size, device=device)
+
+    def _encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float() if self.encoder is None else self.encoder(obs)
+
+    def _cell(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the core: (its output h, the new flat state)."""
+        if self.kind == "lstm":
+            h, c = self.core(features, (state[:, :self.size], state[:, self.size:]))
+            return h, torch.cat([h, c], 1)
+        h = self.core(features, state)
+        return h, h
+
+    @staticmethod
+    def _restart(state: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
+        return state if starts is None else torch.where(starts.unsqueeze(-1), torch.zeros_like(state), state)
+
+    def _heads(self, h: torch.Tensor):
+        actor = run_layers(self.actor_body, h)
+        critic = actor if self.shared else run_layers(self.critic_body, h)
+        out = nn.functional.linear(actor, self.actor_head.weight, self.actor_head.bias)
+        params = (out, self.log_std.expand_as(out)) if self.log_std is not None else out
+        value = nn.functional.linear(critic, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
+        return params, value
+
+    def step(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor | None = None):
+        """One step of B envs: (distribution parameters, values (B,), new state)."""
+        h, state = self._cell(self._encode(obs), self._restart(state, starts))
+        params, values = self._heads(h)
+        return params, values, state
+
+    def act(self, obs, state, starts=None, deterministic: bool = False, mask: torch.Tensor | None = None):
+        """Rollout step: (actions, log-probs, values, new state)."""
+        params, values, state = self.step(obs, state, starts)
+        params = masked(params, mask)
+        actions = self.dist.mode(params) if deterministic else self.dist.sample(params)
+        return actions, self.dist.log_prob(params, actions), values, state
+
+    def value(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
+        return self.step(obs, state, starts)[1]
+
+    def policy_params(self, obs: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None = None):
+        """(distribution parameters, new state): what `Agent.predict` and the exported graph use."""
+        h, state = self._cell(self._encode(obs), state)
+        actor = run_layers(self.actor_body, h)
+        out = nn.functional.linear(actor, self.actor_head.weight, self.actor_head.bias)
+        params = (out, self.log_std.expand_as(out)) if self.log_std is not None else out
+        return masked(params, mask), state
+
+    def unroll(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor):
+        """Replay sequences: obs `(T, B, ...)` from `state` `(B, S)`, zeroed where `starts`
+        `(T, B)`, as the rollout stepped them: (parameters, values) for the `T * B` rows, time-major."""
+        T, B = starts.shape
+        features = self._encode(obs.reshape(T * B, *obs.shape[2:])).reshape(T, B, -1)
+        outputs = []
+        for t in range(T):
+            h, state = self._cell(features[t], self._restart(state, starts[t]))
+            outputs.append(h)
+        return self._heads(torch.cat(outputs))
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        params = [p for name, p in self.named_parameters() if not name.startswith(("critic_", "log_std"))]
+        return params + ([self.log_std] if self.log_std is not None else [])
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        body = [] if self.shared else list(self.critic_body.parameters())
+        return body + list(self.critic_head.parameters())
 
 
 def build_model(cfg: Any, observation_space: gym.Space, action_space: gym.Space) -> ActorCritic:
     """The Nature CNN for an image observation, else an MLP actor-critic over the flattened
     observation, with an `ObsEncoder` below it when parts need one-hot or a CNN."""
     layout = ObsLayout(observation_space)
+    if cfg.rnn:
+        return RecurrentActorCritic(layout, action_space, cfg)
     if layout.image:
         return CNNActorCritic(tuple(observation_space.shape), action_space, layout.image)
     encoder = ObsEncoder(layout) if layout.needs_encoder else None

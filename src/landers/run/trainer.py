@@ -215,7 +215,8 @@ class Trainer:
         else:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
-                                   self.state.reward_scaler, global_step=self.state.global_step)
+                                   self.state.reward_scaler, global_step=self.state.global_step,
+                                   use_masks=getattr(self.cfg, "mask", True))
         self.log = RunLog(run_dir, resume_step=self.state.global_step,
                           extra_columns=self.algo.METRICS)
         self.progress_console = progress_console
@@ -227,14 +228,15 @@ class Trainer:
 
     def agent(self) -> Agent:
         return Agent(self.state.model, self.spec.env, self.obs_space, self.act_space,
-                     self.state.obs_norm, info={"run_dir": str(self.run_dir)})
+                     self.state.obs_norm, info={"run_dir": str(self.run_dir)}, mask_source=self.collector.mask_source)
 
     def save(self, name: str, snapshot: tuple[dict, dict] | None = None) -> None:
         """Write the state (or an earlier `TrainState.snapshot`) to checkpoints/<name>."""
         tensors, meta = snapshot or self.state.tensors()
         meta = {"algo": self.spec.algo, "env_id": self.spec.env_id, "run": self.spec.to_json(),
                 "observation_space": space_to_json(self.obs_space),
-                "action_space": space_to_json(self.act_space), "versions": versions(), **meta}
+                "action_space": space_to_json(self.act_space), "action_mask": self.collector.mask_source,
+                "versions": versions(), **meta}
         checkpoint.write(self.run_dir / "checkpoints" / name, tensors, meta)
         if name == "last":
             self.last_save = time.monotonic()
@@ -425,7 +427,7 @@ def _refuse_existing_run(run_dir: Path) -> None:
 # What a resumed run cannot change: the network and the statistics its checkpoint holds, and
 # where its envs' seeds come from.
 FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "norm_reward", "optimizer",
-                   "seed", "backend")
+                   "seed", "backend", "rnn", "rnn_size")
 
 
 def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,

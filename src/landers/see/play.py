@@ -9,6 +9,7 @@ from typing import Callable
 import gymnasium as gym
 
 from landers.errors import LandersError
+from landers.policy.agent import EpisodeActor
 
 
 def has_display() -> bool:
@@ -58,10 +59,12 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
         raise LandersError(f"{agent.env_id} cannot open a window (its render modes: "
                            f"{env.metadata.get('render_modes') or 'none'}); `landers record` may still work.")
     returns: list[float] = []
+    actor = EpisodeActor(agent, env, deterministic)
     try:
         for episode in range(episodes):
+            actor.reset()
             try:
-                obs, _ = env.reset(seed=seed + episode)  # human mode opens the window on reset
+                obs, info = env.reset(seed=seed + episode)  # human mode opens the window on reset
             except _window_errors() as e:
                 raise LandersError(f"Cannot open a window on display {os.environ.get('DISPLAY', '')!r} ({e}); "
                                    "`landers record` writes a video instead.") from None
@@ -72,7 +75,7 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
                                    "`landers record` writes a video instead.")
             total, done = 0.0, False
             while not done:
-                obs, reward, terminated, truncated, _ = env.step(agent.predict(obs, deterministic))
+                obs, reward, terminated, truncated, info = env.step(actor(obs, info))
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)
