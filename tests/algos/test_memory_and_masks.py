@@ -251,3 +251,32 @@ def test_a_cue_shown_once_is_remembered_with_memory_and_guessed_without(rnn, tmp
         assert run.eval.mean >= 0.95
     else:
         assert run.eval.mean <= 0.65  # chance is 0.5
+
+
+class NoVelocity(gym.ObservationWrapper):
+    """CartPole showing only the cart's position and the pole's angle: the velocities must be
+    inferred from successive observations."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        low, high = env.observation_space.low[[0, 2]], env.observation_space.high[[0, 2]]
+        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+
+    def observation(self, obs):
+        return obs[[0, 2]]
+
+
+def cartpole_without_velocities(**kwargs):
+    return NoVelocity(gym.make("CartPole-v1", **kwargs))
+
+
+@pytest.mark.learning
+def test_cartpole_without_velocities_is_learned_far_better_with_memory(tmp_path):
+    """Measured (seed 0, 30k steps): gru 217 against 45 without memory."""
+    settings = dict(steps=30_000, seed=0, quiet=True, num_envs=16, num_steps=32, num_minibatches=4, update_epochs=8,
+                    lr=1e-3, gamma=0.99, anneal_lr=False, final_eval_episodes=20, eval_every=10**9,
+                    backend="gymnasium")
+    memory = landers.train("ppo", cartpole_without_velocities, run_dir=tmp_path / "gru", rnn="gru", rnn_size=32,
+                           **settings)
+    plain = landers.train("ppo", cartpole_without_velocities, run_dir=tmp_path / "plain", **settings)
+    assert memory.eval.mean >= 100 and memory.eval.mean >= 2 * plain.eval.mean, (memory.eval, plain.eval)

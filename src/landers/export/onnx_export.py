@@ -271,7 +271,8 @@ def metadata(agent: Agent, graph: PolicyGraph, final_eval: dict | None) -> dict[
                              + ([{"name": "state_in", "dtype": "float32", "shape": [graph.state_size],
                                   "meaning": "the recurrent state; zeros begin an episode, then feed back state_out"}]
                                 if graph.recurrent else [])),
-        "outputs": graph.outputs.meaning,
+        "outputs": graph.outputs.meaning + ("; state_out: the recurrent state, fed back as the next step's state_in"
+                                            if graph.recurrent else ""),
         "landers_version": __version__,
         "training_steps": str(agent.info.get("global_step", "")),
     }

@@ -391,7 +391,9 @@ class RecurrentActorCritic(nn.Module):
         else:
             self.encoder, in_dim = None, layout.width
         self.kind, self.size = cfg.rnn, cfg.rnn_size
-        self.core = (nn.LSTMCell if self.kind == "lstm" else nn.GRUCell)(in_dim, self.size)
+        # The whole-sequence module, not a cell: the update replays a sequence segment in one fused
+        # call (forward and backward) instead of one call per step.
+        self.core = (nn.LSTM if self.kind == "lstm" else nn.GRU)(in_dim, self.size)
         for name, param in self.core.named_parameters():
             (nn.init.orthogonal_ if name.startswith("weight") else nn.init.zeros_)(param)
         self.state_size = 2 * self.size if self.kind == "lstm" else self.size
@@ -414,13 +416,19 @@ class RecurrentActorCritic(nn.Module):
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
         return obs.float() if self.encoder is None else self.encoder(obs)
 
-    def _cell(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of the core: (its output h, the new flat state)."""
+    def _run(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The core over a segment `(L, B, F)` from `state` `(B, S)`: (outputs `(L, B, size)`, new state)."""
         if self.kind == "lstm":
-            h, c = self.core(features, (state[:, :self.size], state[:, self.size:]))
-            return h, torch.cat([h, c], 1)
-        h = self.core(features, state)
-        return h, h
+            out, (h, c) = self.core(features, (state[None, :, :self.size].contiguous(),
+                                               state[None, :, self.size:].contiguous()))
+            return out, torch.cat([h[0], c[0]], 1)
+        out, h = self.core(features, state[None].contiguous())
+        return out, h[0]
+
+    def _cell(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the core: (its output h `(B, size)`, the new flat state)."""
+        out, state = self._run(features[None], state)
+        return out[0], state
 
     @staticmethod
     def _restart(state: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
@@ -463,11 +471,13 @@ class RecurrentActorCritic(nn.Module):
         `(T, B)`, as the rollout stepped them: (parameters, values) for the `T * B` rows, time-major."""
         T, B = starts.shape
         features = self._encode(obs.reshape(T * B, *obs.shape[2:])).reshape(T, B, -1)
+        # The steps where some env begins an episode cut the sequences into segments that run whole.
+        cuts = [0] + (starts[1:].any(1).nonzero().squeeze(-1) + 1).tolist() + [T]
         outputs = []
-        for t in range(T):
-            h, state = self._cell(features[t], self._restart(state, starts[t]))
-            outputs.append(h)
-        return self._heads(torch.cat(outputs))
+        for begin, end in zip(cuts[:-1], cuts[1:]):
+            out, state = self._run(features[begin:end], self._restart(state, starts[begin]))
+            outputs.append(out)
+        return self._heads(torch.cat(outputs).reshape(T * B, -1))
 
     def actor_parameters(self) -> list[nn.Parameter]:
         params = [p for name, p in self.named_parameters() if not name.startswith(("critic_", "log_std"))]
