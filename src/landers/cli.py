@@ -61,9 +61,11 @@ def train(
     from landers.core import config as config_mod
     from landers.envs.source import parse_env_kwargs
     from landers.run import spec as spec_mod
-    from landers.run import trainer as train_mod
+    from landers.run import rundir
+    from landers.run.hooks import Hooks
+    from landers.run.trainer import Interrupted
 
-    console = Console(stderr=True)
+    hooks = Hooks(console=Console(stderr=True))  # stdout is for the results
     try:
         if resume is not None:
             changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
@@ -74,9 +76,8 @@ def train(
                                                 ("--record-every", record_every)) if value]
             if changed:
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps and --set can.")
-            run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console,
-                                   expect_algo=algo, expect_env_id=env_id,
-                                   overrides=config_mod.parse_assignments(set_))
+            run = rundir.resume(resume, steps=steps, quiet=quiet, hooks=hooks, expect_algo=algo,
+                                expect_env_id=env_id, overrides=config_mod.parse_assignments(set_))
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
@@ -87,12 +88,12 @@ def train(
                                        env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every)
-            run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
+            run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
             from landers.see.report import write_report
 
             typer.echo(f"report: {write_report(run.run_dir)}")
-    except train_mod.Interrupted as e:
+    except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
         _fail_with(e)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import landers
-from landers.run.trainer import resume
+from landers.run.rundir import resume
 from landers.algos import ALGORITHM_MEMBERS, get_algo, reinforce, trpo
 from landers.core.rollout import Minibatch
 from landers.policy.networks import ActorCritic

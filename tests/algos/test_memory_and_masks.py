@@ -15,7 +15,7 @@ from landers.core.rollout import Collector, evaluate_batch
 from landers.envs import SplitVecEnv, make_vec_env
 from landers.errors import EnvCrashed, LandersError
 from landers.policy.networks import build_model
-from landers.run.trainer import resume
+from landers.run.rundir import resume
 
 TINY = dict(num_envs=4, num_steps=32, num_minibatches=2, update_epochs=2, final_eval_episodes=4,
             eval_every=10**9, eval_episodes=2)

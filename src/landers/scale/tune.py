@@ -83,7 +83,8 @@ class SeedRun:
 
     def train(self, setup: dict, params: dict, seed: int, run_dir: str, threads: int) -> dict:
         from landers.run import spec as spec_mod
-        from landers.run import trainer as train_mod
+        from landers.run import rundir
+        from landers.run.hooks import Hooks
 
         run_dir = Path(run_dir)
         try:
@@ -97,13 +98,13 @@ class SeedRun:
                     self.steps = [int(s) for s in evals.get("step", [])]
             elif (run_dir / "config.json").exists():
                 self._earlier_rows(run_dir)
-                train_mod.resume(run_dir, quiet=True, on_eval=self._add)
+                rundir.resume(run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
             else:
                 spec = spec_mod.make_spec(setup["algo"], setup["env_id"], preset=setup["preset"],
                                           overrides={**params, **setup["options"]}, steps=setup["steps"],
                                           seed=seed, threads=threads, env_kwargs=setup["env_kwargs"],
                                           wrappers=tuple(setup["wrappers"]))
-                train_mod.start(spec, run_dir, quiet=True, on_eval=self._add)
+                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
             self.final = json.loads((run_dir / "eval.json").read_text())
             return self.final
         finally:
