@@ -6,7 +6,7 @@ import torch
 import landers
 from landers.run.rundir import resume
 from landers.algos import ALGORITHM_MEMBERS, get_algo, reinforce, trpo
-from landers.core.rollout import Minibatch
+from landers.core.buffer import Minibatch
 from landers.policy.networks import ActorCritic
 from conftest import landers_cli
 

@@ -11,7 +11,8 @@ import fake_envs  # noqa: F401  registers CueMemory-v0 and Doors-v0
 import landers
 from landers.algos import ppo
 from landers.core.advantages import gae
-from landers.core.rollout import Collector, evaluate_batch
+from landers.core.buffer import evaluate_batch
+from landers.core.rollout import Collector
 from landers.envs import SplitVecEnv, make_vec_env
 from landers.errors import EnvCrashed, LandersError
 from landers.policy.networks import build_model

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from landers.algos import ppo
-from landers.core.rollout import Minibatch
+from landers.core.buffer import Minibatch
 from landers.errors import LandersError
 from landers.policy.networks import ActorCritic
 

@@ -8,8 +8,8 @@ import torch
 
 from landers.envs.spaces import space_from_json, space_to_json
 from landers.errors import LandersError
-from landers.policy.networks import (Bernoulli, CNNActorCritic, MultiCategorical, ObsEncoder, build_model,
-                                     make_dist)
+from landers.policy.distributions import Bernoulli, MultiCategorical, make_dist
+from landers.policy.networks import CNNActorCritic, ObsEncoder, build_model
 from landers.policy.normalize import ObsNormalizer
 from landers.policy.spaces import ObsLayout, env_actions
 from landers.algos.ppo import PPOConfig

@@ -14,7 +14,7 @@ from torch import nn
 from landers.algos import annealed, default_model, default_optimizer, mean_metrics, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
 from landers.core.config import BaseConfig, doc
-from landers.core.rollout import Minibatch, Rollout, evaluate_batch
+from landers.core.buffer import Minibatch, Rollout, evaluate_batch
 from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
 

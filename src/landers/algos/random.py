@@ -12,7 +12,7 @@ from torch import nn
 
 from landers.algos import no_constraint
 from landers.core.config import doc
-from landers.core.rollout import Rollout
+from landers.core.buffer import Rollout
 from landers.errors import LandersError
 from landers.policy.spaces import env_actions
 

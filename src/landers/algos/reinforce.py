@@ -11,7 +11,7 @@ from torch import nn
 from landers.algos import annealed, default_model, default_optimizer, mean_metrics, no_constraint, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
 from landers.core.config import BaseConfig, doc
-from landers.core.rollout import Minibatch, Rollout
+from landers.core.buffer import Minibatch, Rollout
 from landers.core.search import Choice, Float
 from landers.errors import LandersError
 
