@@ -41,6 +41,9 @@ def test_the_update_replays_the_rollouts_log_probs_from_the_states_it_saw(rnn, e
     step's log-probability exactly as the rollout recorded it, episode boundaries included."""
     cfg, model, rollout = recurrent_rollout(rnn, env_id, env_kwargs)
     assert rollout.starts[1:].any(), "the rollout should hold episode starts after its first step"
+    # An episode starts after each autoreset row, whose final observation's value (the truncation
+    # bootstrap) is computed with the episode's own state, not a fresh one.
+    assert torch.equal(rollout.starts[1:], ~rollout.valid[:-1])
     seen = []
     real = ppo.evaluate_batch
 
@@ -84,6 +87,23 @@ def test_overlapped_halves_carry_each_envs_state_as_stepping_all_together():
     torch.testing.assert_close(rollouts[0].logp, rollouts[1].logp)
 
 
+@pytest.mark.parametrize("space", [gym.spaces.Box(0, 255, (4, 84, 84), np.uint8),
+                                   gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (3,)), "k": gym.spaces.Discrete(5)})])
+def test_the_recurrent_core_sits_above_the_cnn_and_the_dict_encoder(space):
+    from landers.policy.spaces import ObsLayout
+
+    layout = ObsLayout(space)
+    model = build_model(ppo.PPOConfig(rnn="lstm", rnn_size=8), space, gym.spaces.Discrete(3))
+    assert model.encoder is not None and model.state_size == 16
+    obs = torch.as_tensor(layout.flatten(space.sample() if layout.image else
+                                         {k: np.asarray([v]) for k, v in space.sample().items()}))
+    obs = obs[None].expand(5, *obs.shape[-len(layout.shape):]) if layout.image else obs.expand(5, -1)
+    actions, logp, values, state = model.act(obs, model.initial_state(5), torch.ones(5, dtype=torch.bool))
+    assert actions.shape == (5,) and state.shape == (5, 16)
+    params, values = model.unroll(obs.reshape(1, 5, *obs.shape[1:]), model.initial_state(5), torch.ones(1, 5, dtype=torch.bool))
+    torch.testing.assert_close(model.dist.log_prob(params, actions), logp)
+
+
 def test_recurrent_predict_carries_state_and_refuses_a_call_without_it(tmp_path):
     run = landers.train("ppo", "CartPole-v1", steps=256, seed=0, run_dir=tmp_path / "run", quiet=True,
                         rnn="lstm", rnn_size=8, **TINY)
@@ -109,7 +129,8 @@ def test_recurrent_predict_carries_state_and_refuses_a_call_without_it(tmp_path)
 
 def test_recurrent_run_resumes_mid_training_and_keeps_its_network(tmp_path):
     run = landers.train("a2c", "CartPole-v1", steps=200, seed=0, run_dir=tmp_path / "run", quiet=True,
-                        rnn="gru", rnn_size=8, num_envs=4, num_steps=5, final_eval_episodes=2, eval_every=100)
+                        rnn="gru", rnn_size=8, num_envs=4, num_steps=5, final_eval_episodes=2, eval_every=100,
+                        norm_obs=True, norm_reward=True)
     state = json.loads((run.run_dir / "checkpoints" / "last" / "state.json").read_text())
     assert state["run"]["hparams"]["rnn"] == "gru"
     resumed = resume(run.run_dir, steps=400, quiet=True)

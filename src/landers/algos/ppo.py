@@ -80,9 +80,14 @@ SEARCH_SPACE = {
 
 
 def constrain(params: dict, defaults: PPOConfig) -> dict:
-    """num_minibatches must divide the batch: round it down to the nearest divisor."""
-    batch = params.get("num_envs", defaults.num_envs) * params.get("num_steps", defaults.num_steps)
-    params["num_minibatches"] = largest_divisor_at_most(batch, params.get("num_minibatches", defaults.num_minibatches))
+    """num_minibatches must divide the batch: round it down to the nearest divisor (with rnn, to
+    at most num_envs too: a recurrent minibatch is a group of whole env sequences)."""
+    num_envs = params.get("num_envs", defaults.num_envs)
+    batch = num_envs * params.get("num_steps", defaults.num_steps)
+    wanted = params.get("num_minibatches", defaults.num_minibatches)
+    if params.get("rnn", defaults.rnn):
+        wanted = min(wanted, num_envs)
+    params["num_minibatches"] = largest_divisor_at_most(batch, wanted)
     return params
 
 
