@@ -32,9 +32,8 @@ class Minibatch(NamedTuple):
     def shuffled(self, perm: torch.Tensor, parts: int) -> list[Minibatch]:
         """The rows in the order of `perm`, cut into `parts` minibatches (views of one shuffled
         copy per tensor: the same minibatches as indexing each with its chunk of `perm`)."""
-        if self.masks is None:
-            return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in self[:6]))]
-        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in self[:7]))]
+        rows = self[:6] if self.masks is None else self[:7]
+        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in rows))]
 
     def envs(self, index: torch.Tensor) -> Minibatch:
         """The env columns `index` of a sequence batch."""
