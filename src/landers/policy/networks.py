@@ -292,9 +292,16 @@ class RecurrentActorCritic(nn.Module):
         return out, h[0]
 
     def _cell(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of the core: (its output h `(B, size)`, the new flat state)."""
-        out, state = self._run(features[None], state)
-        return out[0], state
+        """One step of the core: (its output h `(B, size)`, the new flat state). The cell function
+        on the module's weights, the same arithmetic as `_run`: a rollout step calls it without
+        the sequence module's per-call overhead."""
+        core = self.core
+        weights = (core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0, core.bias_hh_l0)
+        if self.kind == "lstm":
+            h, c = torch.lstm_cell(features, (state[:, :self.size], state[:, self.size:]), *weights)
+            return h, torch.cat([h, c], 1)
+        h = torch.gru_cell(features, state, *weights)
+        return h, h
 
     @staticmethod
     def _restart(state: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
@@ -334,16 +341,29 @@ class RecurrentActorCritic(nn.Module):
 
     def unroll(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor):
         """Replay sequences: obs `(T, B, ...)` from `state` `(B, S)`, zeroed where `starts`
-        `(T, B)`, as the rollout stepped them: (parameters, values) for the `T * B` rows, time-major."""
+        `(T, B)`, as the rollout stepped them: (parameters, values) for the `T * B` rows, time-major.
+
+        Each env's steps are cut into fragments at its episode starts; the fragments, padded at
+        their ends to one length, run through the core as one batch of sequences (one fused call
+        forward and backward, as sb3-contrib pads episodes), each from its own first state: the
+        stored state for an env's first fragment (unless it starts an episode), zeros for the rest."""
         T, B = starts.shape
         features = self._encode(obs.reshape(T * B, *obs.shape[2:])).reshape(T, B, -1)
-        # The steps where some env begins an episode cut the sequences into segments that run whole.
-        cuts = [0] + (starts[1:].any(1).nonzero().squeeze(-1) + 1).tolist() + [T]
-        outputs = []
-        for begin, end in zip(cuts[:-1], cuts[1:]):
-            out, state = self._run(features[begin:end], self._restart(state, starts[begin]))
-            outputs.append(out)
-        return self._heads(torch.cat(outputs).reshape(T * B, -1))
+        begins = starts.clone()
+        begins[0] = True
+        flat = begins.t().reshape(-1)                         # env-major: row b * T + t
+        fragment = flat.long().cumsum(0) - 1                  # the fragment each row belongs to
+        first = flat.nonzero().squeeze(-1)                    # each fragment's first row
+        position = torch.arange(T * B, device=flat.device) - first[fragment]
+        count = first.shape[0]
+        length = int(torch.bincount(fragment, minlength=count).max())
+        padded = features.new_zeros(length, count, features.shape[-1])
+        padded[position, fragment] = features.transpose(0, 1).reshape(T * B, -1)
+        initial = state.new_zeros(count, state.shape[-1])
+        initial[fragment[torch.arange(B, device=flat.device) * T]] = self._restart(state, starts[0])
+        out, _ = self._run(padded, initial)
+        h = out[position, fragment].reshape(B, T, -1).transpose(0, 1).reshape(T * B, -1)
+        return self._heads(h)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         params = [p for name, p in self.named_parameters() if not name.startswith(("critic_", "log_std"))]
