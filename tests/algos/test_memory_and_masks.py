@@ -68,7 +68,8 @@ def test_replaying_from_zero_states_instead_would_fail_the_comparison():
                               rollout.truncated, 0.99, 0.95)
     batch = rollout.batch(advantages, returns)
     params, _ = evaluate_batch(model, batch._replace(starts=torch.zeros_like(batch.starts)))
-    assert (model.dist.log_prob(params, batch.rows().actions) - batch.rows().logp).abs().max().item() > 1e-3
+    # Far outside the 1e-5 the comparison allows (an untrained policy's logits move little).
+    assert (model.dist.log_prob(params, batch.rows().actions) - batch.rows().logp).abs().max().item() > 1e-4
 
 
 def test_overlapped_halves_carry_each_envs_state_as_stepping_all_together():
@@ -94,12 +95,12 @@ def test_the_recurrent_core_sits_above_the_cnn_and_the_dict_encoder(space):
 
     layout = ObsLayout(space)
     model = build_model(ppo.PPOConfig(rnn="lstm", rnn_size=8), space, gym.spaces.Discrete(3))
-    assert model.encoder is not None and model.state_size == 16
+    assert model.encoder is not None and model.state_size == 32
     obs = torch.as_tensor(layout.flatten(space.sample() if layout.image else
                                          {k: np.asarray([v]) for k, v in space.sample().items()}))
     obs = obs[None].expand(5, *obs.shape[-len(layout.shape):]) if layout.image else obs.expand(5, -1)
     actions, logp, values, state = model.act(obs, model.initial_state(5), torch.ones(5, dtype=torch.bool))
-    assert actions.shape == (5,) and state.shape == (5, 16)
+    assert actions.shape == (5,) and state.shape == (5, 32)
     params, values = model.unroll(obs.reshape(1, 5, *obs.shape[1:]), model.initial_state(5), torch.ones(1, 5, dtype=torch.bool))
     torch.testing.assert_close(model.dist.log_prob(params, actions), logp)
 
@@ -112,11 +113,11 @@ def test_recurrent_predict_carries_state_and_refuses_a_call_without_it(tmp_path)
     with pytest.raises(LandersError, match=r"call action, state = agent.predict\(obs, state=state\)"):
         agent.predict(obs)
     action, state = agent.predict(obs, state=None)
-    assert action in (0, 1) and state.shape == (16,) and np.abs(state).sum() > 0
-    np.testing.assert_array_equal(agent.initial_state(), np.zeros(16, np.float32))
+    assert action in (0, 1) and state.shape == (32,) and np.abs(state).sum() > 0  # two LSTMs' h and c
+    np.testing.assert_array_equal(agent.initial_state(), np.zeros(32, np.float32))
     # A batch with a batch of states is each row on its own.
     batch_obs = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
-    states = np.random.default_rng(1).normal(size=(3, 16)).astype(np.float32)
+    states = np.random.default_rng(1).normal(size=(3, 32)).astype(np.float32)
     actions, new_states = agent.predict(batch_obs, state=states)
     for i in range(3):
         a, s = agent.predict(batch_obs[i], state=states[i])
@@ -246,7 +247,7 @@ def test_exported_recurrent_graph_stepped_with_its_own_state_matches_predict_ove
     steps = 0
     for episode in range(20):
         obs, _ = env.reset(seed=episode)
-        state, graph_state = None, np.zeros((1, 16), np.float32)
+        state, graph_state = None, np.zeros((1, 32), np.float32)
         done = False
         while not done:
             action, state = agent.predict(obs, state=state)
@@ -294,11 +295,11 @@ def cartpole_without_velocities(**kwargs):
 
 @pytest.mark.learning
 def test_cartpole_without_velocities_is_learned_far_better_with_memory(tmp_path):
-    """Measured (seed 0, 30k steps): gru 217 against 45 without memory."""
+    """Measured at 30k steps: gru 439 / 469 / 340 (seeds 0, 1, 2) against 45 without memory (seed 0)."""
     settings = dict(steps=30_000, seed=0, quiet=True, num_envs=16, num_steps=32, num_minibatches=4, update_epochs=8,
                     lr=1e-3, gamma=0.99, anneal_lr=False, final_eval_episodes=20, eval_every=10**9,
                     backend="gymnasium")
     memory = landers.train("ppo", cartpole_without_velocities, run_dir=tmp_path / "gru", rnn="gru", rnn_size=32,
                            **settings)
     plain = landers.train("ppo", cartpole_without_velocities, run_dir=tmp_path / "plain", **settings)
-    assert memory.eval.mean >= 100 and memory.eval.mean >= 2 * plain.eval.mean, (memory.eval, plain.eval)
+    assert memory.eval.mean >= 200 and memory.eval.mean >= 3 * plain.eval.mean, (memory.eval, plain.eval)

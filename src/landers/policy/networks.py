@@ -236,14 +236,17 @@ class PixelEncoder(nn.Module):
 
 class RecurrentActorCritic(nn.Module):
     """obs -> encoder (none for flat vectors, `ObsEncoder` for Dict / Tuple / categories, the
-    Nature CNN for pixels) -> an LSTM or GRU cell -> actor and critic MLPs -> heads.
+    Nature CNN for pixels) -> an LSTM or GRU core -> MLP -> head, one core for the policy and one
+    for the value (one for both with `shared_network`, as the MLPs): a shared core's gradient
+    is the value loss's, whose scale (returns in the hundreds) drowns the policy's.
 
-    The state is one flat tensor `(B, state_size)` (an LSTM's h and c side by side), so that it
-    is stored, passed to `predict` and exported as one array; zeros begin an episode. `starts`
-    `(B,)` marks observations that begin one: their state is zeroed before the cell.
+    The state is one flat tensor `(B, state_size)`: each core's state side by side (an LSTM's h
+    and c), so that it is stored, passed to `predict` and exported as one array; zeros begin an
+    episode. `starts` `(B,)` marks observations that begin one: their state is zeroed first.
     """
 
     recurrent = True
+    shares_features = True  # the encoder, or a shared core, feeds both heads
 
     def __init__(self, layout: ObsLayout, action_space: gym.Space, cfg: Any):
         super().__init__()
@@ -257,14 +260,15 @@ class RecurrentActorCritic(nn.Module):
         else:
             self.encoder, in_dim = None, layout.width
         self.kind, self.size = cfg.rnn, cfg.rnn_size
-        # The whole-sequence module, not a cell: the update replays a sequence segment in one fused
-        # call (forward and backward) instead of one call per step.
-        self.core = (nn.LSTM if self.kind == "lstm" else nn.GRU)(in_dim, self.size)
-        for name, param in self.core.named_parameters():
-            (nn.init.orthogonal_ if name.startswith("weight") else nn.init.zeros_)(param)
-        self.state_size = 2 * self.size if self.kind == "lstm" else self.size
-        hidden = tuple(cfg.hidden_sizes)
         self.shared = cfg.shared_network
+        # Sequence modules: the update replays a batch of sequences in one fused call.
+        module = nn.LSTM if self.kind == "lstm" else nn.GRU
+        self.cores = nn.ModuleList([module(in_dim, self.size)] + ([] if self.shared else [module(in_dim, self.size)]))
+        for name, param in self.cores.named_parameters():
+            (nn.init.orthogonal_ if "weight" in name else nn.init.zeros_)(param)
+        self.core_state = 2 * self.size if self.kind == "lstm" else self.size
+        self.state_size = self.core_state * len(self.cores)
+        hidden = tuple(cfg.hidden_sizes)
         self.actor_body = mlp(self.size, hidden, cfg.activation)
         self.critic_body = self.actor_body if self.shared else mlp(self.size, hidden, cfg.activation)
         width = hidden[-1] if hidden else self.size
@@ -273,8 +277,6 @@ class RecurrentActorCritic(nn.Module):
         self.log_std = (nn.Parameter(torch.full((self.dist.out_dim,), float(cfg.init_log_std)))
                         if isinstance(self.dist, DiagGaussian) else None)
 
-    shares_features = True  # the core feeds both heads
-
     def initial_state(self, n: int) -> torch.Tensor:
         device = self.critic_head.weight.device
         return torch.zeros(n, self.state_size, device=device)
@@ -282,34 +284,56 @@ class RecurrentActorCritic(nn.Module):
     def _encode(self, obs: torch.Tensor) -> torch.Tensor:
         return obs.float() if self.encoder is None else self.encoder(obs)
 
-    def _run(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The core over a segment `(L, B, F)` from `state` `(B, S)`: (outputs `(L, B, size)`, new state)."""
-        if self.kind == "lstm":
-            out, (h, c) = self.core(features, (state[None, :, :self.size].contiguous(),
-                                               state[None, :, self.size:].contiguous()))
-            return out, torch.cat([h[0], c[0]], 1)
-        out, h = self.core(features, state[None].contiguous())
-        return out, h[0]
+    def _parts(self, state: torch.Tensor) -> list[torch.Tensor]:
+        return list(state.split(self.core_state, -1))
 
-    def _cell(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of the core: (its output h `(B, size)`, the new flat state). The cell function
-        on the module's weights, the same arithmetic as `_run`: a rollout step calls it without
-        the sequence module's per-call overhead."""
-        core = self.core
-        weights = (core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0, core.bias_hh_l0)
-        if self.kind == "lstm":
-            h, c = torch.lstm_cell(features, (state[:, :self.size], state[:, self.size:]), *weights)
-            return h, torch.cat([h, c], 1)
-        h = torch.gru_cell(features, state, *weights)
-        return h, h
+    def _run(self, features: torch.Tensor, state: torch.Tensor):
+        """The cores over sequences `(L, B, F)` from `state` `(B, S)`: ([outputs `(L, B, size)`
+        per core], new state)."""
+        outs, states = [], []
+        for core, part in zip(self.cores, self._parts(state)):
+            if self.kind == "lstm":
+                out, (h, c) = core(features, (part[None, :, :self.size].contiguous(),
+                                              part[None, :, self.size:].contiguous()))
+                states.append(torch.cat([h[0], c[0]], 1))
+            else:
+                out, h = core(features, part[None].contiguous())
+                states.append(h[0])
+            outs.append(out)
+        return outs, torch.cat(states, 1)
+
+    def _cell(self, features: torch.Tensor, state: torch.Tensor, cores: int | None = None):
+        """One step of the first `cores` cores (default all): ([output h `(B, size)` per core], new
+        state). The cell functions on the modules' weights, the same arithmetic as `_run`, without
+        the sequence modules' per-call overhead (2-4x per rollout step)."""
+        outs, states = [], []
+        parts = self._parts(state)
+        for k, (core, part) in enumerate(zip(self.cores, parts)):
+            if cores is not None and k >= cores:
+                states.append(part)
+                continue
+            weights = (core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0, core.bias_hh_l0)
+            if self.kind == "lstm":
+                h, c = torch.lstm_cell(features, (part[:, :self.size], part[:, self.size:]), *weights)
+                states.append(torch.cat([h, c], 1))
+            else:
+                h = torch.gru_cell(features, part, *weights)
+                states.append(h)
+            outs.append(h)
+        return outs, torch.cat(states, 1)
 
     @staticmethod
     def _restart(state: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
         return state if starts is None else torch.where(starts.unsqueeze(-1), torch.zeros_like(state), state)
 
-    def _heads(self, h: torch.Tensor):
-        actor = run_layers(self.actor_body, h)
-        critic = actor if self.shared else run_layers(self.critic_body, h)
+    def _params(self, h: torch.Tensor):
+        out = nn.functional.linear(run_layers(self.actor_body, h), self.actor_head.weight, self.actor_head.bias)
+        return (out, self.log_std.expand_as(out)) if self.log_std is not None else out
+
+    def _heads(self, outs: list[torch.Tensor]):
+        """(distribution parameters, values) from the cores' outputs."""
+        actor = run_layers(self.actor_body, outs[0])
+        critic = actor if self.shared else run_layers(self.critic_body, outs[-1])
         out = nn.functional.linear(actor, self.actor_head.weight, self.actor_head.bias)
         params = (out, self.log_std.expand_as(out)) if self.log_std is not None else out
         value = nn.functional.linear(critic, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
@@ -317,8 +341,8 @@ class RecurrentActorCritic(nn.Module):
 
     def step(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor | None = None):
         """One step of B envs: (distribution parameters, values (B,), new state)."""
-        h, state = self._cell(self._encode(obs), self._restart(state, starts))
-        params, values = self._heads(h)
+        outs, state = self._cell(self._encode(obs), self._restart(state, starts))
+        params, values = self._heads(outs)
         return params, values, state
 
     def act(self, obs, state, starts=None, deterministic: bool = False, mask: torch.Tensor | None = None):
@@ -332,19 +356,17 @@ class RecurrentActorCritic(nn.Module):
         return self.step(obs, state, starts)[1]
 
     def policy_params(self, obs: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None = None):
-        """(distribution parameters, new state): what `Agent.predict` and the exported graph use."""
-        h, state = self._cell(self._encode(obs), state)
-        actor = run_layers(self.actor_body, h)
-        out = nn.functional.linear(actor, self.actor_head.weight, self.actor_head.bias)
-        params = (out, self.log_std.expand_as(out)) if self.log_std is not None else out
-        return masked(params, mask), state
+        """(distribution parameters, new state): what `Agent.predict` and the exported graph use.
+        Only the policy's core steps; the value's part of the state passes through unchanged."""
+        outs, state = self._cell(self._encode(obs), state, cores=1)
+        return masked(self._params(outs[0]), mask), state
 
     def unroll(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor):
         """Replay sequences: obs `(T, B, ...)` from `state` `(B, S)`, zeroed where `starts`
         `(T, B)`, as the rollout stepped them: (parameters, values) for the `T * B` rows, time-major.
 
         Each env's steps are cut into fragments at its episode starts; the fragments, padded at
-        their ends to one length, run through the core as one batch of sequences (one fused call
+        their ends to one length, run through the cores as one batch of sequences (one fused call
         forward and backward, as sb3-contrib pads episodes), each from its own first state: the
         stored state for an env's first fragment (unless it starts an episode), zeros for the rest."""
         T, B = starts.shape
@@ -361,17 +383,20 @@ class RecurrentActorCritic(nn.Module):
         padded[position, fragment] = features.transpose(0, 1).reshape(T * B, -1)
         initial = state.new_zeros(count, state.shape[-1])
         initial[fragment[torch.arange(B, device=flat.device) * T]] = self._restart(state, starts[0])
-        out, _ = self._run(padded, initial)
-        h = out[position, fragment].reshape(B, T, -1).transpose(0, 1).reshape(T * B, -1)
-        return self._heads(h)
+        outs, _ = self._run(padded, initial)
+        return self._heads([out[position, fragment].reshape(B, T, -1).transpose(0, 1).reshape(T * B, -1)
+                            for out in outs])
 
     def actor_parameters(self) -> list[nn.Parameter]:
-        params = [p for name, p in self.named_parameters() if not name.startswith(("critic_", "log_std"))]
+        params = (list(self.cores[0].parameters()) + list(self.actor_body.parameters())
+                  + list(self.actor_head.parameters()))
+        if self.encoder is not None:
+            params += list(self.encoder.parameters())
         return params + ([self.log_std] if self.log_std is not None else [])
 
     def critic_parameters(self) -> list[nn.Parameter]:
-        body = [] if self.shared else list(self.critic_body.parameters())
-        return body + list(self.critic_head.parameters())
+        own = [] if self.shared else list(self.cores[1].parameters()) + list(self.critic_body.parameters())
+        return own + list(self.critic_head.parameters())
 
 
 def build_model(cfg: Any, observation_space: gym.Space, action_space: gym.Space) -> ActorCritic:
