@@ -1,4 +1,5 @@
-# Two commands: `make demo` (train PPO on LunarLander-v3 and evaluate it) and `make test`.
+# Two commands: `make demo` (train PPO on LunarLander-v3 and evaluate it) and `make test`
+# (everything; `make check` is the quick tier for the edit loop).
 # Each creates .venv on first use. torch is installed first and pinned so that this
 # machine takes its local CPU wheel instead of downloading CUDA builds; elsewhere set
 # TORCH=torch (or any version) to choose your own.
@@ -8,13 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser xvfb clean
+.PHONY: demo test check lint-fix bench browser xvfb clean docs docs-serve docs-gen docs-curves
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,dev]"
+	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,docs,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP) browser xvfb
 	$(PY) -m pytest -q
+
+# The edit loop: no Ray, no long multi-process runs, no learning to a threshold (README, Development).
+check: $(STAMP)
+	$(PY) -m pytest -q -m "not ray and not slow and not learning"
 
 # Headless Chromium for the report's browser test, where apt is available (CI, Debian/Ubuntu);
 # without it that one test is skipped with its reason.
@@ -39,9 +44,32 @@ xvfb:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null) \
 	    || echo "Xvfb not installed: the play window test will be skipped."; }
 
+# The fixes ruff makes itself (import order, pyupgrade's rewrites, unused imports); tests/test_lint.py
+# runs `ruff check` and fails on whatever is left.
+lint-fix:
+	$(VENV)/bin/ruff check --fix src tests bench
+
 bench: $(STAMP)
 	$(PY) bench/solve_time.py --env CartPole-v1 --seeds 5
 	$(PY) bench/solve_time.py --env LunarLander-v3 --seeds 5
 
+# The documentation site (docs/, mkdocs.yml). docs-gen rewrites the generated pages (CLI,
+# hyperparameters, benchmark tables) from the code and bench/'s results files; docs-curves
+# retrains the pictures: the algorithms page's learning curves with `landers compare` (Ray, a
+# few minutes) and the getting-started page's report (a CartPole run, headless Chromium).
+docs: $(STAMP)
+	$(PY) docs/gen.py --check
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
+docs-gen: $(STAMP)
+	$(PY) docs/gen.py
+
+docs-curves: $(STAMP) browser
+	$(PY) docs/gen_curves.py
+	$(PY) docs/gen_report_shot.py
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

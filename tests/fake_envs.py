@@ -367,7 +367,7 @@ class Doors(gym.Env):
         picks = np.atleast_1d(np.asarray(action)).astype(int)
         offsets = np.cumsum([0] + self.sizes[:-1])
         reward = 0.0
-        for pick, offset, n in zip(picks, offsets, self.sizes):
+        for pick, offset, n in zip(picks, offsets, self.sizes, strict=False):
             if not self.open[offset + pick]:
                 raise ValueError(f"door {pick} is closed")
             reward += pick / (n - 1) / len(self.sizes)
@@ -391,3 +391,19 @@ def make_doors(via: str = "method", multi: bool = False, render_mode=None) -> Do
 
 
 gym.register("Doors-v0", entry_point=make_doors)
+class CrashesInWindow(NoRender):
+    """Trains like NoRender; in a window (`landers play`) its step raises, as a simulator's
+    viewer might."""
+
+    metadata = {"render_modes": ["human"], "render_fps": 30}
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def step(self, action):
+        if self.render_mode == "human":
+            raise RuntimeError("the viewer lost its GL context\nand more lines that nobody needs")
+        return super().step(action)
+
+
+gym.register("CrashesInWindow-v0", entry_point=CrashesInWindow)

@@ -1,18 +1,32 @@
-"""The `landers` command line. Errors the user can fix end in one sentence and exit code 2."""
+"""The `landers` command line. Every command ends with the exit code of EXIT_CODES (shown by
+`landers --help`): an error is one sentence on stderr and the code of its class in
+landers.errors, mapped here by `_fail_with`."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from landers.errors import LandersError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Train, evaluate and inspect policy-optimization agents.")
+# One table for every command; a script can tell "fix the command line" from "try again".
+EXIT_CODES = {
+    0: "done",
+    1: "the work itself failed: the env raised, a file could not be written, the export's check failed, "
+       "Ray stopped a study, a run or every trial failed",
+    2: "bad usage or input: an unknown option, env or algorithm, a value out of range, a missing or "
+       "corrupt file, a package or display the command needs is missing",
+    3: "training diverged: a loss, gradient, parameter or the env's output was not finite",
+    130: "interrupted (Ctrl-C); `landers play` ends with 0, Ctrl-C being how a viewer says enough",
+}
+
+# rich_markup_mode=None: help is plain text, since rich markup swallowed every "[default: ...]".
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Train, evaluate and inspect policy-optimization agents.",
+                  epilog="Exit codes:\n\n" + "\n\n".join(f"{code}: {meaning}." for code, meaning in EXIT_CODES.items()))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -21,8 +35,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _fail_with(error: LandersError) -> None:
-    """One sentence and the error's exit code (2: bad input or file, 3: diverged, 1: the env
-    or the disk failed). An env's own exception is the user's code: its traceback comes first."""
+    """One sentence and the exit code of the error's class (EXIT_CODES). An env's own exception
+    is the user's code: its traceback comes first."""
     from landers.errors import EnvCrashed
 
     if isinstance(error, EnvCrashed) and error.__cause__ is not None:
@@ -32,26 +46,53 @@ def _fail_with(error: LandersError) -> None:
     _fail(str(error), error.exit_code)
 
 
+ALGO_NAMES = "ppo, a2c, trpo, reinforce or random"  # written out: importing the registry imports torch
+
+
+def env_arg(text: str):
+    """An env as the command line names it: a Gymnasium id (`module:EnvId` too), or the import
+    path of a factory or env class, `module:callable`, as config.json records it (env_factory)."""
+    module, sep, name = text.rpartition(":")
+    if not sep or not module or "<" in text:
+        return text
+    import gymnasium as gym
+
+    from landers.envs.source import resolve
+
+    try:
+        found = resolve(text, "env factory")
+    except LandersError:
+        return text  # an id after all (or a module that fails to import): env_spec says which
+    return text if name in gym.registry else found
+
+
 @app.command()
 def train(
-    algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
-    env_id: Optional[str] = typer.Argument(None, help="Gymnasium env id, e.g. LunarLander-v3 or module:EnvId"),
-    steps: Optional[int] = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
-    seed: Optional[int] = typer.Option(None, help="random seed [default: 0]"),
-    preset: Optional[str] = typer.Option(None, help="preset name (see `landers presets`) [default: the env's tuned preset]"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
-    env_kwargs: Optional[List[str]] = typer.Option(
+    algo: str | None = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
+    env_id: str | None = typer.Argument(
+        None, help="Gymnasium env id, e.g. LunarLander-v3; module:EnvId or module:factory imports module "
+                   "(from the current directory first), as config.json records a factory"),
+    steps: int | None = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
+    seed: int | None = typer.Option(None, help="random seed [default: 0]"),
+    preset: str | None = typer.Option(
+        None, help="preset name or preset file (see `landers presets`), or none for the algorithm's general "
+                   "defaults [default: the env's tuned preset]"),
+    set_: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
+    env_kwargs: list[str] | None = typer.Option(
         None, "--env-kwargs", help="an argument of the env's constructor, KEY=VALUE with a JSON value (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(
+    wrap: list[str] | None = typer.Option(
         None, "--wrap", help="module:callable (or module:callable:{JSON kwargs}) applied to each env, in order (repeatable)"),
-    envs: Optional[int] = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
-    backend: Optional[str] = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
-    run_dir: Optional[Path] = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
-    resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
-    eval_every: Optional[int] = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
-    eval_episodes: Optional[int] = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
-    record_every: Optional[int] = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
+    envs: int | None = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
+    backend: str | None = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
+    run_dir: Path | None = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
+    resume: Path | None = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
+    eval_every: int | None = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
+    eval_episodes: int | None = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
+    record_every: int | None = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
+    stop_return: float | None = typer.Option(
+        None, help="end training once a periodic evaluation's mean return reaches this (saved and evaluated "
+                   "as at the end)"),
     report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
@@ -60,8 +101,8 @@ def train(
 
     from landers.core import config as config_mod
     from landers.envs.source import parse_env_kwargs
-    from landers.run import spec as spec_mod
     from landers.run import rundir
+    from landers.run import spec as spec_mod
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 
@@ -74,20 +115,24 @@ def train(
                                                 ("--run-dir", run_dir), ("--eval-every", eval_every),
                                                 ("--eval-episodes", eval_episodes),
                                                 ("--record-every", record_every)) if value]
+            if stop_return is not None:
+                set_ = [*(set_ or []), f"stop_return={stop_return}"]
             if changed:
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps and --set can.")
-            run = rundir.resume(resume, steps=steps, quiet=quiet, hooks=hooks, expect_algo=algo,
-                                expect_env_id=env_id, overrides=config_mod.parse_assignments(set_))
+            run = rundir.resume(resume, steps=steps, quiet=quiet, hooks=hooks,
+                                expect_algo=algo.lower() if algo else None, expect_env_id=env_id,
+                                overrides=config_mod.parse_assignments(set_))
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
             overrides = config_mod.parse_assignments(set_)
             if envs is not None:
                 overrides["num_envs"] = envs
-            spec = spec_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed or 0,
-                                       env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
+            spec = spec_mod.make_spec(algo, env_arg(env_id), preset=preset, overrides=overrides, steps=steps,
+                                       seed=seed or 0, env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
-                                       eval_episodes=eval_episodes, record_every=record_every)
+                                       eval_episodes=eval_episodes, record_every=record_every,
+                                       stop_return=stop_return)
             run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
             from landers.see.report import write_report
@@ -98,6 +143,8 @@ def train(
     except LandersError as e:
         _fail_with(e)
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
+    if run.stopped:
+        typer.echo(f"stopped at step {run.global_step:,}: {run.stopped}")
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
 
@@ -106,11 +153,11 @@ def train(
 def eval_(
     path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
     episodes: int = typer.Option(100, help="number of episodes"),
-    seed: Optional[int] = typer.Option(None, help="env seed [default: training seed + 10000]"),
+    seed: int | None = typer.Option(None, help="env seed [default: training seed + 10000]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
     backend: str = typer.Option("auto", help="vector env backend"),
-    env: Optional[str] = typer.Option(None, help="evaluate on this env id instead of the training env"),
-    max_steps: Optional[int] = typer.Option(
+    env: str | None = typer.Option(None, help="evaluate on this env id instead of the training env"),
+    max_steps: int | None = typer.Option(
         None, help="cap on an episode's steps, so a stuck agent cannot hang the evaluation; 0: none "
                    "[default: the run's eval_max_steps]"),
     as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
@@ -130,7 +177,7 @@ def eval_(
             seed = run.get("seed", 0) + EVAL_SEED_OFFSET
         if max_steps is None:
             max_steps = run.get("eval_max_steps", 0)
-        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
+        result = evaluate(agent, env_arg(env) if env else None, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
                           max_steps=max_steps or None)
     except LandersError as e:
         _fail_with(e)
@@ -143,34 +190,95 @@ def eval_(
 
 
 @app.command()
-def presets() -> None:
-    """List the shipped presets with their measured results."""
-    from landers.core.config import all_presets
+def presets(
+    name: str | None = typer.Argument(None, help="a preset's name: print all it sets"),
+    as_json: bool = typer.Option(False, "--json", help="print every preset (or NAME) in full as JSON"),
+) -> None:
+    """List the shipped presets: algorithm, env, step budget and measured result."""
+    import dataclasses
 
-    for p in all_presets().values():
-        typer.echo(f"{p.name}: {p.algo} on {p.env_id}, {p.steps:,} steps. {p.description}")
-        if p.results:
-            typer.echo(f"    measured: {p.results.get('summary', json.dumps(p.results))}")
+    from landers.core.config import all_presets, unknown_key_error
+
+    found = all_presets()
+    try:
+        if name is not None and name not in found:
+            raise unknown_key_error(name, list(found), "preset", plural="presets")
+    except LandersError as e:
+        _fail_with(e)
+    chosen = [found[name]] if name is not None else list(found.values())
+    if as_json or name is not None:
+        data = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in chosen}
+        typer.echo(json.dumps(data if name is None else data[name], indent=2))
+        return
+    rows = [(p.name, p.algo, p.env_id if isinstance(p.env_id, str) else f"{p.env_id[0]} (+{len(p.env_id) - 1})",
+             f"{p.steps:,}", _result_in_brief(p.results.get("summary", ""))) for p in chosen]
+    widths = [max(len(r[i]) for r in rows + [PRESET_COLUMNS]) for i in range(4)]
+    for row in [PRESET_COLUMNS, *rows]:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    typer.echo("landers presets NAME (or --json) prints what a preset sets and how its result was measured.")
+
+
+PRESET_COLUMNS = ("name", "algo", "env", "steps", "measured")
+
+
+def _result_in_brief(summary: str, width: int = 60) -> str:
+    """A preset's measured result, its first clause (the full text: `landers presets NAME`)."""
+    first = summary.split(";")[0].strip()
+    return first if len(first) <= width else first[: width - 3].rstrip() + "..."
 
 
 @app.command()
-def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
-    """List an algorithm's hyperparameters (for --set) and the run options, with defaults."""
+def config(
+    algo: str = typer.Argument("ppo", help=f"algorithm: {ALGO_NAMES}"),
+    env: str | None = typer.Option(
+        None, "--env", help="print the values a run on this env would use, and where each comes from"),
+    preset: str | None = typer.Option(None, help="as for train: a preset name or file, or none"),
+    set_: list[str] | None = typer.Option(None, "--set", help="as for train, KEY=VALUE"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+) -> None:
+    """List an algorithm's hyperparameters (for --set) and the run options with their defaults;
+    with --env, the values a `landers train ALGO ENV` would use and where each comes from
+    (default, preset, --set)."""
     from landers.algos import get_algo
     from landers.core.config import field_docs
-    from landers.run.spec import RUN_OPTIONS, RunSpec
+    from landers.run.spec import RUN_OPTIONS, RunSpec, make_spec, value_sources
 
     try:
         module = get_algo(algo)
+        if env is None:
+            if preset or set_ or env_kwargs:
+                raise LandersError("--preset, --set and --env-kwargs describe a run: give its --env too.")
+        else:
+            from landers.core import config as config_mod
+            from landers.envs.source import parse_env_kwargs
+
+            overrides = config_mod.parse_assignments(set_)
+            spec = make_spec(algo, env_arg(env), preset=preset, overrides=dict(overrides),
+                             env_kwargs=parse_env_kwargs(env_kwargs))
     except LandersError as e:
         _fail_with(e)
-    typer.echo(f"{algo} hyperparameters (--set KEY=VALUE):")
+    if env is not None:
+        sources = value_sources(spec, overrides)
+        typer.echo(f"{spec.algo} on {spec.env.describe()}: preset {spec.preset or 'none'}")
+        for section, names in (("hyperparameters", [n for n, *_ in field_docs(module.Config)]),
+                               ("run options", RUN_OPTIONS)):
+            typer.echo(f"{section}:")
+            for key in names:
+                value = getattr(spec.hparams if section == "hyperparameters" else spec, key)
+                typer.echo(f"  {key:<20} {_show(value):<14} {sources[key]}")
+        return
+    typer.echo(f"{algo.lower()} hyperparameters (--set KEY=VALUE), general defaults; a preset may change them "
+               f"(landers config {algo.lower()} --env ENV_ID shows a run's values):")
     for name, tp, default, help_ in field_docs(module.Config):
         typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
     typer.echo("run options (--set KEY=VALUE or their own flags):")
     for name, tp, default, help_ in field_docs(RunSpec):
         if name in RUN_OPTIONS:
             typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 @app.command()
@@ -181,17 +289,17 @@ def compare(
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
     seeds: int = typer.Option(5, help="seeds per algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1 (e.g. seeds a study did not tune on)"),
-    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
-    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
-    address: Optional[str] = typer.Option(
+    steps: int | None = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
+    out: Path | None = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    address: str | None = typer.Option(
         None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
     cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray; with 2 or more, a preset that overlaps env stepping does"),
-    storage: Optional[str] = typer.Option(
+    storage: str | None = typer.Option(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
                    "s3://bucket/dir [default: --out]"),
-    jobs: Optional[str] = typer.Option(None, hidden=True),
+    jobs: str | None = typer.Option(None, hidden=True),
 ) -> None:
     """Run every algorithm x seed on ENV_ID as Ray Tune trials, then write curves and a results table."""
     import re
@@ -228,19 +336,19 @@ def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
     env_id: str = typer.Argument(..., help="Gymnasium env id"),
     trials: int = typer.Option(40, help="configurations to try"),
-    steps: Optional[int] = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
+    steps: int | None = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
     seeds: int = typer.Option(3, help="seeds every configuration trains on; its score is their mean"),
     objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations) or final (the last one)"),
-    space: Optional[Path] = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
-    preset: Optional[str] = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
-    out: Optional[Path] = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
+    space: Path | None = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
+    preset: str | None = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
+    set_: list[str] | None = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
+    out: Path | None = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
     resume: bool = typer.Option(False, "--resume", help="continue the study in --out (the same --out also does)"),
-    address: Optional[str] = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
-    storage: Optional[str] = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
-    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    address: str | None = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
+    storage: str | None = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
+    cpus_per_trial: float | None = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
@@ -271,7 +379,7 @@ def tune(
 
         write_report(out)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     if best is not None:
         typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
                    f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
@@ -291,13 +399,13 @@ def record(
     episodes: int = typer.Option(1, help="episodes to record"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     fmt: str = typer.Option("mp4", "--format", help="mp4 or gif"),
-    out: Optional[Path] = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
+    out: Path | None = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
+    from landers.algos import load
     from landers.core import checkpoint
     from landers.core.lock import lock_run_of
-    from landers.algos import load
     from landers.see.video import record as record_video
 
     try:
@@ -340,14 +448,15 @@ def export(
     """Write the policy as one ONNX graph from the env's observation to its action, which
     onnxruntime runs without torch; checked against the agent before it is written."""
     from landers.algos import load
-    from landers.export.onnx_export import export as export_onnx, require_onnx
+    from landers.export.onnx_export import export as export_onnx
+    from landers.export.onnx_export import require_onnx
 
     try:
         require_onnx()
         agent = load(path)
         result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(path, agent))
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     meta = result.metadata
     typer.echo(f"{result.path}: {meta['env_id']} policy -> {meta['outputs']}")
     typer.echo("inputs: " + ", ".join(f"{i['name']} ({i['dtype']}, shape {i['shape']})"
@@ -371,7 +480,7 @@ def play(
         agent = load(path)
         returns, stopped = play_episodes(agent, episodes, seed, deterministic=not stochastic, echo=typer.echo)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     if returns:
         mean = sum(returns) / len(returns)
         typer.echo(f"{'stopped: ' if stopped else ''}mean return {mean:.1f} over {len(returns)} episodes")
@@ -381,8 +490,8 @@ def play(
 
 @app.command()
 def plot(
-    run_dirs: List[Path] = typer.Argument(..., help="one or more run directories"),
-    out: Optional[Path] = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
+    run_dirs: list[Path] = typer.Argument(..., help="one or more run directories"),
+    out: Path | None = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
     x: str = typer.Option("steps", help="x axis: steps or time"),
 ) -> None:
     """Episodic return and training diagnostics of runs; several runs of one algorithm and env
@@ -401,7 +510,7 @@ def plot(
 @app.command()
 def report(
     target: Path = typer.Argument(..., help="run directory or `landers compare` output directory"),
-    out: Optional[Path] = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
+    out: Path | None = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
 ) -> None:
     """Write one self-contained HTML report: configuration, evaluation beside the random
     policy, plots and a video of the agent."""
@@ -417,6 +526,12 @@ def report(
 def main() -> None:
     """The command line in this process, ending in SystemExit (for tools that run it in-process,
     such as bench/profile_train.py); the `landers` program is `run`."""
+    import os
+
+    # `module:EnvId` and `module:factory` import from the current directory first, as under
+    # `python -m` (the `landers` script's own directory is first on sys.path instead).
+    if sys.path[:1] not in ([""], [os.getcwd()]):
+        sys.path.insert(0, os.getcwd())
     try:
         app()
     except KeyboardInterrupt:

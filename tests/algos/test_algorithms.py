@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import landers
-from landers.run.rundir import resume
+from conftest import landers_cli
 from landers.algos import ALGORITHM_MEMBERS, get_algo, reinforce, trpo
 from landers.core.buffer import Minibatch
 from landers.policy.networks import ActorCritic
-from conftest import landers_cli
+from landers.run.rundir import resume
 
 ALGOS = ["ppo", "a2c", "trpo", "reinforce", "random"]
 TINY = {"ppo": dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2),
@@ -25,7 +25,7 @@ def test_checkpoint_round_trip_and_resume(algo, env_id, tmp_path):
     obs = np.random.default_rng(0).normal(size=(5, *agent.observation_space.shape)).astype(np.float32)
     if algo != "random":  # the random policy's "deterministic" action is still random
         np.testing.assert_array_equal(agent.predict(obs), run.agent.predict(obs))
-        for a, b in zip(agent.model.parameters(), run.agent.model.parameters()):
+        for a, b in zip(agent.model.parameters(), run.agent.model.parameters(), strict=True):
             assert torch.equal(a, b)
     actions = agent.predict(obs)
     assert all(agent.action_space.contains(a) for a in actions)
@@ -33,6 +33,7 @@ def test_checkpoint_round_trip_and_resume(algo, env_id, tmp_path):
     assert resumed.global_step >= 1280
 
 
+@pytest.mark.slow  # two landers processes per algorithm: ~22-36 s each at load 12
 @pytest.mark.parametrize("algo", ALGOS)
 def test_cli_smoke(algo, tmp_path):
     result = landers_cli("train", algo, "CartPole-v1", "--steps", "300", "--quiet", "--run-dir", str(tmp_path / "r"),
@@ -117,8 +118,8 @@ def test_reinforce_gradient_matches_analytic_policy_gradient_on_a_bandit():
 
 
 def test_reinforce_trains_on_whole_episodes_only(tmp_path):
-    from landers.envs import make_vec_env
     from landers.core.rollout import Collector
+    from landers.envs import make_vec_env
 
     envs = make_vec_env("CartPole-v1", 3, 0, "gymnasium")
     collector = Collector(envs, 8, torch.device("cpu"))
@@ -134,8 +135,8 @@ def test_reinforce_trains_on_whole_episodes_only(tmp_path):
 
 
 def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
-    from landers.envs import make_vec_env
     from landers.core.rollout import Collector
+    from landers.envs import make_vec_env
 
     class Constant(torch.nn.Module):  # always the same action: it marks which policy played a step
         def __init__(self, action):

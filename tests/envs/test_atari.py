@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from landers.envs import atari
-from landers.envs import make_vec_env, resolve_backend
-from landers.policy.evaluation import run_episodes
-from landers.core.rollout import Collector
 from conftest import landers_cli
+from landers.core.rollout import Collector
+from landers.envs import atari, make_vec_env, resolve_backend
+from landers.policy.evaluation import run_episodes
 
 pytest.importorskip("ale_py", reason="ale-py is not installed (pip install 'landers[atari]')")
 
@@ -179,6 +178,7 @@ BACKENDS = ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
     resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed"))]
 
 
+@pytest.mark.slow  # the real Breakout on both backends: ~19 s at load 11
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_real_breakout_backends_agree_on_shape_dtype_and_semantics(backend):
     envs = make_vec_env("BreakoutNoFrameskip-v4", 4, seed=1, backend=backend)
@@ -220,6 +220,7 @@ def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
     assert len(result.lengths) == 2 and max(result.lengths) < 1000, result.lengths
 
 
+@pytest.mark.slow  # trains Breakout through a landers process: ~210 s at load 12
 def test_breakout_smoke_through_the_cli(tmp_path):
     result = landers_cli("train", "ppo", "BreakoutNoFrameskip-v4", "--steps", "2048", "--envs", "4", "--quiet",
                          "--run-dir", str(tmp_path / "run"), "--set", "final_eval_episodes=2",

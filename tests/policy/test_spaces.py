@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from landers.algos.ppo import PPOConfig
 from landers.envs.spaces import space_from_json, space_to_json
 from landers.errors import LandersError
-from landers.policy.distributions import Bernoulli, MultiCategorical, make_dist
+from landers.policy.distributions import MultiCategorical, make_dist
 from landers.policy.networks import CNNActorCritic, ObsEncoder, build_model
 from landers.policy.normalize import ObsNormalizer
 from landers.policy.spaces import ObsLayout, env_actions
-from landers.algos.ppo import PPOConfig
 
 DICT = gym.spaces.Dict({
     "cue": gym.spaces.Discrete(3, start=-1),
@@ -116,7 +116,7 @@ def test_multi_distributions_match_torch_and_sum_over_dimensions(space):
     if isinstance(dist, MultiCategorical):
         ref_logp = sum(d.log_prob(actions[:, i]) for i, d in enumerate(ref_old))
         ref_entropy = sum(d.entropy() for d in ref_old)
-        ref_kl = sum(torch.distributions.kl_divergence(a, b) for a, b in zip(ref_old, ref_new))
+        ref_kl = sum(torch.distributions.kl_divergence(a, b) for a, b in zip(ref_old, ref_new, strict=True))
     else:
         ref_logp = ref_old[0].log_prob(actions).sum(-1)
         ref_entropy = ref_old[0].entropy().sum(-1)

@@ -20,7 +20,7 @@ from landers.core import checkpoint
 from landers.core.config import from_json, unknown_key_error
 from landers.envs.source import EnvSource
 from landers.envs.spaces import space_from_json
-from landers.errors import Diverged, LandersError
+from landers.errors import Diverged, LandersError, first_line
 from landers.policy.agent import Agent
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer
@@ -71,8 +71,10 @@ ALGORITHM_MEMBERS = ("Config", "COLLECT", "METRICS", "SEARCH_SPACE", "MASKS", "u
 
 
 def get_algo(name: str) -> Algorithm:
-    if name not in ALGOS:
-        raise unknown_key_error(name, list(ALGOS), "algorithm")
+    """The algorithm's module; names are case-insensitive (`PPO` is `ppo`)."""
+    if not isinstance(name, str) or name.lower() not in ALGOS:
+        raise unknown_key_error(str(name), list(ALGOS), "algorithm", plural="algorithms")
+    name = name.lower()
     module = importlib.import_module(ALGOS[name])
     missing = [member for member in ALGORITHM_MEMBERS if not hasattr(module, member)]
     if missing:
@@ -151,12 +153,6 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params,
     optimizer.step()
 
 
-def first_line(error: BaseException) -> str:
-    """The first line of an error from torch or numpy, whose messages can run to many lines."""
-    text = str(error).strip().splitlines()
-    return text[0].rstrip(":. ") if text else type(error).__name__
-
-
 def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
     """The agent saved at `path`: a run directory (its `checkpoints/last`) or a checkpoint directory.
 
@@ -179,6 +175,8 @@ def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
         with torch.device("meta"):  # shapes only, no memory: the saved tensors must fit them first
             checkpoint.check_tensors(tensors, make_model(algo, cfg, obs_space, act_space).state_dict(), "model.", path)
         model = make_model(algo, cfg, obs_space, act_space)
+    except LandersError:  # the algorithm's own sentence (e.g. TRPO on pixels)
+        raise
     except (TypeError, ValueError, RuntimeError) as e:
         raise LandersError(f"Checkpoint '{path}' describes a network this version cannot build "
                            f"({first_line(e)}).") from None

@@ -8,10 +8,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from landers.algos import annealed, default_model, default_optimizer, mean_metrics, no_constraint, optimizer_step, set_lr
+from landers.algos import (
+    annealed,
+    default_model,
+    default_optimizer,
+    mean_metrics,
+    no_constraint,
+    optimizer_step,
+    set_lr,
+)
 from landers.core.advantages import explained_variance, gae
-from landers.core.config import BaseConfig, doc
 from landers.core.buffer import Minibatch, Rollout
+from landers.core.config import BaseConfig, doc
 from landers.core.search import Choice, Float
 from landers.errors import LandersError
 

@@ -5,16 +5,16 @@ regression with Adam."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
 from landers.algos import annealed, default_model, make_adam, no_constraint, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
-from landers.core.config import BaseConfig, doc
 from landers.core.buffer import Minibatch, Rollout
+from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float, Int
 from landers.errors import Diverged, LandersError
 
@@ -47,12 +47,10 @@ class TRPOConfig(BaseConfig):
             raise LandersError("TRPO needs separate actor and critic networks (shared_network=false).")
         if self.rnn:
             raise LandersError("TRPO has no recurrent policies (rnn); use ppo or a2c for memory.")
-        if not (self.max_kl > 0 and self.cg_damping >= 0 and self.cg_iters > 0 and self.line_search_steps > 0
-                and 0 < self.line_search_decay < 1):
-            raise LandersError("max_kl, cg_iters and line_search_steps must be positive, cg_damping >= 0, "
-                               "line_search_decay in (0, 1).")
-        if self.vf_epochs <= 0 or self.vf_minibatches <= 0:
-            raise LandersError("vf_epochs and vf_minibatches must be positive.")
+        must_be(self, ("max_kl", "cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"), lambda v: v > 0,
+                "must be positive")
+        must_be(self, ("cg_damping",), lambda v: v >= 0, "must be >= 0")
+        must_be(self, ("line_search_decay",), lambda v: 0 < v < 1, "must be in (0, 1)")
 
 
 Config = TRPOConfig

@@ -33,12 +33,12 @@ class Minibatch(NamedTuple):
         """The rows in the order of `perm`, cut into `parts` minibatches (views of one shuffled
         copy per tensor: the same minibatches as indexing each with its chunk of `perm`)."""
         rows = self[:6] if self.masks is None else self[:7]
-        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in rows))]
+        return [Minibatch(*chunks) for chunks in zip(*(t[perm].chunk(parts) for t in rows), strict=False)]
 
     def envs(self, index: torch.Tensor) -> Minibatch:
         """The env columns `index` of a sequence batch."""
         return Minibatch(*(None if t is None else t[index] if name == "state" else t[:, index]
-                           for name, t in zip(self._fields, self)))
+                           for name, t in zip(self._fields, self, strict=False)))
 
     def rows(self) -> Minibatch:
         """The valid rows, flat (a flat batch is returned as it is)."""

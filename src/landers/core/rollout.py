@@ -7,11 +7,12 @@ envs: one batched forward pass, one env call, a few whole-array numpy operations
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
-from landers.envs import SplitVecEnv, StepResult, VecEnv
 from landers.core.buffer import Rollout
+from landers.envs import SplitVecEnv, StepResult, VecEnv
 from landers.envs.source import EnvSource
 from landers.errors import Diverged, LandersError
 from landers.policy.networks import ActorCritic, RecurrentActorCritic
@@ -211,7 +212,7 @@ class Collector:
         rollout ends, so no step of the next rollout is taken by this policy."""
         parts = [([], [], []) for _ in self._groups]
         for t in range(self.num_steps + 1):
-            for vec, envs, (actions, logps, values) in zip(self._groups, self.envs.slices, parts):
+            for vec, envs, (actions, logps, values) in zip(self._groups, self.envs.slices, parts, strict=False):
                 if t > 0:  # the step this half took at t - 1
                     flags = self._stepped(vec, envs, vec.recv())
                     self._rewards[t - 1, envs], self._terminated[t - 1, envs] = flags[0], flags[1]
@@ -279,7 +280,7 @@ class Collector:
                 rows += self._open[i]
                 rows.append((final_obs[j], action[i], logp[i], final_values[j], 0.0, False, False, False))
                 self._open[i] = []
-        obs, actions, logp, values, rewards, terminated, truncated, valid = zip(*rows)
+        obs, actions, logp, values, rewards, terminated, truncated, valid = zip(*rows, strict=False)
         col = lambda x, **kw: torch.as_tensor(x, device=self.device, **kw).unsqueeze(1)  # noqa: E731
         return Rollout(
             obs=torch.stack(obs).unsqueeze(1), actions=torch.stack(actions).unsqueeze(1),

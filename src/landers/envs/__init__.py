@@ -4,7 +4,15 @@ comes from (source.py), Atari pipelines, spaces as JSON. Imports nothing from la
 
 from landers.envs.source import env_spec
 from landers.envs.vector import (
-    BACKENDS, SplitVecEnv, StepResult, VecEnv, as_source, envpool_supports, make_vec_env, resolve_backend)
+    BACKENDS,
+    SplitVecEnv,
+    StepResult,
+    VecEnv,
+    as_source,
+    envpool_supports,
+    make_vec_env,
+    resolve_backend,
+)
 
 __all__ = ["BACKENDS", "SplitVecEnv", "StepResult", "VecEnv", "as_source", "env_spec", "envpool_supports",
            "make_vec_env", "resolve_backend"]

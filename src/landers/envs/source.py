@@ -11,17 +11,17 @@ must be passed in again.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 
 from landers.envs import atari
-from landers.errors import LandersError
+from landers.errors import LandersError, close_names, first_line
 
 # Callables given in this process that have no import path, by their recorded name.
 _LIVE: dict[str, Callable] = {}
@@ -49,7 +49,7 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     try:
         return gym.spec(name)
     except gym.error.Error:
-        close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
+        close = close_names(name, list(gym.registry))
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
 
@@ -111,16 +111,14 @@ class EnvSource:
                     # disable_env_checker: the checker wraps every step with Python-side assertions.
                     env = gym.make(self.env_id, disable_env_checker=True, **kwargs)
                 _MADE.add(self.env_id)
+        except LandersError:  # already one sentence (a factory's failure, an Atari setting)
+            raise
         except (TypeError, ValueError, AssertionError, gym.error.Error) as e:  # e.g. a refused argument
-            raise LandersError(f"Cannot create {self.describe()}: {reason(e)}.") from None
+            raise LandersError(f"Cannot create {self.describe()}: {first_line(e)}.") from None
         for ref in self.wrappers:
             fn, wrapper_kwargs = parse_wrapper(ref)
             env = _call(fn, f"Wrapper '{ref}'", env, **wrapper_kwargs)
         return env
-
-
-def reason(e: BaseException) -> str:
-    return str(e).rstrip(".") or type(e).__name__
 
 
 def _call(fn: Callable, what: str, *args, **kwargs) -> gym.Env:
@@ -130,7 +128,7 @@ def _call(fn: Callable, what: str, *args, **kwargs) -> gym.Env:
     except LandersError:
         raise
     except Exception as e:  # user code at construction: name it rather than show its traceback
-        raise LandersError(f"{what} failed: {type(e).__name__}: {reason(e)}.") from None
+        raise LandersError(f"{what} failed: {type(e).__name__}: {first_line(e)}.") from None
     if not isinstance(env, gym.Env):
         raise LandersError(f"{what} returned a {type(env).__name__}, not a gymnasium.Env.")
     return env
@@ -149,7 +147,7 @@ def resolve(ref: str, what: str) -> Callable:
     try:
         obj: Any = importlib.import_module(module)
     except ImportError as e:
-        raise LandersError(f"Cannot import the {what} '{ref}': {reason(e)}.") from None
+        raise LandersError(f"Cannot import the {what} '{ref}': {first_line(e)}.") from None
     for attr in name.split("."):
         if not hasattr(obj, attr):
             raise LandersError(f"Module '{module}' has no '{name}' (the {what} '{ref}').")
@@ -227,6 +225,10 @@ def env_source(env: Any, kwargs: dict[str, Any] | None = None, wrappers: Any = (
         return EnvSource(env, kwargs, wrappers)
     if isinstance(env, gym.envs.registration.EnvSpec):
         return _from_env_spec(env, kwargs, wrappers)
+    if isinstance(env, gym.Env):  # a run builds one env per worker, and again on every later use
+        name = type(env.unwrapped).__name__
+        raise LandersError(f"env= is an env instance ({name}); training builds several envs, so pass the class "
+                           f"({name}), its id or a factory (lambda: {name}(...)) instead.")
     if callable(env):
         return EnvSource(getattr(env, "__name__", type(env).__name__), kwargs, wrappers, factory=reference(env))
     raise LandersError(f"An env must be a Gymnasium id, a gymnasium.EnvSpec or a callable returning an env, "

@@ -23,8 +23,8 @@ import gymnasium as gym
 import numpy as np
 
 from landers.envs import atari
-from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs, reason
-from landers.errors import EnvCrashed, LandersError
+from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs
+from landers.errors import EnvCrashed, LandersError, first_line
 
 
 class StepResult(NamedTuple):
@@ -154,7 +154,7 @@ class VecEnv(ABC):
     def _result(self, obs, rewards, terminated, truncated, raw_rewards, game_over, info) -> StepResult:
         return StepResult(obs, rewards, terminated, truncated, raw_rewards, game_over, info, self._mask(obs, info))
 
-    def _reset_info(self, info: dict) -> None:
+    def _reset_info(self, info: dict) -> None:  # noqa: B027 - optional hook, most backends need nothing
         """A backend that needs the reset's info (EnvPool's Atari lives) keeps it here."""
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -192,7 +192,7 @@ class VecEnv(ABC):
         except LandersError:  # already one sentence (from a nested call)
             raise
         except Exception as e:
-            raise self.failure(e)
+            raise self.failure(e)  # noqa: B904 - failure() keeps the env's error as the cause where it matters
 
     def failure(self, error: Exception) -> Exception:
         """What to raise for an exception from the envs' reset or step: spaces that changed
@@ -201,9 +201,9 @@ class VecEnv(ABC):
         if raised_in(error, "gymnasium/vector/utils"):
             return LandersError(
                 f"{self.source.describe()} returned an observation that does not fit its observation space "
-                f"{self.single_observation_space} ({reason(error)}): its spaces changed mid-run, e.g. in a wrapper.")
-        first = (str(error).strip().splitlines() or [""])[0].rstrip(".")
-        crashed = EnvCrashed(f"{self.source.describe()} raised {type(error).__name__}" + (f" ({first})" if first else ""))
+                f"{self.single_observation_space} ({first_line(error)}): its spaces changed mid-run, e.g. in a wrapper.")
+        said = f" ({first_line(error)})" if str(error).strip() else ""
+        crashed = EnvCrashed(f"{self.source.describe()} raised {type(error).__name__}{said}")
         crashed.__cause__ = error
         return crashed
 
@@ -273,7 +273,7 @@ class EnvPoolVecEnv(VecEnv):
         # EnvPool has no evaluation-time FireOnNewLife (see `atari`): this class presses FIRE itself.
         self._fire_on_new_life = self.atari and not self.train and atari.game_needs_fire(source.env_id)
 
-    def _reset_info(self, info: dict) -> None:
+    def _reset_info(self, info: dict) -> None:  # noqa: B027 - optional hook, most backends need nothing
         if self._fire_on_new_life:
             self._lives, self._fire = np.asarray(info["lives"]), np.zeros(self.num_envs, bool)
 

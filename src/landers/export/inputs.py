@@ -68,7 +68,7 @@ class ObservationInput(nn.Module):
     def columns(self, leaves: list[torch.Tensor]) -> list[torch.Tensor]:
         """Each leaf `(B, *shape)` -> its float32 columns `(B, size)`."""
         out = []
-        for i, (part, leaf) in enumerate(zip(self.parts, leaves)):
+        for i, (part, leaf) in enumerate(zip(self.parts, leaves, strict=False)):
             x = leaf.reshape(-1, part.size)
             x = (x - getattr(self, f"start{i}")).float() if part.kind == "onehot" else x.float()
             if i in self.norm_parts:
@@ -94,7 +94,7 @@ class ObservationInput(nn.Module):
     def describe(self) -> list[dict]:
         """The inputs in the graph's order, for the metadata."""
         return [{"name": name, "path": list(p.path), "dtype": np.dtype(p.space.dtype).name, "shape": list(p.shape)}
-                for name, p in zip(self.names, self.parts)]
+                for name, p in zip(self.names, self.parts, strict=False)]
 
 
 def _sample_leaf(space: gym.Space, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from landers.envs.spaces import space_to_json
-from landers.errors import LandersError
-from landers.policy.agent import Agent
+from landers.errors import LandersError, WorkFailed, WriteFailed, first_line
 from landers.export.inputs import ObservationInput, mask_input
 from landers.export.outputs import TOLERANCE, action_output
+from landers.policy.agent import Agent
 
 CHUNK = 256  # observations per check batch: a CNN on thousands of frames at once needs GBs
 
@@ -107,8 +107,7 @@ def to_onnx(graph: PolicyGraph):
                                         output_names=list(graph.output_names), verbose=False,
                                         dynamic_shapes=(tuple({0: batch} for _ in example),))
     except Exception as e:  # the exporter's errors are pages long: keep its first line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LandersError(f"torch could not export this policy to ONNX: {first}") from None
+        raise WorkFailed(f"torch could not export this policy to ONNX: {first_line(e)}.") from None
     return program.model_proto
 
 
@@ -131,7 +130,7 @@ class Steps:
     @staticmethod
     def join(a: Steps, b: Steps) -> Steps:
         both = lambda x, y: None if x is None else np.concatenate([x, y])  # noqa: E731
-        return Steps([np.concatenate(pair) for pair in zip(a.leaves, b.leaves)], both(a.masks, b.masks),
+        return Steps([np.concatenate(pair) for pair in zip(a.leaves, b.leaves, strict=False)], both(a.masks, b.masks),
                      both(a.states, b.states))
 
 
@@ -154,7 +153,7 @@ def env_steps(agent: Agent, graph: PolicyGraph, n: int, seed: int, session=None)
             leaves.append(layout.leaves(obs))
             masks.append(None if mask is None else np.asarray(mask, bool).reshape(-1))
             states.append(None if state is None else state[0])
-            batch = Steps([np.asarray([leaf], p.space.dtype) for leaf, p in zip(leaves[-1], layout.parts)],
+            batch = Steps([np.asarray([leaf], p.space.dtype) for leaf, p in zip(leaves[-1], layout.parts, strict=False)],
                           None if mask is None else masks[-1][None], state)
             if agent.recurrent:
                 action, state = agent.predict(obs, state=state[0], action_mask=mask)
@@ -162,7 +161,7 @@ def env_steps(agent: Agent, graph: PolicyGraph, n: int, seed: int, session=None)
                 if session is not None:
                     graph_state = check(session, graph, agent, Steps(batch.leaves, batch.masks, graph_state), whole=True)
                     if not np.allclose(graph_state, state, rtol=TOLERANCE, atol=TOLERANCE):
-                        raise LandersError("The exported graph's own state drifted from the agent's within an episode "
+                        raise WorkFailed("The exported graph's own state drifted from the agent's within an episode "
                                            f"(step {len(leaves)}); no file was written.")
             else:
                 action = agent.predict(obs, action_mask=mask)
@@ -220,7 +219,7 @@ def check(session, graph: PolicyGraph, agent: Agent, steps: Steps, whole: bool =
     state_out = None
     for start in range(0, len(steps), CHUNK):
         chunk = steps.cut(start, start + CHUNK)
-        feed = dict(zip(graph.inputs.names, chunk.leaves))
+        feed = dict(zip(graph.inputs.names, chunk.leaves, strict=False))
         if graph.mask:
             feed[graph.mask.name] = chunk.masks.astype(graph.mask.numpy_dtype)
         if graph.recurrent:
@@ -238,7 +237,7 @@ def check(session, graph: PolicyGraph, agent: Agent, steps: Steps, whole: bool =
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             what = "steps of an episode" if whole else "observations"
-            raise LandersError(
+            raise WorkFailed(
                 f"The exported graph disagrees with the agent on {int(bad.sum())} of {len(chunk)} {what} "
                 f"(e.g. {[g[i].tolist() for g in got]} instead of {[w[i].tolist() for w in want]}); "
                 "no file was written.")
@@ -320,8 +319,8 @@ def export(agent: Agent, out: str | Path, *, stochastic_params: bool = False, fi
         try:
             tmp.write_bytes(data)
             os.replace(tmp, out)
-        except OSError as e:
-            raise LandersError(f"Cannot write '{out}': {e.strerror or e}.") from None
+        except OSError as e:  # disk full, I/O error: the work failed, not its input
+            raise WriteFailed(f"Cannot write '{out}': {e.strerror or e}.") from None
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(out, 2 * samples, samples, meta)

@@ -107,7 +107,7 @@ class MultiCategorical:
 
     def kl(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
         """KL(old || new) per sample: the dimensions are independent, so their KLs add."""
-        return sum((o.exp() * (o - n)).sum(-1) for o, n in zip(self._split(old), self._split(new)))
+        return sum((o.exp() * (o - n)).sum(-1) for o, n in zip(self._split(old), self._split(new), strict=False))
 
 
 class Bernoulli:

@@ -99,7 +99,7 @@ class ObsEncoder(nn.Module):
         if self.onehot_width:
             index = obs.index_select(1, self.onehot_columns).long() + self.onehot_offsets
             features.append(torch.zeros(obs.shape[0], self.onehot_width, device=obs.device).scatter_(1, index, 1.0))
-        for (offset, size, shape, channels), cnn in zip(self.images, self.cnns):
+        for (offset, size, shape, channels), cnn in zip(self.images, self.cnns, strict=True):
             pixels = obs[:, offset:offset + size].reshape(-1, *shape)
             if channels == "last":
                 pixels = pixels.permute(0, 3, 1, 2)
@@ -291,7 +291,7 @@ class RecurrentActorCritic(nn.Module):
         """The cores over sequences `(L, B, F)` from `state` `(B, S)`: ([outputs `(L, B, size)`
         per core], new state)."""
         outs, states = [], []
-        for core, part in zip(self.cores, self._parts(state)):
+        for core, part in zip(self.cores, self._parts(state), strict=False):
             if self.kind == "lstm":
                 out, (h, c) = core(features, (part[None, :, :self.size].contiguous(),
                                               part[None, :, self.size:].contiguous()))
@@ -308,7 +308,7 @@ class RecurrentActorCritic(nn.Module):
         the sequence modules' per-call overhead (2-4x per rollout step)."""
         outs, states = [], []
         parts = self._parts(state)
-        for k, (core, part) in enumerate(zip(self.cores, parts)):
+        for k, (core, part) in enumerate(zip(self.cores, parts, strict=False)):
             if cores is not None and k >= cores:
                 states.append(part)
                 continue

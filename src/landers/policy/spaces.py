@@ -18,8 +18,9 @@ CNN), so that the model traces for export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -144,7 +145,7 @@ class ObsLayout:
         leaves = self.leaves(obs)
         batch = np.shape(leaves[0])[0]
         out = np.empty((batch, self.width), np.float32)
-        for part, leaf in zip(self.parts, leaves):
+        for part, leaf in zip(self.parts, leaves, strict=True):
             leaf = np.asarray(leaf)
             if leaf.shape[1:] != tuple(part.shape) or leaf.shape[0] != batch:
                 raise LandersError(f"Observation part '{part.name}' has shape {leaf.shape[1:]} per observation, "

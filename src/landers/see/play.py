@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 
-from landers.errors import LandersError
+from landers.errors import EnvCrashed, LandersError, first_line
 from landers.policy.agent import EpisodeActor
 
 
@@ -75,7 +75,12 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
                                    "`landers record` writes a video instead.")
             total, done = 0.0, False
             while not done:
-                obs, reward, terminated, truncated, info = env.step(actor(obs, info))
+                action = actor(obs, info)
+                try:
+                    obs, reward, terminated, truncated, info = env.step(action)
+                except Exception as e:  # the env's own code failed mid-episode: its traceback shows where
+                    raise EnvCrashed(f"{agent.env_id} raised {type(e).__name__} ({first_line(e)}) in episode "
+                                     f"{episode + 1}.") from e
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)
