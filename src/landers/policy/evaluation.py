@@ -11,6 +11,7 @@ import numpy as np
 
 from landers.envs import make_vec_env
 from landers.envs.source import EnvSource
+from landers.policy.agent import EpisodeActor
 from landers.policy.spaces import env_actions
 
 EVAL_SEED_OFFSET = 10_000  # training envs use seeds seed .. seed + num_envs - 1
@@ -112,24 +113,25 @@ def evaluate(agent, env: Any = None, episodes: int = 100, seed: int = EVAL_SEED_
     own; else an id, EnvSpec, factory, EnvSource or env instance with the same spaces)."""
     if isinstance(env, gym.Env):
         agent.check_env(env, env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
-        return episodes_on(env, lambda obs: agent.predict(obs, deterministic), episodes, seed, max_steps=max_steps)
+        return episodes_on(env, EpisodeActor(agent, env, deterministic), episodes, seed, max_steps=max_steps)
     if env is not None and env != agent.env and env != agent.env_id:
         agent = agent.with_env(env)
     return run_episodes(AgentPolicy(agent, deterministic), agent.env, episodes, seed, backend, max_steps=max_steps)
 
 
-def episodes_on(env: gym.Env, policy: Callable[[Any], Any], episodes: int, seed: int,
+def episodes_on(env: gym.Env, actor: EpisodeActor, episodes: int, seed: int,
                 max_steps: int | None = None) -> EvalResult:
-    """Run `episodes` episodes of `policy` (one observation -> one action) one after another on
-    the caller's own env instance, episode i reset with seed `seed + i`; the env stays open.
-    `max_steps` caps an episode as in `run_episodes`."""
+    """Run `episodes` episodes of `actor` (an `EpisodeActor`: it carries a recurrent agent's state
+    and reads the env's masks) one after another on the caller's own env instance, episode i
+    reset with seed `seed + i`; the env stays open. `max_steps` caps an episode as in `run_episodes`."""
     returns: list[float] = []
     lengths: list[int] = []
     for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
+        obs, info = env.reset(seed=seed + i)
+        actor.reset()
         total, length, done = 0.0, 0, False
         while not done and not (max_steps and length >= max_steps):
-            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            obs, reward, terminated, truncated, info = env.step(actor(obs, info))
             total, length, done = total + float(reward), length + 1, bool(terminated or truncated)
         returns.append(total)
         lengths.append(length)
