@@ -11,7 +11,7 @@ import torch
 
 from landers.algos.ppo import PPOConfig
 from landers.core.rollout import Collector
-from landers.envs import SplitVecEnv, VecEnv
+from landers.envs import SplitVecEnv, make_vec_env
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 
@@ -23,7 +23,7 @@ torch.set_num_threads(1)
 if args.overlap:
     envs = SplitVecEnv("LunarLander-v3", 32, 0, "auto", threads=args.env_threads or 1)
 else:
-    envs = VecEnv("LunarLander-v3", 32, 0, "auto", threads=args.env_threads)
+    envs = make_vec_env("LunarLander-v3", 32, 0, "auto", threads=args.env_threads)
 cfg = PPOConfig()
 model = build_model(cfg, envs.single_observation_space, envs.single_action_space)
 c = Collector(envs, 256, torch.device("cpu"), ObsNormalizer((8,)), RewardScaler(32, 0.99))

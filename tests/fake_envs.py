@@ -296,6 +296,101 @@ class RefusesSeedOne(NoRender):
 gym.register("RefusesSeedOne-v0", entry_point=RefusesSeedOne)
 
 
+# ---------------------------------------------------------------- memory and masks (issue 23)
+
+
+class CueMemory(gym.Env):
+    """A cue (one of two) is shown at the first step only; `delay` blank steps follow, then a
+    query step pays 1 for the action that names the cue, 0 otherwise. Without memory the query
+    step looks the same whatever the cue: no memoryless policy beats 0.5 on average."""
+
+    observation_space = gym.spaces.Box(0, 1, (3,), np.float32)  # cue a, cue b, query
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, delay: int = 3):
+        self.delay = delay
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.cue = 0, int(self.np_random.integers(2))
+        obs = np.zeros(3, np.float32)
+        obs[self.cue] = 1.0
+        return obs, {}
+
+    def step(self, action):
+        if self.t == self.delay:  # this was the query step
+            return np.zeros(3, np.float32), float(int(action) == self.cue), True, False, {}
+        self.t += 1
+        obs = np.zeros(3, np.float32)
+        obs[2] = float(self.t == self.delay)
+        return obs, 0.0, False, False, {}
+
+
+gym.register("CueMemory-v0", entry_point=CueMemory)
+
+
+class Doors(gym.Env):
+    """Eight doors, about half of them open at random each step; walking into a closed one raises
+    (an env that must never see an illegal action). Reward door / 7 for an open door, 20 steps:
+    taking the highest open door each step is optimal. The mask comes `via` the observation
+    (a Dict with an `action_mask` key), `info["action_mask"]`, or an `action_masks()` method;
+    `multi=True` makes it two independent rows of four doors (MultiDiscrete, one mask per row)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(self, via: str = "method", multi: bool = False, render_mode=None):
+        self.via, self.multi, self.render_mode = via, multi, render_mode
+        self.sizes = [4, 4] if multi else [8]
+        width = sum(self.sizes)
+        self.action_space = gym.spaces.MultiDiscrete(self.sizes) if multi else gym.spaces.Discrete(8)
+        doors = gym.spaces.Box(0, 1, (width,), np.float32)
+        self.observation_space = (gym.spaces.Dict({"doors": doors, "action_mask": gym.spaces.MultiBinary(width)})
+                                  if via == "obs" else doors)
+
+    def _draw(self):
+        self.open = self.np_random.random(sum(self.sizes)) < 0.5
+        at = 0
+        for n in self.sizes:  # at least one open door per row
+            if not self.open[at:at + n].any():
+                self.open[at + int(self.np_random.integers(n))] = True
+            at += n
+        doors = self.open.astype(np.float32)
+        obs = {"doors": doors, "action_mask": self.open.astype(np.int8)} if self.via == "obs" else doors
+        return obs, ({"action_mask": self.open.astype(np.int8)} if self.via == "info" else {})
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._draw()
+
+    def step(self, action):
+        picks = np.atleast_1d(np.asarray(action)).astype(int)
+        offsets = np.cumsum([0] + self.sizes[:-1])
+        reward = 0.0
+        for pick, offset, n in zip(picks, offsets, self.sizes, strict=False):
+            if not self.open[offset + pick]:
+                raise ValueError(f"door {pick} is closed")
+            reward += pick / (n - 1) / len(self.sizes)
+        self.t += 1
+        obs, info = self._draw()
+        return obs, reward, False, self.t >= 20, info
+
+    def render(self):
+        frame = np.zeros((64, 64, 3), np.uint8)
+        frame[:, : 8 * int(self.open.sum())] = 200
+        return frame
+
+
+class DoorsWithMethod(Doors):
+    def action_masks(self):
+        return self.open.copy()
+
+
+def make_doors(via: str = "method", multi: bool = False, render_mode=None) -> Doors:
+    return (DoorsWithMethod if via == "method" else Doors)(via, multi, render_mode)
+
+
+gym.register("Doors-v0", entry_point=make_doors)
 class CrashesInWindow(NoRender):
     """Trains like NoRender; in a window (`landers play`) its step raises, as a simulator's
     viewer might."""

@@ -39,7 +39,7 @@ def test_bad_input_to_any_command_exits_2(args, fragment):
 
 
 def test_an_export_whose_check_fails_exits_1_and_writes_nothing(cartpole_run, tmp_path, monkeypatch):
-    from landers.policy.export import ObservationInput
+    from landers.export.inputs import ObservationInput
 
     forward = ObservationInput.forward
     # A graph that shifts every observation: onnxruntime then disagrees with the agent, as a

@@ -19,7 +19,7 @@ def test_ppo_with_broken_advantage_sign_does_not_solve(tmp_path, monkeypatch):
     from landers.algos import ppo
 
     real = ppo.ppo_loss
-    monkeypatch.setattr(ppo, "ppo_loss", lambda model, obs, a, lp, v, adv, *rest: real(model, obs, a, lp, v, -adv, *rest))
+    monkeypatch.setattr(ppo, "ppo_loss", lambda model, batch, *rest: real(model, batch._replace(advantages=-batch.advantages), *rest))
     run = landers.train("ppo", "CartPole-v1", steps=20_000, seed=1, run_dir=tmp_path / "run",
                         final_eval_episodes=10)
     assert run.eval.mean < 100

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -69,29 +68,29 @@ def env_arg(text: str):
 
 @app.command()
 def train(
-    algo: Optional[str] = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
-    env_id: Optional[str] = typer.Argument(
+    algo: str | None = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
+    env_id: str | None = typer.Argument(
         None, help="Gymnasium env id, e.g. LunarLander-v3; module:EnvId or module:factory imports module "
                    "(from the current directory first), as config.json records a factory"),
-    steps: Optional[int] = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
-    seed: Optional[int] = typer.Option(None, help="random seed [default: 0]"),
-    preset: Optional[str] = typer.Option(
+    steps: int | None = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
+    seed: int | None = typer.Option(None, help="random seed [default: 0]"),
+    preset: str | None = typer.Option(
         None, help="preset name or preset file (see `landers presets`), or none for the algorithm's general "
                    "defaults [default: the env's tuned preset]"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
-    env_kwargs: Optional[List[str]] = typer.Option(
+    set_: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
+    env_kwargs: list[str] | None = typer.Option(
         None, "--env-kwargs", help="an argument of the env's constructor, KEY=VALUE with a JSON value (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(
+    wrap: list[str] | None = typer.Option(
         None, "--wrap", help="module:callable (or module:callable:{JSON kwargs}) applied to each env, in order (repeatable)"),
-    envs: Optional[int] = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
-    backend: Optional[str] = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
-    run_dir: Optional[Path] = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
-    resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
-    eval_every: Optional[int] = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
-    eval_episodes: Optional[int] = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
-    record_every: Optional[int] = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
-    stop_return: Optional[float] = typer.Option(
+    envs: int | None = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
+    backend: str | None = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
+    run_dir: Path | None = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
+    resume: Path | None = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
+    eval_every: int | None = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
+    eval_episodes: int | None = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
+    record_every: int | None = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
+    stop_return: float | None = typer.Option(
         None, help="end training once a periodic evaluation's mean return reaches this (saved and evaluated "
                    "as at the end)"),
     report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
@@ -102,8 +101,8 @@ def train(
 
     from landers.core import config as config_mod
     from landers.envs.source import parse_env_kwargs
-    from landers.run import spec as spec_mod
     from landers.run import rundir
+    from landers.run import spec as spec_mod
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 
@@ -154,11 +153,11 @@ def train(
 def eval_(
     path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
     episodes: int = typer.Option(100, help="number of episodes"),
-    seed: Optional[int] = typer.Option(None, help="env seed [default: training seed + 10000]"),
+    seed: int | None = typer.Option(None, help="env seed [default: training seed + 10000]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
     backend: str = typer.Option("auto", help="vector env backend"),
-    env: Optional[str] = typer.Option(None, help="evaluate on this env id instead of the training env"),
-    max_steps: Optional[int] = typer.Option(
+    env: str | None = typer.Option(None, help="evaluate on this env id instead of the training env"),
+    max_steps: int | None = typer.Option(
         None, help="cap on an episode's steps, so a stuck agent cannot hang the evaluation; 0: none "
                    "[default: the run's eval_max_steps]"),
     as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
@@ -192,7 +191,7 @@ def eval_(
 
 @app.command()
 def presets(
-    name: Optional[str] = typer.Argument(None, help="a preset's name: print all it sets"),
+    name: str | None = typer.Argument(None, help="a preset's name: print all it sets"),
     as_json: bool = typer.Option(False, "--json", help="print every preset (or NAME) in full as JSON"),
 ) -> None:
     """List the shipped presets: algorithm, env, step budget and measured result."""
@@ -231,11 +230,11 @@ def _result_in_brief(summary: str, width: int = 60) -> str:
 @app.command()
 def config(
     algo: str = typer.Argument("ppo", help=f"algorithm: {ALGO_NAMES}"),
-    env: Optional[str] = typer.Option(
+    env: str | None = typer.Option(
         None, "--env", help="print the values a run on this env would use, and where each comes from"),
-    preset: Optional[str] = typer.Option(None, help="as for train: a preset name or file, or none"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="as for train, KEY=VALUE"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    preset: str | None = typer.Option(None, help="as for train: a preset name or file, or none"),
+    set_: list[str] | None = typer.Option(None, "--set", help="as for train, KEY=VALUE"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
 ) -> None:
     """List an algorithm's hyperparameters (for --set) and the run options with their defaults;
     with --env, the values a `landers train ALGO ENV` would use and where each comes from
@@ -290,17 +289,17 @@ def compare(
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
     seeds: int = typer.Option(5, help="seeds per algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1 (e.g. seeds a study did not tune on)"),
-    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
-    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
-    address: Optional[str] = typer.Option(
+    steps: int | None = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
+    out: Path | None = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    address: str | None = typer.Option(
         None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
     cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray; with 2 or more, a preset that overlaps env stepping does"),
-    storage: Optional[str] = typer.Option(
+    storage: str | None = typer.Option(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
                    "s3://bucket/dir [default: --out]"),
-    jobs: Optional[str] = typer.Option(None, hidden=True),
+    jobs: str | None = typer.Option(None, hidden=True),
 ) -> None:
     """Run every algorithm x seed on ENV_ID as Ray Tune trials, then write curves and a results table."""
     import re
@@ -338,12 +337,12 @@ def bench(
     algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
     seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),
-    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each preset's budget]"),
-    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/bench__<suite>]"),
-    address: Optional[str] = typer.Option(
+    steps: int | None = typer.Option(None, help="env steps per run [default: each preset's budget]"),
+    out: Path | None = typer.Option(None, help="output directory [default: runs/bench__<suite>]"),
+    address: str | None = typer.Option(
         None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
     cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray"),
-    storage: Optional[str] = typer.Option(
+    storage: str | None = typer.Option(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI [default: --out]"),
 ) -> None:
     """Run every env x algorithm x seed of SUITE as Ray Tune trials (the same command again
@@ -379,22 +378,22 @@ def tune(
     env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "
                                              "over envs of its normalized score (random policy 0, threshold 1)"),
     trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
-    steps: Optional[int] = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
+    steps: int | None = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
     seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
     objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations), final (the final evaluation), "
                                                "auc-time (the curve's area over training seconds) or time-to-threshold "
                                                "(training seconds to the first evaluation >= --threshold)"),
-    threshold: Optional[float] = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
-    space: Optional[Path] = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
-    preset: Optional[str] = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
-    out: Optional[Path] = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
+    threshold: float | None = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
+    space: Path | None = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
+    preset: str | None = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
+    set_: list[str] | None = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
+    out: Path | None = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
     resume: bool = typer.Option(False, "--resume", help="continue the study in --out (the same --out also does)"),
-    address: Optional[str] = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
-    storage: Optional[str] = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
-    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    address: str | None = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
+    storage: str | None = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
+    cpus_per_trial: float | None = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
@@ -449,13 +448,13 @@ def record(
     episodes: int = typer.Option(1, help="episodes to record"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     fmt: str = typer.Option("mp4", "--format", help="mp4 or gif"),
-    out: Optional[Path] = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
+    out: Path | None = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
+    from landers.algos import load
     from landers.core import checkpoint
     from landers.core.lock import lock_run_of
-    from landers.algos import load
     from landers.see.video import record as record_video
 
     try:
@@ -498,7 +497,8 @@ def export(
     """Write the policy as one ONNX graph from the env's observation to its action, which
     onnxruntime runs without torch; checked against the agent before it is written."""
     from landers.algos import load
-    from landers.policy.export import export as export_onnx, require_onnx
+    from landers.export.onnx_export import export as export_onnx
+    from landers.export.onnx_export import require_onnx
 
     try:
         require_onnx()
@@ -539,8 +539,8 @@ def play(
 
 @app.command()
 def plot(
-    run_dirs: List[Path] = typer.Argument(..., help="one or more run directories"),
-    out: Optional[Path] = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
+    run_dirs: list[Path] = typer.Argument(..., help="one or more run directories"),
+    out: Path | None = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
     x: str = typer.Option("steps", help="x axis: steps or time"),
 ) -> None:
     """Episodic return and training diagnostics of runs; several runs of one algorithm and env
@@ -559,7 +559,7 @@ def plot(
 @app.command()
 def report(
     target: Path = typer.Argument(..., help="run directory or `landers compare` output directory"),
-    out: Optional[Path] = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
+    out: Path | None = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
 ) -> None:
     """Write one self-contained HTML report: configuration, evaluation beside the random
     policy, plots and a video of the agent."""

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 import landers
-from landers.run.rundir import resume
-from landers.algos import reinforce, trpo
-from landers.policy.networks import ActorCritic
 from conftest import landers_cli
+from landers.algos import ALGORITHM_MEMBERS, get_algo, reinforce, trpo
+from landers.core.buffer import Minibatch
+from landers.policy.networks import ActorCritic
+from landers.run.rundir import resume
 
 ALGOS = ["ppo", "a2c", "trpo", "reinforce", "random"]
 TINY = {"ppo": dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2),
@@ -63,7 +64,7 @@ def test_trpo_step_respects_the_kl_limit_and_improves(space, max_kl):
         old = model.policy_params(obs)
     advantages = torch.randn(256) * 3
     cfg = trpo.TRPOConfig(max_kl=max_kl)
-    metrics = trpo.policy_step(model, obs, actions, advantages, cfg)
+    metrics = trpo.policy_step(model, Minibatch(obs, actions, None, None, advantages, None), cfg)
     with torch.no_grad():
         kl = model.dist.kl(old, model.policy_params(obs)).mean().item()
     assert 0 < kl <= max_kl and metrics["kl"] == pytest.approx(kl)
@@ -103,7 +104,7 @@ def test_reinforce_gradient_matches_analytic_policy_gradient_on_a_bandit():
     with torch.no_grad():
         actions = model.dist.sample(model.policy_params(obs))
     cfg = reinforce.ReinforceConfig(baseline=False, norm_returns=False)
-    loss, _ = reinforce.reinforce_loss(model, obs, actions, rewards[actions], rewards[actions], cfg)
+    loss, _ = reinforce.reinforce_loss(model, Minibatch(obs, actions, None, None, rewards[actions], rewards[actions]), cfg)
     (grad,) = torch.autograd.grad(-loss, model.actor_head.bias)
     with torch.no_grad():
         pi = torch.softmax(model.policy_params(obs[:1])[0], -1)
@@ -111,16 +112,16 @@ def test_reinforce_gradient_matches_analytic_policy_gradient_on_a_bandit():
     torch.testing.assert_close(grad, analytic, atol=0.02, rtol=0.05)
     # and a wrong estimator (reward not tied to the sampled action) does not match
     shuffled = rewards[actions][torch.randperm(n)]
-    loss, _ = reinforce.reinforce_loss(model, obs, actions, shuffled, shuffled, cfg)
+    loss, _ = reinforce.reinforce_loss(model, Minibatch(obs, actions, None, None, shuffled, shuffled), cfg)
     (wrong,) = torch.autograd.grad(-loss, model.actor_head.bias)
     assert not torch.allclose(wrong, analytic, atol=0.02, rtol=0.05)
 
 
 def test_reinforce_trains_on_whole_episodes_only(tmp_path):
-    from landers.envs import VecEnv
     from landers.core.rollout import Collector
+    from landers.envs import make_vec_env
 
-    envs = VecEnv("CartPole-v1", 3, 0, "gymnasium")
+    envs = make_vec_env("CartPole-v1", 3, 0, "gymnasium")
     collector = Collector(envs, 8, torch.device("cpu"))
     model = ActorCritic(4, envs.single_action_space, (8,))
     rollout = collector.collect_episodes(model, 100)
@@ -134,8 +135,8 @@ def test_reinforce_trains_on_whole_episodes_only(tmp_path):
 
 
 def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
-    from landers.envs import VecEnv
     from landers.core.rollout import Collector
+    from landers.envs import make_vec_env
 
     class Constant(torch.nn.Module):  # always the same action: it marks which policy played a step
         def __init__(self, action):
@@ -149,7 +150,7 @@ def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
         def value(self, obs):
             return torch.zeros(len(obs))
 
-    envs = VecEnv("CartPole-v1", 4, 0, "gymnasium")
+    envs = make_vec_env("CartPole-v1", 4, 0, "gymnasium")
     collector = Collector(envs, 8, torch.device("cpu"))
     first = collector.collect_episodes(Constant(0), 30)
     assert set(first.actions[first.valid].tolist()) == {0}
@@ -158,3 +159,19 @@ def test_reinforce_never_trains_on_an_episode_begun_by_an_older_policy():
     assert set(second.actions[second.valid].tolist()) == {1}
     assert collector.stale_steps > 0  # those episodes were played out, then dropped
     envs.close()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_every_algorithm_module_keeps_the_contract(algo):
+    module = get_algo(algo)
+    assert all(hasattr(module, member) for member in ALGORITHM_MEMBERS)
+    assert module.COLLECT in ("steps", "episodes") and isinstance(module.METRICS, list)
+
+
+def test_a_module_missing_a_member_is_one_sentence(monkeypatch):
+    from landers import algos
+    from landers.errors import LandersError
+
+    monkeypatch.delattr(algos.a2c, "COLLECT")
+    with pytest.raises(LandersError, match="landers.algos.a2c lacks COLLECT"):
+        get_algo("a2c")

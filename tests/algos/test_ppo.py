@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from landers.algos import ppo
+from landers.core.buffer import Minibatch
 from landers.errors import LandersError
 from landers.policy.networks import ActorCritic
 
@@ -12,16 +13,15 @@ def fake_batch(model, n=64, seed=0):
     obs = torch.randn(n, 4, generator=g)
     with torch.no_grad():
         actions, logp, values = model.act(obs)
-    return obs, actions, logp, values, torch.randn(n, generator=g), torch.randn(n, generator=g)
+    return Minibatch(obs, actions, logp, values, torch.randn(n, generator=g), torch.randn(n, generator=g))
 
 
 @pytest.mark.parametrize("space", [gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,))])
 def test_ratio_is_one_and_clipfrac_zero_before_first_step(space):
     torch.manual_seed(0)
     model = ActorCritic(4, space, (32, 32))
-    obs, actions, logp, values, adv, ret = fake_batch(model)
     cfg = ppo.PPOConfig()
-    _, metrics = ppo.ppo_loss(model, obs, actions, logp, values, adv, ret, cfg, cfg.clip_coef)
+    _, metrics = ppo.ppo_loss(model, fake_batch(model), cfg, cfg.clip_coef)
     assert metrics["approx_kl"].item() == 0.0
     assert metrics["clipfrac"].item() == 0.0
 
@@ -29,9 +29,8 @@ def test_ratio_is_one_and_clipfrac_zero_before_first_step(space):
 def test_policy_loss_gradient_moves_only_actor_parameters():
     torch.manual_seed(0)
     model = ActorCritic(4, gym.spaces.Discrete(3), (32, 32))
-    obs, actions, logp, values, adv, ret = fake_batch(model)
     cfg = ppo.PPOConfig(vf_coef=0.0)
-    loss, _ = ppo.ppo_loss(model, obs, actions, logp, values, adv, ret, cfg, cfg.clip_coef)
+    loss, _ = ppo.ppo_loss(model, fake_batch(model), cfg, cfg.clip_coef)
     loss.backward()
     actor = {id(p) for p in model.actor_parameters()}
     for p in model.parameters():
@@ -45,10 +44,10 @@ def test_clipped_objective_has_no_gradient_outside_the_trust_region():
     # so the policy gradient is zero (PPO paper eq. 7).
     torch.manual_seed(0)
     model = ActorCritic(4, gym.spaces.Discrete(2), (16,))
-    obs, actions, logp, values, _, ret = fake_batch(model, n=8)
-    adv = torch.ones(8)
+    batch = fake_batch(model, n=8)
+    batch = batch._replace(logp=batch.logp - 1.0, advantages=torch.ones(8))
     cfg = ppo.PPOConfig(norm_adv=False, vf_coef=0.0, ent_coef=0.0)
-    loss, metrics = ppo.ppo_loss(model, obs, actions, logp - 1.0, values, adv, ret, cfg, 0.2)
+    loss, metrics = ppo.ppo_loss(model, batch, cfg, 0.2)
     loss.backward()
     assert metrics["clipfrac"].item() == 1.0
     assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in model.actor_parameters())

@@ -11,9 +11,9 @@ import torch
 
 import fake_envs  # noqa: F401  registers the envs of each space
 import landers
+from conftest import TINY
 from landers.policy import networks
 from landers.policy.spaces import ObsLayout
-from conftest import TINY
 
 SPACE_ENVS = ["DictCue-v0", "MultiDiscreteMatch-v0", "BitFlip-v0", "TupleGrid-v0", "DictPixels-v0"]
 

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from landers.envs import atari
-from landers.envs import VecEnv, resolve_backend
-from landers.policy.evaluation import run_episodes
-from landers.core.rollout import Collector
 from conftest import landers_cli
+from landers.core.rollout import Collector
+from landers.envs import atari, make_vec_env, resolve_backend
+from landers.policy.evaluation import run_episodes
 
 pytest.importorskip("ale_py", reason="ale-py is not installed (pip install 'landers[atari]')")
 
@@ -153,7 +152,7 @@ def test_pipeline_clips_rewards_stacks_in_order_and_keeps_uint8():
 
 
 def test_game_score_counts_all_lives_in_real_points():
-    envs = VecEnv("FakeNoFrameskip-v4", 2, seed=0, backend="gymnasium")
+    envs = make_vec_env("FakeNoFrameskip-v4", 2, seed=0, backend="gymnasium")
 
     class Right(torch.nn.Module):
         def act(self, obs):
@@ -182,7 +181,7 @@ BACKENDS = ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
 @pytest.mark.slow  # the real Breakout on both backends: ~19 s at load 11
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_real_breakout_backends_agree_on_shape_dtype_and_semantics(backend):
-    envs = VecEnv("BreakoutNoFrameskip-v4", 4, seed=1, backend=backend)
+    envs = make_vec_env("BreakoutNoFrameskip-v4", 4, seed=1, backend=backend)
     assert envs.single_observation_space.shape == (4, 84, 84)
     assert envs.single_observation_space.dtype == np.uint8
 
@@ -216,7 +215,7 @@ def test_gymnasium_games_last_at_most_108k_frames_like_envpools_27k_agent_steps(
 def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
     # A policy that never presses FIRE still plays whole games to the end instead of waiting
     # for a ball that never comes (the cap of 2000 steps would end a stuck game).
-    result = run_episodes(lambda obs: np.zeros(len(obs), np.int64), "BreakoutNoFrameskip-v4", 2, seed=3,
+    result = run_episodes(lambda obs, mask, starts: np.zeros(len(obs), np.int64), "BreakoutNoFrameskip-v4", 2, seed=3,
                           backend=backend, max_steps=2000)
     assert len(result.lengths) == 2 and max(result.lengths) < 1000, result.lengths
 

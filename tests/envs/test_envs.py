@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from landers.envs import SplitVecEnv, VecEnv, resolve_backend
-from landers.errors import LandersError
 from landers.core.rollout import Collector
+from landers.envs import SplitVecEnv, make_vec_env, resolve_backend
+from landers.errors import LandersError
 
 BACKENDS = ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
     resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed"))]
@@ -27,7 +27,7 @@ class BalancingPolicy(torch.nn.Module):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_time_limit_is_truncation_and_autoreset_step_is_masked(backend):
-    envs = VecEnv("CartPole-v1", 2, seed=0, backend=backend)
+    envs = make_vec_env("CartPole-v1", 2, seed=0, backend=backend)
     collector = Collector(envs, num_steps=502, device=torch.device("cpu"))
     rollout = collector.collect(BalancingPolicy())
     envs.close()
@@ -43,7 +43,7 @@ def test_time_limit_is_truncation_and_autoreset_step_is_masked(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_episode_returns_and_lengths_are_real_episode_totals(backend):
-    envs = VecEnv("CartPole-v1", 3, seed=1, backend=backend)
+    envs = make_vec_env("CartPole-v1", 3, seed=1, backend=backend)
     rng = np.random.default_rng(0)
 
     class Random(BalancingPolicy):
@@ -64,14 +64,14 @@ def test_episode_returns_and_lengths_are_real_episode_totals(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_same_seed_same_observations(backend):
-    a, b = VecEnv("LunarLander-v3", 2, 7, backend), VecEnv("LunarLander-v3", 2, 7, backend)
+    a, b = make_vec_env("LunarLander-v3", 2, 7, backend), make_vec_env("LunarLander-v3", 2, 7, backend)
     np.testing.assert_array_equal(a.reset(), b.reset())
     actions = np.array([2, 3])
     np.testing.assert_array_equal(a.step(actions)[0], b.step(actions)[0])
 
 
 def test_continuous_actions_are_clipped_for_the_env():
-    envs = VecEnv("LunarLanderContinuous-v3", 1, 0, "gymnasium")
+    envs = make_vec_env("LunarLanderContinuous-v3", 1, 0, "gymnasium")
     envs.reset()
     seen = []
     real_step = envs._env.step
@@ -83,13 +83,13 @@ def test_continuous_actions_are_clipped_for_the_env():
 
 def test_unknown_env_suggests_close_match():
     with pytest.raises(LandersError, match="Did you mean LunarLander-v3"):
-        VecEnv("LunarLandr-v3", 1, 0)
+        make_vec_env("LunarLandr-v3", 1, 0)
 
 
 def test_module_env_id_imports_the_module():
     with pytest.raises(LandersError, match="Cannot import module"):
-        VecEnv("no_such_module_xyz:Thing-v0", 1, 0)
-    envs = VecEnv("gymnasium.envs.classic_control:CartPole-v1", 2, 0)
+        make_vec_env("no_such_module_xyz:Thing-v0", 1, 0)
+    envs = make_vec_env("gymnasium.envs.classic_control:CartPole-v1", 2, 0)
     assert envs.reset().shape == (2, 4)
 
 
@@ -105,7 +105,7 @@ def test_envpool_builds_an_env_with_kwargs_only_when_it_takes_exactly_them():
         resolve_backend(wrapped, "envpool")
     # The same time limit on both backends: a balanced pole is cut after 20 steps.
     for backend in ("envpool", "gymnasium"):
-        envs = VecEnv(EnvSource("CartPole-v1", {"max_episode_steps": 20}), 2, 0, backend)
+        envs = make_vec_env(EnvSource("CartPole-v1", {"max_episode_steps": 20}), 2, 0, backend)
         envs.reset()
         truncated = [envs.step(np.array([t % 2, t % 2]))[3].all() for t in range(21)]
         envs.close()
@@ -122,7 +122,7 @@ def test_envpool_mujoco_kwargs_mean_what_they_mean_in_gymnasium():
                                      "exclude_current_positions_from_observation": False})
     action = np.array([[0.5, -0.3, 0.2]], np.float32)
     for backend in ("envpool", "gymnasium"):
-        envs = VecEnv(source, 1, 0, backend)
+        envs = make_vec_env(source, 1, 0, backend)
         assert envs.reset().shape == (1, 12), backend  # x position included
         np.testing.assert_allclose(envs.step(action)[1], [-2.0 * 0.38], rtol=1e-5)
         envs.close()
@@ -148,7 +148,7 @@ def test_overlapped_halves_give_each_env_the_same_transitions_as_stepping_all(ba
     with a deterministic policy every env's transitions, autoreset rows, time-limit
     truncations and final bootstrap values are those of stepping all envs together."""
     rollouts, episodes = [], []
-    for envs in (VecEnv("CartPole-v1", 6, seed=3, backend=backend), SplitVecEnv("CartPole-v1", 6, 3, backend)):
+    for envs in (make_vec_env("CartPole-v1", 6, seed=3, backend=backend), SplitVecEnv("CartPole-v1", 6, 3, backend)):
         collector = Collector(envs, num_steps=steps, device=torch.device("cpu"))
         rollouts.append([collector.collect(policy), collector.collect(policy)])
         episodes.append(sorted((e.ret, e.length) for e in collector.episodes))
@@ -179,7 +179,7 @@ def test_overlapped_halves_flatten_dict_tuple_and_pixel_observations_alike(env_i
     from landers.policy.networks import build_model
 
     rollouts = []
-    for envs in (VecEnv(env_id, 4, seed=2, backend="gymnasium"), SplitVecEnv(env_id, 4, 2, "gymnasium")):
+    for envs in (make_vec_env(env_id, 4, seed=2, backend="gymnasium"), SplitVecEnv(env_id, 4, 2, "gymnasium")):
         torch.manual_seed(0)
         model = build_model(PPOConfig(), envs.single_observation_space, envs.single_action_space)
 
@@ -207,10 +207,40 @@ def test_overlapped_halves_flatten_dict_tuple_and_pixel_observations_alike(env_i
 
 @pytest.mark.skipif(resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed")
 def test_env_threads_reach_envpool():
-    envs, halves = VecEnv("CartPole-v1", 4, 0, "envpool", threads=1), SplitVecEnv("CartPole-v1", 4, 0, "envpool", threads=2)
+    envs, halves = make_vec_env("CartPole-v1", 4, 0, "envpool", threads=1), SplitVecEnv("CartPole-v1", 4, 0, "envpool", threads=2)
     try:
         assert envs._env.config["num_threads"] == 1
         assert [half._env.config["num_threads"] for half in halves.groups] == [2, 2]
     finally:
         envs.close()
         halves.close()
+
+
+def test_a_new_backend_is_one_class_and_one_registry_line(monkeypatch):
+    """The seam issue 20 asks for: a `VecEnv` subclass registered in `BACKENDS` is what
+    `make_vec_env` builds, and its `recv` hands back a named `StepResult`."""
+    import gymnasium as gym
+
+    from landers.envs import vector
+
+    class Doubled(vector.GymnasiumVecEnv):  # Gymnasium's envs with the rewards doubled
+        name = "doubled"
+
+        def recv(self):
+            result = super().recv()
+            return result._replace(rewards=2 * result.rewards)
+
+    monkeypatch.setitem(vector.BACKENDS, "doubled", Doubled)
+    envs = make_vec_env("CartPole-v1", 2, 0, "doubled")
+    try:
+        assert envs.backend == "doubled" and isinstance(envs.single_action_space, gym.spaces.Discrete)
+        envs.reset()
+        result = envs.step(np.array([0, 1]))
+        assert isinstance(result, vector.StepResult)
+        np.testing.assert_array_equal(result.rewards, [2.0, 2.0])
+        np.testing.assert_array_equal(result.raw_rewards, [1.0, 1.0])
+        assert result.game_over.dtype == bool and result.truncated.shape == (2,)
+    finally:
+        envs.close()
+    with pytest.raises(LandersError, match="Unknown backend 'nope'; choose one of auto, gymnasium, envpool, doubled"):
+        make_vec_env("CartPole-v1", 1, 0, "nope")

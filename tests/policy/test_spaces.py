@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from landers.algos.ppo import PPOConfig
 from landers.envs.spaces import space_from_json, space_to_json
 from landers.errors import LandersError
-from landers.policy.networks import (Bernoulli, CNNActorCritic, MultiCategorical, ObsEncoder, build_model,
-                                     make_dist)
+from landers.policy.distributions import MultiCategorical, make_dist
+from landers.policy.networks import CNNActorCritic, ObsEncoder, build_model
 from landers.policy.normalize import ObsNormalizer
 from landers.policy.spaces import ObsLayout, env_actions
-from landers.algos.ppo import PPOConfig
 
 DICT = gym.spaces.Dict({
     "cue": gym.spaces.Discrete(3, start=-1),

@@ -1,18 +1,9 @@
-"""Algorithms: the registry, the small protocol each one's module follows, and `load`, which
-rebuilds an algorithm's agent from a checkpoint. Imports `landers.core` and below.
+"""Algorithms: the registry, the contract each one's module keeps (`Algorithm`), and `load`,
+which rebuilds an algorithm's agent from a checkpoint. Imports `landers.core` and below.
 
-An algorithm module provides:
-- `Config`: a frozen dataclass of its hyperparameters (usually extending `BaseConfig`);
-- `update(model, optimizer, rollout, cfg, progress) -> dict[str, float]`: learn from one
-  rollout; `progress` in [0, 1) is the fraction of the run done, for schedules;
-and optionally:
-- `COLLECT = "episodes"` to be given whole episodes (`Collector.collect_episodes`) instead of
-  a `(T, N)` rollout of `num_envs * num_steps` steps;
-- `make_model(cfg, observation_space, action_space)` and `make_optimizer(model, cfg)` when
-  the defaults (an `ActorCritic` MLP, Adam) do not fit;
-- `METRICS`: names of extra per-update metrics for metrics.csv;
-- `SEARCH_SPACE` (`landers.core.search`) for `landers tune`, and `constrain(params, defaults)`
-  when some combinations of its values are invalid (it returns a valid set).
+Every algorithm module provides every member of `Algorithm`; those most algorithms share have
+defaults here (`default_model`, `default_optimizer`, `no_constraint`) that a module names, so
+that nothing is probed for with `getattr` and a missing member is one sentence at lookup.
 """
 
 from __future__ import annotations
@@ -20,8 +11,7 @@ from __future__ import annotations
 import importlib
 import math
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
@@ -48,17 +38,65 @@ ALGOS = {
 MAX_SPACE_SIZE = 2**26  # elements of an observation or action; far above any env landers trains
 
 
-def get_algo(name: str) -> ModuleType:
+class Algorithm(Protocol):
+    """What an algorithm module provides (a module satisfies a Protocol structurally)."""
+
+    Config: type
+    """A frozen dataclass of its hyperparameters (usually extending `core.config.BaseConfig`)."""
+    COLLECT: Literal["steps", "episodes"]
+    """"steps": a `(T, N)` rollout of num_envs * num_steps steps (`Collector.collect`); "episodes":
+    whole episodes of at least that many steps (`Collector.collect_episodes`)."""
+    METRICS: list[str]
+    """Names of its extra per-update metrics for metrics.csv."""
+    SEARCH_SPACE: dict
+    """What `landers tune` searches (`landers.core.search`); {} for nothing."""
+    MASKS: bool
+    """Whether its update obeys action masks (`Minibatch.masks`); False refuses a masked env."""
+
+    def update(self, model: nn.Module, optimizer: Any, rollout: Any, cfg: Any, progress: float) -> dict[str, float]:
+        """Learn from one rollout; `progress` in [0, 1) is the fraction of the run done, for schedules."""
+
+    def make_model(self, cfg: Any, observation_space: Any, action_space: Any) -> nn.Module:
+        """The network (`default_model`: an `ActorCritic`)."""
+
+    def make_optimizer(self, model: nn.Module, cfg: Any) -> Any:
+        """The optimizer, or None (`default_optimizer`: Adam)."""
+
+    def constrain(self, params: dict, defaults: Any) -> dict:
+        """A valid set of hyperparameters from searched `params` (`no_constraint`: unchanged)."""
+
+
+ALGORITHM_MEMBERS = ("Config", "COLLECT", "METRICS", "SEARCH_SPACE", "MASKS", "update", "make_model", "make_optimizer",
+                     "constrain")
+
+
+def get_algo(name: str) -> Algorithm:
     """The algorithm's module; names are case-insensitive (`PPO` is `ppo`)."""
     if not isinstance(name, str) or name.lower() not in ALGOS:
         raise unknown_key_error(str(name), list(ALGOS), "algorithm", plural="algorithms")
-    return importlib.import_module(ALGOS[name.lower()])
+    name = name.lower()
+    module = importlib.import_module(ALGOS[name])
+    missing = [member for member in ALGORITHM_MEMBERS if not hasattr(module, member)]
+    if missing:
+        raise LandersError(f"Algorithm module {ALGOS[name]} lacks {', '.join(missing)} (see landers.algos.Algorithm).")
+    return module  # type: ignore[return-value]  # a module satisfies the Protocol structurally
 
 
-def make_model(algo: ModuleType, cfg: Any, observation_space, action_space) -> torch.nn.Module:
-    if hasattr(algo, "make_model"):
-        return algo.make_model(cfg, observation_space, action_space)
+def default_model(cfg: Any, observation_space, action_space) -> nn.Module:
+    """An `ActorCritic` MLP, or the Nature CNN for pixels (`networks.build_model`)."""
     return build_model(cfg, observation_space, action_space)
+
+
+def default_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
+    return make_adam(model.parameters(), cfg.lr)
+
+
+def no_constraint(params: dict, defaults: Any) -> dict:
+    return params
+
+
+def make_model(algo: Algorithm, cfg: Any, observation_space, action_space) -> torch.nn.Module:
+    return algo.make_model(cfg, observation_space, action_space)
 
 
 def make_adam(params, lr: float) -> torch.optim.Adam:
@@ -71,16 +109,23 @@ def make_adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, eps=1e-5)
 
 
-def make_optimizer(algo: ModuleType, model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:
-    if hasattr(algo, "make_optimizer"):
-        return algo.make_optimizer(model, cfg)
-    return make_adam(model.parameters(), cfg.lr)
+def make_optimizer(algo: Algorithm, model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer | None:
+    return algo.make_optimizer(model, cfg)
 
 
-def collect(algo: ModuleType, collector, model: torch.nn.Module, cfg: Any):
-    if getattr(algo, "COLLECT", "steps") == "episodes":
+def collect(algo: Algorithm, collector, model: torch.nn.Module, cfg: Any):
+    if collector.mask is not None and not algo.MASKS:
+        raise LandersError(f"{collector.envs.source.describe()} offers an action mask, which {algo.__name__.rsplit('.')[-1]} "
+                           "does not apply; use ppo or a2c, or ignore the mask with --set mask=false.")
+    if algo.COLLECT == "episodes":
         return collector.collect_episodes(model, cfg.batch_size)
     return collector.collect(model)
+
+
+def mean_metrics(sums: dict[str, torch.Tensor], steps: int) -> dict[str, float]:
+    """Per-minibatch loss metrics summed as tensors over an update, as floats averaged over
+    `steps`: one device sync per update instead of one per minibatch and metric."""
+    return {key: float(value) / steps for key, value in sums.items()} if steps else {}
 
 
 def annealed(value: float, progress: float, anneal: bool) -> float:
@@ -149,5 +194,8 @@ def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
         raise LandersError(f"Checkpoint '{path}' has a corrupt env description (run.env_kwargs, run.wrappers "
                            "or run.env_factory).")
     source = EnvSource(state["env_id"], kwargs, tuple(wrappers), factory)
-    agent = Agent(model.to(device), source, obs_space, act_space, obs_norm, info=state)
+    mask_source = state.get("action_mask")  # absent from checkpoints before masks: no mask
+    if mask_source not in (None, "obs", "info", "method"):
+        raise LandersError(f"Checkpoint '{path}' has a corrupt action_mask ({str(mask_source)[:40]!r}).")
+    agent = Agent(model.to(device), source, obs_space, act_space, obs_norm, info=state, mask_source=mask_source)
     return agent if env is None else agent.with_env(env)

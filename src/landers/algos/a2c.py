@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from landers.algos import annealed, default_model, make_adam, mean_metrics, no_constraint, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, make_adam, optimizer_step, set_lr
+from landers.core.buffer import Minibatch, Rollout, evaluate_batch
 from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float
-from landers.core.rollout import Rollout
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class A2CConfig(BaseConfig):
 
 
 Config = A2CConfig
+COLLECT = "steps"
+METRICS: list[str] = []
+MASKS = True
+make_model, constrain = default_model, no_constraint
 
 
 # Searched by `landers tune a2c` (narrow or replace it with --space FILE).
@@ -58,17 +62,20 @@ def make_optimizer(model: nn.Module, cfg: A2CConfig) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
 
 
-def a2c_loss(model: nn.Module, obs, actions, advantages, returns, cfg: A2CConfig):
-    """Policy gradient with the advantage as its weight, value regression, entropy bonus."""
-    params, values = model(obs)
-    logp = model.dist.log_prob(params, actions)
+def a2c_loss(model: nn.Module, batch: Minibatch, cfg: A2CConfig):
+    """Policy gradient with the advantage as its weight, value regression, entropy bonus:
+    (loss, metrics as tensors)."""
+    params, values = evaluate_batch(model, batch)
+    batch = batch.rows()
+    advantages, returns = batch.advantages, batch.returns
+    logp = model.dist.log_prob(params, batch.actions)
     entropy = model.dist.entropy(params).mean()
     if cfg.norm_adv and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     policy_loss = -(logp * advantages).mean()
     value_loss = 0.5 * (values - returns).pow(2).mean()
     loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
-    return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+    return loss, {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()}
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout, cfg: A2CConfig,
@@ -76,8 +83,9 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     lr = set_lr(optimizer, annealed(cfg.lr, progress, cfg.anneal_lr))
     advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
                               rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
-    obs, actions, values, advantages, returns = rollout.flat(rollout.obs, rollout.actions, rollout.values,
-                                                             advantages, returns)
-    loss, metrics = a2c_loss(model, obs, actions, advantages, returns, cfg)
+    batch = rollout.batch(advantages, returns)
+    loss, metrics = a2c_loss(model, batch, cfg)
     optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
-    return {**metrics, "lr": lr, "gradient_steps": 1, "explained_variance": explained_variance(values, returns)}
+    rows = batch.rows()
+    return {**mean_metrics(metrics, 1), "lr": lr, "gradient_steps": 1,
+            "explained_variance": explained_variance(rows.values, rows.returns)}

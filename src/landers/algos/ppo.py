@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from landers.algos import annealed, default_model, default_optimizer, mean_metrics, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, optimizer_step, set_lr
+from landers.core.buffer import Minibatch, Rollout, evaluate_batch
 from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
-from landers.core.rollout import Rollout
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class PPOConfig(BaseConfig):
             raise LandersError(
                 f"num_minibatches={self.num_minibatches} does not divide the batch "
                 f"num_envs * num_steps = {self.batch_size}.")
+        if self.rnn and self.num_minibatches > self.num_envs:
+            raise LandersError(f"With rnn a minibatch is a group of whole env sequences: num_minibatches="
+                               f"{self.num_minibatches} must be at most num_envs={self.num_envs}.")
 
     @property
     def minibatch_size(self) -> int:
@@ -50,6 +53,10 @@ class PPOConfig(BaseConfig):
 
 
 Config = PPOConfig
+COLLECT = "steps"
+METRICS: list[str] = []
+MASKS = True
+make_model, make_optimizer = default_model, default_optimizer
 
 
 # Searched by `landers tune ppo` (narrow or replace it with --space FILE).
@@ -70,23 +77,29 @@ SEARCH_SPACE = {
 
 
 def constrain(params: dict, defaults: PPOConfig) -> dict:
-    """num_minibatches must divide the batch: round it down to the nearest divisor."""
-    batch = params.get("num_envs", defaults.num_envs) * params.get("num_steps", defaults.num_steps)
-    params["num_minibatches"] = largest_divisor_at_most(batch, params.get("num_minibatches", defaults.num_minibatches))
+    """num_minibatches must divide the batch: round it down to the nearest divisor (with rnn, to
+    at most num_envs too: a recurrent minibatch is a group of whole env sequences)."""
+    num_envs = params.get("num_envs", defaults.num_envs)
+    batch = num_envs * params.get("num_steps", defaults.num_steps)
+    wanted = params.get("num_minibatches", defaults.num_minibatches)
+    if params.get("rnn", defaults.rnn):
+        wanted = min(wanted, num_envs)
+    params["num_minibatches"] = largest_divisor_at_most(batch, wanted)
     return params
 
 
-def ppo_loss(model: nn.Module, obs, actions, old_logp, old_values, advantages, returns,
-             cfg: PPOConfig, clip_coef: float):
-    """The PPO objective on one minibatch, as a pure function: (loss, metrics).
+def ppo_loss(model: nn.Module, batch: Minibatch, cfg: PPOConfig, clip_coef: float):
+    """The PPO objective on one minibatch, as a pure function: (loss, metrics as tensors).
 
     Clipped surrogate (PPO paper eq. 7), value loss optionally clipped around the old values,
     entropy bonus (eq. 9).
     """
-    params, values = model(obs)
-    logp = model.dist.log_prob(params, actions)
+    params, values = evaluate_batch(model, batch)
+    batch = batch.rows()
+    advantages, returns, old_values = batch.advantages, batch.returns, batch.values
+    logp = model.dist.log_prob(params, batch.actions)
     entropy = model.dist.entropy(params).mean()
-    log_ratio = logp - old_logp
+    log_ratio = logp - batch.logp
     ratio = log_ratio.exp()
     if cfg.norm_adv and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -114,19 +127,20 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     clip_coef = annealed(cfg.clip_coef, progress, cfg.anneal_clip)
     advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
                               rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
-    obs, actions, logp, values, advantages, returns = rollout.flat(
-        rollout.obs, rollout.actions, rollout.logp, rollout.values, advantages, returns)
-    n = obs.shape[0]
+    batch = rollout.batch(advantages, returns)
+    # A recurrent policy's minibatches are groups of whole env sequences, replayed from their states.
+    sequences = batch.state is not None
+    n = batch.obs.shape[1] if sequences else batch.obs.shape[0]
     params = list(model.parameters())  # walking the modules once per minibatch costs ~1% of an update
     sums: dict[str, torch.Tensor] = {}
     steps, stopped = 0, False
     for _ in range(cfg.update_epochs):
-        # One shuffled copy of each tensor per epoch, cut into minibatches that are views: the
-        # same minibatches as indexing each with its chunk of the permutation, in fewer ops.
-        perm = torch.randperm(n, device=obs.device)
-        shuffled = [t[perm].chunk(cfg.num_minibatches) for t in (obs, actions, logp, values, advantages, returns)]
-        for minibatch in zip(*shuffled):
-            loss, metrics = ppo_loss(model, *minibatch, cfg, clip_coef)
+        perm = torch.randperm(n, device=batch.obs.device)
+        minibatches = ([batch.envs(index) for index in perm.chunk(cfg.num_minibatches)] if sequences
+                       else batch.shuffled(perm, cfg.num_minibatches))
+        for minibatch in minibatches:
+            loss, metrics = ppo_loss(model, minibatch, cfg, clip_coef)
+            # The one sync per minibatch that stopping early needs; none without target_kl.
             if cfg.target_kl is not None and metrics["approx_kl"] > cfg.target_kl:
                 stopped = True
                 break
@@ -136,7 +150,8 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
             steps += 1
         if stopped:
             break
-    out = {key: float(value) / steps for key, value in sums.items()} if steps else {}
+    out = mean_metrics(sums, steps)
+    rows = batch.rows()
     out.update(lr=lr, clip_coef=clip_coef, gradient_steps=steps,
-               explained_variance=explained_variance(values, returns))
+               explained_variance=explained_variance(rows.values, rows.returns))
     return out

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from landers.algos import no_constraint
+from landers.core.buffer import Rollout
 from landers.core.config import doc, must_be
-from landers.core.rollout import Rollout
 from landers.policy.spaces import env_actions
 
 
@@ -29,6 +30,11 @@ class RandomConfig:
 
 
 Config = RandomConfig
+COLLECT = "steps"
+METRICS: list[str] = []
+SEARCH_SPACE: dict = {}  # nothing to tune
+MASKS = True  # it draws among the allowed actions
+constrain = no_constraint
 
 
 class Uniform:
@@ -48,8 +54,14 @@ class Uniform:
             self.width = torch.as_tensor(np.where(finite, high - low, 0.0), dtype=torch.float32)
             self.finite = torch.as_tensor(finite)
 
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+    def sample(self, obs, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if isinstance(obs, tuple):  # (obs, mask) from `RandomPolicy.policy_params`
+            obs, mask = obs
         n = obs.shape[0]
+        if mask is not None:  # uniform among the allowed actions (of each dimension)
+            sizes = [int(self.space.n)] if isinstance(self.space, gym.spaces.Discrete) else self.nvec.tolist()
+            picks = [torch.multinomial(part.float(), 1).squeeze(-1) for part in mask.split(sizes, -1)]
+            return picks[0] if isinstance(self.space, gym.spaces.Discrete) else torch.stack(picks, -1)
         if isinstance(self.space, gym.spaces.Discrete):
             return torch.randint(int(self.space.n), (n,))
         if isinstance(self.space, gym.spaces.MultiDiscrete):
@@ -72,14 +84,16 @@ class RandomPolicy(nn.Module):
         super().__init__()
         self.dist = Uniform(action_space)
 
-    def policy_params(self, obs: torch.Tensor) -> torch.Tensor:
-        return obs
+    def policy_params(self, obs: torch.Tensor, mask: torch.Tensor | None = None):
+        return obs if mask is None else (obs, mask)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.zeros(obs.shape[0])
 
-    def act(self, obs: torch.Tensor, deterministic: bool = False):
-        actions = self.dist.sample(obs)
+    recurrent = False
+
+    def act(self, obs: torch.Tensor, deterministic: bool = False, mask: torch.Tensor | None = None):
+        actions = self.dist.sample(obs, mask)
         return actions, self.dist.log_prob(obs, actions), self.value(obs)
 
 

@@ -8,13 +8,25 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from landers.algos import (
+    annealed,
+    default_model,
+    default_optimizer,
+    mean_metrics,
+    no_constraint,
+    optimizer_step,
+    set_lr,
+)
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, optimizer_step, set_lr
+from landers.core.buffer import Minibatch, Rollout
 from landers.core.config import BaseConfig, doc
 from landers.core.search import Choice, Float
-from landers.core.rollout import Rollout
+from landers.errors import LandersError
 
 COLLECT = "episodes"
+METRICS: list[str] = []
+MASKS = False
+make_model, make_optimizer, constrain = default_model, default_optimizer, no_constraint
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,11 @@ class ReinforceConfig(BaseConfig):
     norm_returns: bool = doc(True, "normalize the (baselined) returns over each batch")
     ent_coef: float = doc(0.0, "entropy bonus coefficient")
     vf_coef: float = doc(0.5, "baseline regression loss coefficient")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.rnn:
+            raise LandersError("REINFORCE has no recurrent policies (rnn); use ppo or a2c for memory.")
 
 
 Config = ReinforceConfig
@@ -47,19 +64,19 @@ SEARCH_SPACE = {
 }
 
 
-def reinforce_loss(model: nn.Module, obs, actions, weights, returns, cfg: ReinforceConfig):
-    """-mean(log pi(a|s) * weight) with weight the reward-to-go (minus the baseline), plus the
-    baseline's regression loss when there is one."""
-    params, values = model(obs)
-    logp = model.dist.log_prob(params, actions)
+def reinforce_loss(model: nn.Module, batch: Minibatch, cfg: ReinforceConfig):
+    """-mean(log pi(a|s) * weight) with weight (`batch.advantages`) the reward-to-go (minus the
+    baseline), plus the baseline's regression loss when there is one: (loss, metrics as tensors)."""
+    params, values = model(batch.obs)
+    logp = model.dist.log_prob(params, batch.actions)
     entropy = model.dist.entropy(params).mean()
-    policy_loss = -(logp * weights).mean()
+    policy_loss = -(logp * batch.advantages).mean()
     loss = policy_loss - cfg.ent_coef * entropy
     value_loss = torch.zeros(())
     if cfg.baseline:
-        value_loss = 0.5 * (values - returns).pow(2).mean()
+        value_loss = 0.5 * (values - batch.returns).pow(2).mean()
         loss = loss + cfg.vf_coef * value_loss
-    return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+    return loss, {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()}
 
 
 def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout, cfg: ReinforceConfig,
@@ -70,10 +87,11 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     values = rollout.values if cfg.baseline else torch.zeros_like(rollout.values)
     weights, returns = gae(rollout.rewards, values, rollout.next_values, rollout.terminated,
                            rollout.truncated, cfg.gamma, 1.0)
-    obs, actions, values, weights, returns = rollout.flat(rollout.obs, rollout.actions, values, weights, returns)
-    if cfg.norm_returns and weights.numel() > 1:
-        weights = (weights - weights.mean()) / (weights.std() + 1e-8)
-    loss, metrics = reinforce_loss(model, obs, actions, weights, returns, cfg)
+    batch = Minibatch(*rollout.flat(rollout.obs, rollout.actions, rollout.logp, values, weights, returns))
+    if cfg.norm_returns and batch.advantages.numel() > 1:
+        weights = batch.advantages
+        batch = batch._replace(advantages=(weights - weights.mean()) / (weights.std() + 1e-8))
+    loss, metrics = reinforce_loss(model, batch, cfg)
     optimizer_step(optimizer, loss, model.parameters(), cfg.max_grad_norm)
-    ev = explained_variance(values, returns) if cfg.baseline else float("nan")
-    return {**metrics, "lr": lr, "gradient_steps": 1, "explained_variance": ev}
+    ev = explained_variance(batch.values, batch.returns) if cfg.baseline else float("nan")
+    return {**mean_metrics(metrics, 1), "lr": lr, "gradient_steps": 1, "explained_variance": ev}

@@ -5,20 +5,23 @@ regression with Adam."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
+from landers.algos import annealed, default_model, make_adam, no_constraint, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
-from landers.algos import annealed, make_adam, optimizer_step, set_lr
+from landers.core.buffer import Minibatch, Rollout
 from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float, Int
 from landers.errors import Diverged, LandersError
-from landers.core.rollout import Rollout
 
+COLLECT = "steps"
 METRICS = ["kl", "line_search_steps", "improvement"]
+MASKS = False  # its KL and surrogate are over every action
+make_model, constrain = default_model, no_constraint
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class TRPOConfig(BaseConfig):
         super().__post_init__()
         if self.shared_network:
             raise LandersError("TRPO needs separate actor and critic networks (shared_network=false).")
+        if self.rnn:
+            raise LandersError("TRPO has no recurrent policies (rnn); use ppo or a2c for memory.")
         must_be(self, ("max_kl", "cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"), lambda v: v > 0,
                 "must be positive")
         must_be(self, ("cg_damping",), lambda v: v >= 0, "must be >= 0")
@@ -103,8 +108,9 @@ def _set_flat(params: list[nn.Parameter], flat: torch.Tensor) -> None:
         i += p.numel()
 
 
-def policy_step(model: nn.Module, obs, actions, advantages, cfg: TRPOConfig) -> dict[str, float]:
+def policy_step(model: nn.Module, batch: Minibatch, cfg: TRPOConfig) -> dict[str, float]:
     """One trust-region step of the policy; returns the KL reached and line-search attempts."""
+    obs, actions, advantages = batch.obs, batch.actions, batch.advantages
     actor = model.actor_parameters()
     dist = model.dist
     with torch.no_grad():
@@ -148,20 +154,22 @@ def update(model: nn.Module, optimizer: torch.optim.Optimizer, rollout: Rollout,
     lr = set_lr(optimizer, annealed(cfg.lr, progress, cfg.anneal_lr))
     advantages, returns = gae(rollout.rewards, rollout.values, rollout.next_values,
                               rollout.terminated, rollout.truncated, cfg.gamma, cfg.gae_lambda)
-    obs, actions, values, advantages, returns = rollout.flat(rollout.obs, rollout.actions, rollout.values,
-                                                             advantages, returns)
-    if cfg.norm_adv and advantages.numel() > 1:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    metrics = policy_step(model, obs, actions, advantages, cfg)
-    value_loss, steps = 0.0, 0
+    batch = rollout.batch(advantages, returns)
+    if cfg.norm_adv and batch.advantages.numel() > 1:
+        advantages = batch.advantages
+        batch = batch._replace(advantages=(advantages - advantages.mean()) / (advantages.std() + 1e-8))
+    metrics = policy_step(model, batch, cfg)
+    obs, returns = batch.obs, batch.returns
+    # Summed in float64 as Python floats were: one sync at the end instead of one per minibatch.
+    value_loss, steps = torch.zeros((), dtype=torch.float64, device=obs.device), 0
     critic = model.critic_parameters()
     for _ in range(cfg.vf_epochs):
         for index in torch.randperm(len(obs), device=obs.device).chunk(cfg.vf_minibatches):
             loss = 0.5 * (model.value(obs[index]) - returns[index]).pow(2).mean()
             optimizer_step(optimizer, loss, critic, cfg.max_grad_norm)
-            value_loss += loss.item()
+            value_loss += loss.detach().double()
             steps += 1
-    return {**metrics, "value_loss": value_loss / steps, "lr": lr, "gradient_steps": steps,
-            "explained_variance": explained_variance(values, returns)}
+    return {**metrics, "value_loss": float(value_loss) / steps, "lr": lr, "gradient_steps": steps,
+            "explained_variance": explained_variance(batch.values, batch.returns)}
 
 

@@ -215,6 +215,10 @@ class BaseConfig:
     init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions)")
     norm_obs: bool = doc(False, "normalize observations with running statistics")
     norm_reward: bool = doc(False, "scale rewards by the running std of the discounted return")
+    rnn: str | None = doc(None, "recurrent core between the observation encoder and the heads: lstm or gru "
+                                "(memory for envs where one observation does not tell the whole state); none for none")
+    rnn_size: int = doc(128, "width of the recurrent core's state (the LSTM's h and c each)")
+    mask: bool = doc(True, "obey the env's action mask where it offers one (false ignores it, for ablations)")
 
     def __post_init__(self):
         must_be(self, ("num_envs", "num_steps", "lr", "max_grad_norm"), lambda v: v > 0, "must be positive")
@@ -222,6 +226,8 @@ class BaseConfig:
         must_be(self, ("activation",), lambda v: v in ("tanh", "relu"), "must be tanh or relu")
         must_be(self, ("hidden_sizes",), lambda v: bool(v) and min(v) > 0,
                 "must be positive layer sizes, e.g. (64, 64)")
+        must_be(self, ("rnn",), lambda v: v in (None, "lstm", "gru"), "must be lstm, gru or none")
+        must_be(self, ("rnn_size",), lambda v: v > 0, "must be positive")
 
     @property
     def batch_size(self) -> int:

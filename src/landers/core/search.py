@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from landers.core.config import replace_config, unknown_key_error
 from landers.errors import LandersError, first_line
@@ -61,8 +61,7 @@ def suggest(trial, space: Space) -> dict[str, Any]:
 def constrained(algo, params: dict[str, Any], base: Any = None) -> dict[str, Any]:
     """`params` made valid for `algo`'s Config by the algorithm's own `constrain`, if any, on
     top of `base` (the config the unsearched values come from; default: the defaults)."""
-    fix: Callable[[dict[str, Any], Any], dict[str, Any]] | None = getattr(algo, "constrain", None)
-    return fix(dict(params), base if base is not None else algo.Config()) if fix else dict(params)
+    return algo.constrain(dict(params), base if base is not None else algo.Config())
 
 
 def largest_divisor_at_most(n: int, k: int) -> int:
@@ -159,7 +158,7 @@ def load_space(path: Path, algo) -> Space:
     replace = data.pop("replace", False)
     if not isinstance(replace, bool):
         raise LandersError(f"The search space file '{path}': replace must be true or false.")
-    space: Space = {} if replace else dict(getattr(algo, "SEARCH_SPACE", {}))
+    space: Space = {} if replace else dict(algo.SEARCH_SPACE)
     for name, spec in data.items():
         if spec is None:
             space.pop(name, None)

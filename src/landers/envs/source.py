@@ -14,8 +14,9 @@ import dataclasses
 import importlib
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 

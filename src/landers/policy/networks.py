@@ -1,9 +1,5 @@
-"""Actor-critic networks, the observation encoder and the action distributions (categorical,
-diagonal Gaussian, a categorical per dimension, a Bernoulli per bit).
-
-The distributions are written out instead of using `torch.distributions`: they are a few lines
-each, and skipping its argument validation and object construction keeps per-step inference
-cheap in the rollout loop.
+"""Actor-critic networks (feed-forward, CNN, recurrent) and the observation encoder; the action
+distributions are in distributions.py.
 
 Every network takes observations in the stored form of `spaces.ObsLayout` (one flat float32
 row, or one uint8 image) and keeps `forward` tensor-only, so that it traces for export.
@@ -19,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from landers.errors import LandersError
-from landers.policy.spaces import ObsLayout, env_actions
+from landers.policy.distributions import DiagGaussian, make_dist, masked
+from landers.policy.spaces import ObsLayout
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 CNN_FEATURES = 512  # width of the Nature CNN's last layer
@@ -50,127 +46,6 @@ def run_layers(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     for layer in body:
         x = nn.functional.linear(x, layer.weight, layer.bias) if type(layer) is nn.Linear else layer.forward(x)
     return x
-
-
-class Categorical:
-    """Discrete actions from logits `(B, n)`."""
-
-    def __init__(self, space: gym.spaces.Discrete):
-        self.out_dim = int(space.n)
-
-    def sample(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.multinomial(torch.softmax(logits, -1), 1).squeeze(-1)
-
-    def mode(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.argmax(-1)
-
-    def log_prob(self, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(logits, -1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-
-    def entropy(self, logits: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(logits, -1)
-        return -(logp.exp() * logp).sum(-1)
-
-    def kl(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
-        """KL(old || new) per sample."""
-        old_logp, new_logp = torch.log_softmax(old, -1), torch.log_softmax(new, -1)
-        return (old_logp.exp() * (old_logp - new_logp)).sum(-1)
-
-
-class DiagGaussian:
-    """Continuous actions: mean from the network, state-independent log-std parameter."""
-
-    def __init__(self, space: gym.spaces.Box):
-        self.out_dim = int(np.prod(space.shape))
-
-    def sample(self, params: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        mean, log_std = params
-        return mean + log_std.exp() * torch.randn_like(mean)
-
-    def mode(self, params: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        return params[0]
-
-    def log_prob(self, params, actions: torch.Tensor) -> torch.Tensor:
-        mean, log_std = params
-        z = (actions - mean) * torch.exp(-log_std)
-        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-    def entropy(self, params) -> torch.Tensor:
-        mean, log_std = params
-        return (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1).expand(mean.shape[0])
-
-    def kl(self, old, new) -> torch.Tensor:
-        """KL(old || new) per sample, for diagonal Gaussians."""
-        (mu0, ls0), (mu1, ls1) = old, new
-        return (ls1 - ls0 + ((2 * ls0).exp() + (mu0 - mu1).pow(2)) / (2 * (2 * ls1).exp()) - 0.5).sum(-1)
-
-
-class MultiCategorical:
-    """MultiDiscrete actions: an independent categorical per dimension over logits `(B, sum(nvec))`;
-    an action is `(B, k)` category indices and its log-probability the sum over dimensions."""
-
-    def __init__(self, space: gym.spaces.MultiDiscrete):
-        self.nvec = [int(n) for n in space.nvec.reshape(-1)]
-        self.out_dim = sum(self.nvec)
-
-    def _split(self, logits: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.log_softmax(part, -1) for part in logits.split(self.nvec, -1)]
-
-    def sample(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.multinomial(logp.exp(), 1).squeeze(-1) for logp in self._split(logits)], -1)
-
-    def mode(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.stack([part.argmax(-1) for part in logits.split(self.nvec, -1)], -1)
-
-    def log_prob(self, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        actions = actions.long()
-        return sum(logp.gather(-1, actions[:, i:i + 1]).squeeze(-1) for i, logp in enumerate(self._split(logits)))
-
-    def entropy(self, logits: torch.Tensor) -> torch.Tensor:
-        return sum(-(logp.exp() * logp).sum(-1) for logp in self._split(logits))
-
-    def kl(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
-        """KL(old || new) per sample: the dimensions are independent, so their KLs add."""
-        return sum((o.exp() * (o - n)).sum(-1) for o, n in zip(self._split(old), self._split(new), strict=True))
-
-
-class Bernoulli:
-    """MultiBinary actions: an independent Bernoulli per bit with logits `(B, bits)`; an action is
-    `(B, bits)` of 0.0 / 1.0 and its log-probability the sum over bits."""
-
-    def __init__(self, space: gym.spaces.MultiBinary):
-        self.out_dim = int(np.prod(space.shape))
-
-    def sample(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.bernoulli(torch.sigmoid(logits))
-
-    def mode(self, logits: torch.Tensor) -> torch.Tensor:
-        return (logits > 0).float()
-
-    def log_prob(self, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        # log sigmoid(l) for bits set, log sigmoid(-l) for bits clear.
-        return -nn.functional.binary_cross_entropy_with_logits(logits, actions.float(), reduction="none").sum(-1)
-
-    def entropy(self, logits: torch.Tensor) -> torch.Tensor:
-        p = torch.sigmoid(logits)
-        return nn.functional.binary_cross_entropy_with_logits(logits, p, reduction="none").sum(-1)
-
-    def kl(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
-        """KL(old || new) per sample, summed over the independent bits."""
-        p = torch.sigmoid(old)
-        logsig = nn.functional.logsigmoid
-        return (p * (logsig(old) - logsig(new)) + (1 - p) * (logsig(-old) - logsig(-new))).sum(-1)
-
-
-def make_dist(space: gym.Space) -> Categorical | DiagGaussian | MultiCategorical | Bernoulli:
-    env_actions(space)  # refuses, in one sentence, a space with no distribution here
-    if isinstance(space, gym.spaces.Discrete):
-        return Categorical(space)
-    if isinstance(space, gym.spaces.Box):
-        return DiagGaussian(space)
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return MultiCategorical(space)
-    return Bernoulli(space)
 
 
 def nature_cnn(obs_shape: tuple[int, ...]) -> nn.Sequential:
@@ -284,12 +159,16 @@ class ActorCritic(nn.Module):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self._value(run_layers(self.critic_body, self._encode(obs)))
 
-    def policy_params(self, obs: torch.Tensor):
-        return self._params(run_layers(self.actor_body, self._encode(obs)))
+    recurrent = False
 
-    def act(self, obs: torch.Tensor, deterministic: bool = False):
-        """Rollout step: (actions, log-probs, values), each with leading dim B."""
+    def policy_params(self, obs: torch.Tensor, mask: torch.Tensor | None = None):
+        return masked(self._params(run_layers(self.actor_body, self._encode(obs))), mask)
+
+    def act(self, obs: torch.Tensor, deterministic: bool = False, mask: torch.Tensor | None = None):
+        """Rollout step: (actions, log-probs, values), each with leading dim B; `mask` (B, n)
+        forbids the actions where it is False."""
         params, values = self(obs)
+        params = masked(params, mask)
         actions = self.dist.mode(params) if deterministic else self.dist.sample(params)
         return actions, self.dist.log_prob(params, actions), values
 
@@ -336,14 +215,196 @@ class CNNActorCritic(ActorCritic):
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self._value(self._features(obs))
 
-    def policy_params(self, obs: torch.Tensor):
-        return self._params(self._features(obs))
+    def policy_params(self, obs: torch.Tensor, mask: torch.Tensor | None = None):
+        return masked(self._params(self._features(obs)), mask)
+
+
+class PixelEncoder(nn.Module):
+    """A whole-image observation (uint8, channels first or last) through the Nature CNN."""
+
+    def __init__(self, obs_shape: tuple[int, ...], channels: str):
+        super().__init__()
+        self.channels_last = channels == "last"
+        self.trunk = nature_cnn(channels_first(obs_shape, channels))
+        self.out_dim = CNN_FEATURES
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            obs = obs.permute(0, 3, 1, 2)
+        return self.trunk(obs.float() / 255.0)
+
+
+class RecurrentActorCritic(nn.Module):
+    """obs -> encoder (none for flat vectors, `ObsEncoder` for Dict / Tuple / categories, the
+    Nature CNN for pixels) -> an LSTM or GRU core -> MLP -> head, one core for the policy and one
+    for the value (one for both with `shared_network`, as the MLPs): a shared core's gradient
+    is the value loss's, whose scale (returns in the hundreds) drowns the policy's.
+
+    The state is one flat tensor `(B, state_size)`: each core's state side by side (an LSTM's h
+    and c), so that it is stored, passed to `predict` and exported as one array; zeros begin an
+    episode. `starts` `(B,)` marks observations that begin one: their state is zeroed first.
+    """
+
+    recurrent = True
+    shares_features = True  # the encoder, or a shared core, feeds both heads
+
+    def __init__(self, layout: ObsLayout, action_space: gym.Space, cfg: Any):
+        super().__init__()
+        self.dist = make_dist(action_space)
+        if layout.image:
+            self.encoder: nn.Module | None = PixelEncoder(tuple(layout.shape), layout.image)
+            in_dim = self.encoder.out_dim
+        elif layout.needs_encoder:
+            self.encoder = ObsEncoder(layout)
+            in_dim = self.encoder.out_dim
+        else:
+            self.encoder, in_dim = None, layout.width
+        self.kind, self.size = cfg.rnn, cfg.rnn_size
+        self.shared = cfg.shared_network
+        # Sequence modules: the update replays a batch of sequences in one fused call.
+        module = nn.LSTM if self.kind == "lstm" else nn.GRU
+        self.cores = nn.ModuleList([module(in_dim, self.size)] + ([] if self.shared else [module(in_dim, self.size)]))
+        for name, param in self.cores.named_parameters():
+            (nn.init.orthogonal_ if "weight" in name else nn.init.zeros_)(param)
+        self.core_state = 2 * self.size if self.kind == "lstm" else self.size
+        self.state_size = self.core_state * len(self.cores)
+        hidden = tuple(cfg.hidden_sizes)
+        self.actor_body = mlp(self.size, hidden, cfg.activation)
+        self.critic_body = self.actor_body if self.shared else mlp(self.size, hidden, cfg.activation)
+        width = hidden[-1] if hidden else self.size
+        self.actor_head = layer(width, self.dist.out_dim, 0.01)
+        self.critic_head = layer(width, 1, 1.0)
+        self.log_std = (nn.Parameter(torch.full((self.dist.out_dim,), float(cfg.init_log_std)))
+                        if isinstance(self.dist, DiagGaussian) else None)
+
+    def initial_state(self, n: int) -> torch.Tensor:
+        device = self.critic_head.weight.device
+        return torch.zeros(n, self.state_size, device=device)
+
+    def _encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float() if self.encoder is None else self.encoder(obs)
+
+    def _parts(self, state: torch.Tensor) -> list[torch.Tensor]:
+        return list(state.split(self.core_state, -1))
+
+    def _run(self, features: torch.Tensor, state: torch.Tensor):
+        """The cores over sequences `(L, B, F)` from `state` `(B, S)`: ([outputs `(L, B, size)`
+        per core], new state)."""
+        outs, states = [], []
+        for core, part in zip(self.cores, self._parts(state), strict=False):
+            if self.kind == "lstm":
+                out, (h, c) = core(features, (part[None, :, :self.size].contiguous(),
+                                              part[None, :, self.size:].contiguous()))
+                states.append(torch.cat([h[0], c[0]], 1))
+            else:
+                out, h = core(features, part[None].contiguous())
+                states.append(h[0])
+            outs.append(out)
+        return outs, torch.cat(states, 1)
+
+    def _cell(self, features: torch.Tensor, state: torch.Tensor, cores: int | None = None):
+        """One step of the first `cores` cores (default all): ([output h `(B, size)` per core], new
+        state). The cell functions on the modules' weights, the same arithmetic as `_run`, without
+        the sequence modules' per-call overhead (2-4x per rollout step)."""
+        outs, states = [], []
+        parts = self._parts(state)
+        for k, (core, part) in enumerate(zip(self.cores, parts, strict=False)):
+            if cores is not None and k >= cores:
+                states.append(part)
+                continue
+            weights = (core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0, core.bias_hh_l0)
+            if self.kind == "lstm":
+                h, c = torch.lstm_cell(features, (part[:, :self.size], part[:, self.size:]), *weights)
+                states.append(torch.cat([h, c], 1))
+            else:
+                h = torch.gru_cell(features, part, *weights)
+                states.append(h)
+            outs.append(h)
+        return outs, torch.cat(states, 1)
+
+    @staticmethod
+    def _restart(state: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
+        return state if starts is None else torch.where(starts.unsqueeze(-1), torch.zeros_like(state), state)
+
+    def _params(self, h: torch.Tensor):
+        out = nn.functional.linear(run_layers(self.actor_body, h), self.actor_head.weight, self.actor_head.bias)
+        return (out, self.log_std.expand_as(out)) if self.log_std is not None else out
+
+    def _heads(self, outs: list[torch.Tensor]):
+        """(distribution parameters, values) from the cores' outputs."""
+        actor = run_layers(self.actor_body, outs[0])
+        critic = actor if self.shared else run_layers(self.critic_body, outs[-1])
+        out = nn.functional.linear(actor, self.actor_head.weight, self.actor_head.bias)
+        params = (out, self.log_std.expand_as(out)) if self.log_std is not None else out
+        value = nn.functional.linear(critic, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
+        return params, value
+
+    def step(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor | None = None):
+        """One step of B envs: (distribution parameters, values (B,), new state)."""
+        outs, state = self._cell(self._encode(obs), self._restart(state, starts))
+        params, values = self._heads(outs)
+        return params, values, state
+
+    def act(self, obs, state, starts=None, deterministic: bool = False, mask: torch.Tensor | None = None):
+        """Rollout step: (actions, log-probs, values, new state)."""
+        params, values, state = self.step(obs, state, starts)
+        params = masked(params, mask)
+        actions = self.dist.mode(params) if deterministic else self.dist.sample(params)
+        return actions, self.dist.log_prob(params, actions), values, state
+
+    def value(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
+        return self.step(obs, state, starts)[1]
+
+    def policy_params(self, obs: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None = None):
+        """(distribution parameters, new state): what `Agent.predict` and the exported graph use.
+        Only the policy's core steps; the value's part of the state passes through unchanged."""
+        outs, state = self._cell(self._encode(obs), state, cores=1)
+        return masked(self._params(outs[0]), mask), state
+
+    def unroll(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor):
+        """Replay sequences: obs `(T, B, ...)` from `state` `(B, S)`, zeroed where `starts`
+        `(T, B)`, as the rollout stepped them: (parameters, values) for the `T * B` rows, time-major.
+
+        Each env's steps are cut into fragments at its episode starts; the fragments, padded at
+        their ends to one length, run through the cores as one batch of sequences (one fused call
+        forward and backward, as sb3-contrib pads episodes), each from its own first state: the
+        stored state for an env's first fragment (unless it starts an episode), zeros for the rest."""
+        T, B = starts.shape
+        features = self._encode(obs.reshape(T * B, *obs.shape[2:])).reshape(T, B, -1)
+        begins = starts.clone()
+        begins[0] = True
+        flat = begins.t().reshape(-1)                         # env-major: row b * T + t
+        fragment = flat.long().cumsum(0) - 1                  # the fragment each row belongs to
+        first = flat.nonzero().squeeze(-1)                    # each fragment's first row
+        position = torch.arange(T * B, device=flat.device) - first[fragment]
+        count = first.shape[0]
+        length = int(torch.bincount(fragment, minlength=count).max())
+        padded = features.new_zeros(length, count, features.shape[-1])
+        padded[position, fragment] = features.transpose(0, 1).reshape(T * B, -1)
+        initial = state.new_zeros(count, state.shape[-1])
+        initial[fragment[torch.arange(B, device=flat.device) * T]] = self._restart(state, starts[0])
+        outs, _ = self._run(padded, initial)
+        return self._heads([out[position, fragment].reshape(B, T, -1).transpose(0, 1).reshape(T * B, -1)
+                            for out in outs])
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        params = (list(self.cores[0].parameters()) + list(self.actor_body.parameters())
+                  + list(self.actor_head.parameters()))
+        if self.encoder is not None:
+            params += list(self.encoder.parameters())
+        return params + ([self.log_std] if self.log_std is not None else [])
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        own = [] if self.shared else list(self.cores[1].parameters()) + list(self.critic_body.parameters())
+        return own + list(self.critic_head.parameters())
 
 
 def build_model(cfg: Any, observation_space: gym.Space, action_space: gym.Space) -> ActorCritic:
     """The Nature CNN for an image observation, else an MLP actor-critic over the flattened
     observation, with an `ObsEncoder` below it when parts need one-hot or a CNN."""
     layout = ObsLayout(observation_space)
+    if cfg.rnn:
+        return RecurrentActorCritic(layout, action_space, cfg)
     if layout.image:
         return CNNActorCritic(tuple(observation_space.shape), action_space, layout.image)
     encoder = ObsEncoder(layout) if layout.needs_encoder else None

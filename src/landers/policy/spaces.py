@@ -18,12 +18,14 @@ CNN), so that the model traces for export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from landers.envs.vector import MASK_KEY  # a Dict observation's action mask: no input of the network
 from landers.errors import LandersError
 
 MIN_IMAGE_SIDE, MAX_IMAGE_CHANNELS = 36, 16  # what the Nature CNN's 8/4, 4/2, 3/1 convolutions take
@@ -107,8 +109,12 @@ class ObsLayout:
         self.image = image_layout(space)  # the whole observation is one image: kept as it is
         # A 1-D Box is already a flat row: only its dtype may change (the hot path: no flattening).
         self.identity = isinstance(space, gym.spaces.Box) and len(space.shape) == 1
+        # The action mask rides in the observation but is no input of the network.
+        self.has_mask = isinstance(space, gym.spaces.Dict) and MASK_KEY in space.spaces
         parts, offset = [], 0
         for path, leaf in _leaves(space, ()):
+            if self.has_mask and path == (MASK_KEY,):
+                continue
             part = replace(_part(path, leaf, offset), space=leaf)
             parts.append(part)
             offset += part.size
@@ -156,14 +162,18 @@ class ObsLayout:
         """The inverse of `leaves`: the observation (dicts and tuples as the space has them)."""
         rest = iter(leaves)
 
-        def build(space: gym.Space) -> Any:
+        def build(space: gym.Space, top: bool = False) -> Any:
             if isinstance(space, gym.spaces.Dict):
-                return {key: build(sub) for key, sub in space.spaces.items()}
+                return {key: build(sub) for key, sub in space.spaces.items() if not (top and self.has_mask and key == MASK_KEY)}
             if isinstance(space, gym.spaces.Tuple):
                 return tuple(build(sub) for sub in space.spaces)
             return next(rest)
 
-        return build(self.space)
+        return build(self.space, top=True)
+
+    def mask(self, obs: Any) -> np.ndarray | None:
+        """The action mask a Dict observation (or a batch of them) carries, as bools, else None."""
+        return np.asarray(obs[MASK_KEY], bool) if self.has_mask else None
 
     def batch(self, obs: Any) -> tuple[np.ndarray, bool]:
         """One observation or a batch, as users hand them to `predict` -> (`(B, *self.shape)`, single)."""

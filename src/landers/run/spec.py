@@ -215,7 +215,7 @@ def can_overlap(module: Any, source: EnvSource, hparams: Any, backend: str) -> b
     for with --set, an odd num_envs or whole-episode collection is refused, and Gymnasium's
     halves step one after the other."""
     num_envs = getattr(hparams, "num_envs", 0)
-    return (getattr(module, "COLLECT", "steps") == "steps" and num_envs >= 2 and num_envs % 2 == 0
+    return (module.COLLECT == "steps" and num_envs >= 2 and num_envs % 2 == 0
             and resolve_backend(source, backend) == "envpool")
 
 

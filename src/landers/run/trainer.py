@@ -26,7 +26,7 @@ from landers import algos
 from landers.algos import get_algo
 from landers.core import checkpoint
 from landers.core.rollout import Collector, Episode
-from landers.envs import SplitVecEnv, VecEnv
+from landers.envs import SplitVecEnv, make_vec_env, resolve_backend
 from landers.envs.spaces import space_to_json
 from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
@@ -101,13 +101,14 @@ class Trainer:
             torch.manual_seed(spec.seed)
         # A resumed run cannot restore the envs' internal state; its envs get fresh seeds.
         env_seed = spec.seed + (meta["global_step"] if meta else 0)
+        self.backend = resolve_backend(spec.env, spec.backend)  # once per run: evaluations build on it too
         if spec.overlap:
-            if getattr(self.algo, "COLLECT", "steps") == "episodes":
+            if self.algo.COLLECT == "episodes":
                 raise LandersError(f"overlap steps fixed rollouts; {spec.algo} collects whole episodes.")
             # One EnvPool thread per half: it steps while the main thread runs the policy on the other.
-            self.envs = SplitVecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend, threads=spec.env_threads or 1)
+            self.envs = SplitVecEnv(spec.env, self.cfg.num_envs, env_seed, self.backend, threads=spec.env_threads or 1)
         else:
-            self.envs = VecEnv(spec.env, self.cfg.num_envs, env_seed, spec.backend, threads=spec.env_threads)
+            self.envs = make_vec_env(spec.env, self.cfg.num_envs, env_seed, self.backend, threads=spec.env_threads)
         self.obs_space, self.act_space = self.envs.single_observation_space, self.envs.single_action_space
         try:  # an observation or action space landers cannot handle is refused before anything is made
             layout = ObsLayout(self.obs_space)
@@ -139,11 +140,12 @@ class Trainer:
         else:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
-                                   self.state.reward_scaler, global_step=self.state.global_step)
+                                   self.state.reward_scaler, global_step=self.state.global_step,
+                                   use_masks=getattr(self.cfg, "mask", True))
         self.callbacks = hooks.callbacks or Callbacks()
         self.last_eval: Evaluation | None = None  # this call's latest periodic evaluation, for callbacks
         self.runlog = RunLog(run_dir, resume_step=self.state.global_step,
-                          extra_columns=getattr(self.algo, "METRICS", []))
+                          extra_columns=self.algo.METRICS)
         self.last_save = time.monotonic()
 
     @property
@@ -152,14 +154,15 @@ class Trainer:
 
     def agent(self) -> Agent:
         return Agent(self.state.model, self.spec.env, self.obs_space, self.act_space,
-                     self.state.obs_norm, info={"run_dir": str(self.run_dir)})
+                     self.state.obs_norm, info={"run_dir": str(self.run_dir)}, mask_source=self.collector.mask_source)
 
     def save(self, name: str, snapshot: tuple[dict, dict] | None = None) -> None:
         """Write the state (or an earlier `TrainState.snapshot`) to checkpoints/<name>."""
         tensors, meta = snapshot or self.state.tensors()
         meta = {"algo": self.spec.algo, "env_id": self.spec.env_id, "run": self.spec.to_json(),
                 "observation_space": space_to_json(self.obs_space),
-                "action_space": space_to_json(self.act_space), "versions": versions(), **meta}
+                "action_space": space_to_json(self.act_space), "action_mask": self.collector.mask_source,
+                "versions": versions(), **meta}
         checkpoint.write(self.run_dir / "checkpoints" / name, tensors, meta)
         if name == "last":
             self.last_save = time.monotonic()
@@ -168,7 +171,7 @@ class Trainer:
     def periodic_eval(self) -> None:
         state = self.state
         result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=self.spec.seed + EVAL_SEED_OFFSET,
-                          backend=self.spec.backend, max_steps=self.spec.eval_max_steps or None)
+                          backend=self.backend, max_steps=self.spec.eval_max_steps or None)
         state.model.train()
         row = {"step": state.global_step, "time": state.train_time, "mean": result.mean,
                "std": result.std, "episodes": len(result.returns)}
@@ -331,9 +334,9 @@ class Trainer:
         spec = self.spec
         seed = spec.seed + EVAL_SEED_OFFSET
         agent = self.agent()
-        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=spec.backend,
+        result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=self.backend,
                           max_steps=spec.eval_max_steps or None)
-        random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, spec.backend,
+        random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, self.backend,
                                         max_steps=spec.eval_max_steps or None, action_space=self.act_space)
         checkpoint.write_json_atomic(self.run_dir / "eval.json", {
             **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,

@@ -139,7 +139,7 @@ class StudySettings:
 
 def default_space(module) -> Space:
     """The algorithm's own space, and the network's size and activation where its Config has them."""
-    space = dict(getattr(module, "SEARCH_SPACE", {}))
+    space = dict(module.SEARCH_SPACE)
     if not space:  # nothing to learn (the random policy)
         return space
     fields = {f.name for f in dataclasses.fields(module.Config)}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 
 from landers.errors import EnvCrashed, LandersError, first_line
+from landers.policy.agent import EpisodeActor
 
 
 def has_display() -> bool:
@@ -58,10 +59,12 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
         raise LandersError(f"{agent.env_id} cannot open a window (its render modes: "
                            f"{env.metadata.get('render_modes') or 'none'}); `landers record` may still work.")
     returns: list[float] = []
+    actor = EpisodeActor(agent, env, deterministic)
     try:
         for episode in range(episodes):
+            actor.reset()
             try:
-                obs, _ = env.reset(seed=seed + episode)  # human mode opens the window on reset
+                obs, info = env.reset(seed=seed + episode)  # human mode opens the window on reset
             except _window_errors() as e:
                 raise LandersError(f"Cannot open a window on display {os.environ.get('DISPLAY', '')!r} ({e}); "
                                    "`landers record` writes a video instead.") from None
@@ -72,9 +75,9 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
                                    "`landers record` writes a video instead.")
             total, done = 0.0, False
             while not done:
-                action = agent.predict(obs, deterministic)
+                action = actor(obs, info)
                 try:
-                    obs, reward, terminated, truncated, _ = env.step(action)
+                    obs, reward, terminated, truncated, info = env.step(action)
                 except Exception as e:  # the env's own code failed mid-episode: its traceback shows where
                     raise EnvCrashed(f"{agent.env_id} raised {type(e).__name__} ({first_line(e)}) in episode "
                                      f"{episode + 1}.") from e

@@ -12,6 +12,7 @@ import numpy as np
 
 from landers.envs import atari
 from landers.errors import LandersError
+from landers.policy.agent import EpisodeActor
 
 FORMATS = ("mp4", "gif")
 
@@ -84,9 +85,11 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
         env.close()
         raise LandersError(f"Cannot write a video to '{out}': {e.strerror or e}.") from None
     returns, frames = [], 0
+    actor = EpisodeActor(agent, env, deterministic)
     try:
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
+            obs, info = env.reset(seed=seed + episode)
+            actor.reset()
             total, done, steps = 0.0, False, 0
             while True:
                 frame = annotate(env.render(), f"episode {episode + 1}/{episodes}   return {total:8.1f}")
@@ -94,7 +97,7 @@ def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bo
                 frames += 1
                 if done or steps >= max_steps:
                     break
-                obs, reward, terminated, truncated, _ = env.step(agent.predict(obs, deterministic))
+                obs, reward, terminated, truncated, info = env.step(actor(obs, info))
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated

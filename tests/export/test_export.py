@@ -19,8 +19,10 @@ from conftest import TINY, landers_cli, landers_in_process
 from landers.algos.random import RandomPolicy
 from landers.envs.spaces import space_from_json
 from landers.errors import LandersError, WorkFailed
+from landers.export.inputs import ObservationInput
+from landers.export.onnx_export import export
+from landers.export.outputs import DiscreteAction
 from landers.policy.agent import Agent
-from landers.policy.export import DiscreteAction, ObservationInput, export
 from landers.policy.networks import ActorCritic, CNNActorCritic
 from landers.policy.normalize import ObsNormalizer
 from landers.policy.spaces import ObsLayout
