@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,dev]"
+	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,hub,track,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

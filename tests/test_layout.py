@@ -11,7 +11,7 @@ PACKAGE = Path(landers.__file__).resolve().parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-v0.1"
 
 # Bottom to top; a module may import its own room and the rooms before it.
-LAYERS = ["errors", "envs", "policy", "core", "algos", "see", "run", "scale", "cli"]
+LAYERS = ["errors", "envs", "policy", "core", "algos", "see", "run", "scale", "share", "cli"]
 
 
 def room(module: str) -> str:

@@ -39,11 +39,17 @@ def train(algo: str, env: Any, *, steps: int | None = None, seed: int = 0, prese
 
 
 def load(path: str | Path, device: str = "cpu", env: Any = None):
-    """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory.
+    """The agent saved in a run directory (its `checkpoints/last`), a checkpoint directory, or
+    a model repository on the Hugging Face Hub pushed by `landers push`: `hf://USER/NAME` or
+    `hf://USER/NAME@REV` (through huggingface_hub's cache; `landers[hub]`).
     `env` (an id, EnvSpec or factory with the same spaces) replaces the recorded env: needed
     when the run's factory had no import path."""
     from landers.algos import load as _load
 
+    if isinstance(path, str) and path.startswith("hf://"):
+        from landers.share.hub import resolve
+
+        path = resolve(path)
     return _load(path, device, env=env)
 
 

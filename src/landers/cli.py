@@ -32,6 +32,19 @@ def _fail_with(error: LandersError) -> None:
     _fail(str(error), error.exit_code)
 
 
+def _agent_path(path: str) -> Path:
+    """A local run or checkpoint path as given, or for `hf://USER/NAME[@REV]` the verified
+    snapshot of that Hub repository in huggingface_hub's cache."""
+    if not path.startswith("hf://"):
+        return Path(path)
+    from landers.share.hub import resolve
+
+    return resolve(path)
+
+
+HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME[@REV] (a repository `landers push` made)"
+
+
 @app.command()
 def train(
     algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
@@ -103,7 +116,7 @@ def train(
 
 @app.command("eval")
 def eval_(
-    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(100, help="number of episodes"),
     seed: Optional[int] = typer.Option(None, help="env seed [default: training seed + 10000]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
@@ -123,7 +136,7 @@ def eval_(
             raise LandersError(f"--episodes must be positive, got {episodes}.")
         if max_steps is not None and max_steps < 0:
             raise LandersError(f"--max-steps must be >= 0, got {max_steps}.")
-        agent = load(path)
+        agent = load(_agent_path(path))
         run = agent.info.get("run", {})
         if seed is None:
             seed = run.get("seed", 0) + EVAL_SEED_OFFSET
@@ -286,11 +299,12 @@ def tune(
 
 @app.command()
 def record(
-    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(1, help="episodes to record"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     fmt: str = typer.Option("mp4", "--format", help="mp4 or gif"),
-    out: Optional[Path] = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
+    out: Optional[Path] = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>; "
+                                                  "for hf://USER/NAME, NAME.<format> here]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
@@ -300,9 +314,12 @@ def record(
     from landers.see.video import record as record_video
 
     try:
-        agent = load(path)
-        if out is None:
-            ckpt = checkpoint.find(path)
+        local = _agent_path(path)
+        agent = load(local)
+        if out is None and path.startswith("hf://"):  # not into huggingface_hub's cache
+            out = Path(f"{path.split('/')[-1].replace('@', '-')}.{fmt}")
+        elif out is None:
+            ckpt = checkpoint.find(local)
             name = ckpt.name.removesuffix(".tmp").removesuffix(".old")
             out = ckpt.parent.parent / "videos" / f"{name}.{fmt}"
         with lock_run_of(out):  # into the run's videos/: a write to the run; elsewhere a read
@@ -330,7 +347,7 @@ def _final_eval(path: Path, agent) -> dict | None:
 
 @app.command()
 def export(
-    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    path: str = typer.Argument(..., help=HELP_PATH),
     out: Path = typer.Option(Path("policy.onnx"), help="ONNX file to write"),
     stochastic_params: bool = typer.Option(
         False, "--stochastic-params",
@@ -343,8 +360,9 @@ def export(
 
     try:
         require_onnx()
-        agent = load(path)
-        result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(path, agent))
+        local = _agent_path(path)
+        agent = load(local)
+        result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(local, agent))
     except LandersError as e:
         _fail(str(e))
     meta = result.metadata
@@ -356,8 +374,36 @@ def export(
 
 
 @app.command()
-def play(
+def push(
     path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    repo: str = typer.Option(..., help="model repository on the Hugging Face Hub, USER/NAME (created if missing)"),
+    private: bool = typer.Option(False, "--private", help="create the repository private"),
+    token: Optional[str] = typer.Option(None, help="Hugging Face token [default: HF_TOKEN, else `hf auth login`'s]"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="write the folder to --out and upload nothing"),
+    out: Optional[Path] = typer.Option(None, help="write the folder here (kept after an upload); --dry-run needs it"),
+) -> None:
+    """Publish a trained agent as a Hub model repository: its checkpoint (safetensors + JSON),
+    config.json, eval.json, a replay video, the ONNX export and a model card; load it back with
+    `landers eval hf://USER/NAME` or `landers.load("hf://USER/NAME")`."""
+    from landers.share import hub
+
+    try:
+        staged, url = hub.push(path, repo_id=repo, private=private, token=token, out=out, dry_run=dry_run,
+                               echo=lambda line: typer.echo(line, err=True))
+    except LandersError as e:
+        _fail_with(e)
+    result = staged.eval
+    typer.echo(f"eval {result['mean']:.2f} +/- {result['std']:.2f} over {result['episodes']} episodes; "
+               f"random policy {result['random']['mean']:.2f} +/- {result['random']['std']:.2f}")
+    if url is None:
+        typer.echo(f"{staged.folder}: {', '.join(staged.files)} (dry run: nothing uploaded)")
+    else:
+        typer.echo(f"pushed {len(staged.files)} files to https://huggingface.co/{repo}: {url}")
+
+
+@app.command()
+def play(
+    path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(3, help="episodes to play"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
@@ -367,7 +413,7 @@ def play(
     from landers.see.play import play as play_episodes
 
     try:
-        agent = load(path)
+        agent = load(_agent_path(path))
         returns, stopped = play_episodes(agent, episodes, seed, deterministic=not stochastic, echo=typer.echo)
     except LandersError as e:
         _fail(str(e))
