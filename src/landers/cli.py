@@ -45,6 +45,30 @@ def _agent_path(path: str) -> Path:
 HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME[@REV] (a repository `landers push` made)"
 
 
+def _tracker(track: str | None, project: str | None, entity: str | None, group: str | None, *, job_type: str,
+             resume: Path | None = None):
+    """The tracker `--track` asks for, or the one a resumed run had (its tracking.json); one
+    sentence when it is unknown or not installed."""
+    from landers.run import tracking
+
+    settings = None
+    if track is None and any((project, entity, group)):
+        raise LandersError("--wandb-project, --wandb-entity and --wandb-group go with --track wandb.")
+    if track is not None:
+        settings = tracking.Tracking(kind=track, project=project, entity=entity, group=group, job_type=job_type)
+    elif resume is not None:
+        run_dir = resume.parent.parent if resume.parent.name == "checkpoints" else resume
+        record = tracking.read_record(run_dir)
+        if record is not None:
+            settings = tracking.Tracking(**record["settings"])
+    return tracking.make(settings)
+
+
+def _finish(tracker, *, failed: bool = False) -> None:
+    if tracker is not None:
+        tracker.finish(failed=failed)
+
+
 @app.command()
 def train(
     algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
@@ -67,6 +91,12 @@ def train(
     record_every: Optional[int] = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
     report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    track: Optional[str] = typer.Option(
+        None, help="also log to an experiment tracker: wandb (Weights & Biases; WANDB_MODE=offline works "
+                   "without its server); a resumed run continues the W&B run it had"),
+    wandb_project: Optional[str] = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: Optional[str] = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: Optional[str] = typer.Option(None, help="W&B group this run is shown in"),
 ) -> None:
     """Train ALGO on ENV_ID; prints the run directory and the final evaluation."""
     from rich.console import Console
@@ -77,7 +107,9 @@ def train(
     from landers.run import trainer as train_mod
 
     console = Console(stderr=True)
+    tracker = None
     try:
+        tracker = _tracker(track, wandb_project, wandb_entity, wandb_group, job_type="train", resume=resume)
         if resume is not None:
             changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
                                                 ("--env-kwargs", env_kwargs), ("--wrap", wrap), ("--envs", envs),
@@ -89,7 +121,7 @@ def train(
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps and --set can.")
             run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console,
                                    expect_algo=algo, expect_env_id=env_id,
-                                   overrides=config_mod.parse_assignments(set_))
+                                   overrides=config_mod.parse_assignments(set_), tracker=tracker)
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
@@ -100,15 +132,21 @@ def train(
                                        env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every)
-            run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console)
+            run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console, tracker=tracker)
         if report:
             from landers.see.report import write_report
 
-            typer.echo(f"report: {write_report(run.run_dir)}")
+            path = write_report(run.run_dir)
+            if tracker is not None:
+                tracker.save(path)
+            typer.echo(f"report: {path}")
     except train_mod.Interrupted as e:
+        _finish(tracker, failed=True)
         _fail(str(e), code=130)
     except LandersError as e:
+        _finish(tracker, failed=True)
         _fail_with(e)
+    _finish(tracker)
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")

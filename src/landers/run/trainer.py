@@ -38,6 +38,7 @@ from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.spaces import ObsLayout
 from landers.core.rollout import Collector
 from landers.run.runlog import RunLog
+from landers.run.tracking import Tracker
 from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, read_config, resolve_device, validate, versions
 
 @dataclass
@@ -157,7 +158,7 @@ class Interrupted(LandersError):
 class Trainer:
     def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
                  progress_console=None, from_checkpoint: str = "last", on_eval: Callable[[dict], None] | None = None,
-                 stop_event: threading.Event | None = None):
+                 stop_event: threading.Event | None = None, tracker: Tracker | None = None):
         """`on_eval(row)` is called after each periodic evaluation, once `checkpoints/last` holds
         its state, with the evals.csv row (step, time, mean, std, episodes); it may raise to end
         the run. Setting `stop_event` (from any thread) stops the run like Ctrl-C: at the next
@@ -216,7 +217,7 @@ class Trainer:
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step)
         self.log = RunLog(run_dir, resume_step=self.state.global_step,
-                          extra_columns=getattr(self.algo, "METRICS", []))
+                          extra_columns=getattr(self.algo, "METRICS", []), tracker=tracker, config=spec.to_json())
         self.progress_console = progress_console
         self.last_save = time.monotonic()
 
@@ -256,9 +257,10 @@ class Trainer:
         if record_now:  # after saving: a video that cannot be made must not cost the checkpoint
             from landers.see.video import record
 
+            video = self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4"
             try:
-                record(self.agent(), self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4",
-                       seed=self.spec.seed + EVAL_SEED_OFFSET)
+                record(self.agent(), video, seed=self.spec.seed + EVAL_SEED_OFFSET)
+                self.log.video(video, state.global_step)
             except LandersError as e:
                 print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
             state.model.train()
@@ -355,10 +357,11 @@ class Trainer:
                           max_steps=spec.eval_max_steps or None)
         random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, spec.backend,
                                         max_steps=spec.eval_max_steps or None, action_space=self.act_space)
-        checkpoint.write_json_atomic(self.run_dir / "eval.json", {
-            **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
-            "step": self.state.global_step, "train_time": self.state.train_time,
-            "random": random_result.to_json()})
+        final = {**result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
+                 "step": self.state.global_step, "train_time": self.state.train_time,
+                 "random": random_result.to_json()}
+        checkpoint.write_json_atomic(self.run_dir / "eval.json", final)
+        self.log.final(final)
         self.close()
         return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time)
 
@@ -376,7 +379,8 @@ class Trainer:
 
 
 def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None,
-          on_eval: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None) -> Run:
+          on_eval: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None,
+          tracker: Tracker | None = None) -> Run:
     """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/);
     `on_eval` and `stop_event` as in `Trainer`."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
@@ -394,7 +398,7 @@ def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progr
         _refuse_existing_run(run_dir)  # another writer may have started it in the meantime
         try:
             trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console,
-                              on_eval=on_eval, stop_event=stop_event)
+                              on_eval=on_eval, stop_event=stop_event, tracker=tracker)
         except BaseException:
             if created:  # nothing was trained: leave no half-made run behind
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -430,7 +434,7 @@ FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "
 def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
            expect_algo: str | None = None, expect_env_id: str | None = None,
            overrides: dict[str, Any] | None = None, on_eval: Callable[[dict], None] | None = None,
-           stop_event: threading.Event | None = None) -> Run:
+           stop_event: threading.Event | None = None, tracker: Tracker | None = None) -> Run:
     """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget
     and with changed hyperparameters or run options (`overrides`, e.g. a smaller lr after a
     divergence); changes are recorded in config.json under "resumed". `run_dir` may also name
@@ -464,7 +468,7 @@ def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progres
         checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
     with run_lock(run_dir):
         trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console,
-                          from_checkpoint=source, on_eval=on_eval, stop_event=stop_event)
+                          from_checkpoint=source, on_eval=on_eval, stop_event=stop_event, tracker=tracker)
         if steps is not None or overrides or source != "last":  # bad input has modified nothing so far
             change = {"step": trainer.state.global_step, "from": f"checkpoints/{source}",
                       "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps}

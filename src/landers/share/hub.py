@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from landers import __version__
+from landers.algos import first_line
 from landers.core import checkpoint
 from landers.core.files import read_eval, read_json_object
 from landers.errors import LandersError
@@ -115,11 +116,6 @@ def download(repo_id: str, revision: str | None, *, where: str) -> Path:
             from None
     except (errors.HfHubHTTPError, OSError) as e:
         raise LandersError(f"{where} cannot be downloaded: {first_line(e)}.") from None
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0].rstrip(":. ") if text else type(error).__name__
 
 
 def verify(folder: Path, *, where: str) -> dict[str, Any]:
