@@ -45,23 +45,37 @@ def _agent_path(path: str) -> Path:
 HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME[@REV] (a repository `landers push` made)"
 
 
-def _tracker(track: str | None, project: str | None, entity: str | None, group: str | None, *, job_type: str,
-             resume: Path | None = None):
-    """The tracker `--track` asks for, or the one a resumed run had (its tracking.json); one
-    sentence when it is unknown or not installed."""
+def _tracking(track: str | None, project: str | None, entity: str | None, group: str | None, *, job_type: str,
+              default_group: str | None = None):
+    """The `Tracking` that `--track` asks for (None without it); one sentence when the tracker
+    is unknown or not installed, before any work."""
     from landers.run import tracking
 
-    settings = None
-    if track is None and any((project, entity, group)):
-        raise LandersError("--wandb-project, --wandb-entity and --wandb-group go with --track wandb.")
-    if track is not None:
-        settings = tracking.Tracking(kind=track, project=project, entity=entity, group=group, job_type=job_type)
-    elif resume is not None:
+    if track is None:
+        if any((project, entity, group)):
+            raise LandersError("--wandb-project, --wandb-entity and --wandb-group go with --track wandb.")
+        return None
+    tracking.check(track)
+    return tracking.Tracking(kind=track, project=project, entity=entity, group=group or default_group,
+                             job_type=job_type)
+
+
+def _tracker(settings, *, resume: Path | None = None):
+    """The tracker of `settings`, or the one a resumed run had (its tracking.json)."""
+    from landers.run import tracking
+
+    if settings is None and resume is not None:
         run_dir = resume.parent.parent if resume.parent.name == "checkpoints" else resume
         record = tracking.read_record(run_dir)
         if record is not None:
             settings = tracking.Tracking(**record["settings"])
     return tracking.make(settings)
+
+
+def _as_dict(settings) -> dict | None:
+    import dataclasses
+
+    return dataclasses.asdict(settings) if settings is not None else None
 
 
 def _finish(tracker, *, failed: bool = False) -> None:
@@ -109,7 +123,8 @@ def train(
     console = Console(stderr=True)
     tracker = None
     try:
-        tracker = _tracker(track, wandb_project, wandb_entity, wandb_group, job_type="train", resume=resume)
+        tracker = _tracker(_tracking(track, wandb_project, wandb_entity, wandb_group, job_type="train"),
+                           resume=resume)
         if resume is not None:
             changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
                                                 ("--env-kwargs", env_kwargs), ("--wrap", wrap), ("--envs", envs),
@@ -242,6 +257,10 @@ def compare(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
                    "s3://bucket/dir [default: --out]"),
     jobs: Optional[str] = typer.Option(None, hidden=True),
+    track: Optional[str] = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
+    wandb_project: Optional[str] = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: Optional[str] = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: Optional[str] = typer.Option(None, help="W&B group of the runs [default: the output directory's name]"),
 ) -> None:
     """Run every algorithm x seed on ENV_ID as Ray Tune trials, then write curves and a results table."""
     import re
@@ -256,10 +275,13 @@ def compare(
     try:
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before any run
+        tracking = _tracking(track, wandb_project, wandb_entity, wandb_group, job_type="compare",
+                             default_group=out.name)
         names = [a.strip() for a in algos.split(",") if a.strip()]
         finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
-                                               wrappers=tuple(wrap or ()), first_seed=first_seed, echo=typer.echo)
+                                               wrappers=tuple(wrap or ()), first_seed=first_seed,
+                                               tracking=_as_dict(tracking), echo=typer.echo)
         compare_mod.summarize(env_id, finished, out, failed)
     except Interrupted as e:
         _fail(str(e), code=130)
@@ -291,6 +313,10 @@ def tune(
     cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
     env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
     wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    track: Optional[str] = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
+    wandb_project: Optional[str] = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: Optional[str] = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: Optional[str] = typer.Option(None, help="W&B group of the runs [default: the study directory's name]"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
@@ -311,12 +337,15 @@ def tune(
         options = config_mod.parse_assignments(set_)
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
+        tracking = _tracking(track, wandb_project, wandb_entity, wandb_group, job_type="tune",
+                             default_group=out.name)
         from landers.scale import tune as tune_mod
 
         best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
                                          space=search_space, out=out, address=address, storage=storage,
                                          cpus_per_trial=cpus_per_trial, preset=preset, options=options,
-                                         env_kwargs=kwargs, wrappers=tuple(wrap or ()), echo=typer.echo)
+                                         env_kwargs=kwargs, wrappers=tuple(wrap or ()),
+                                         tracking=_as_dict(tracking), echo=typer.echo)
         from landers.see.report import write_report
 
         write_report(out)

@@ -13,6 +13,9 @@ import pytest
 
 from conftest import landers_cli
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scale"))
+from test_ray import ray_env  # noqa: E402, F401  (fixture: a marked Ray environment, none left behind)
+
 wandb = pytest.importorskip("wandb")
 
 TINY_SET = ["--set", "num_envs=4", "--set", "num_steps=16", "--set", "num_minibatches=2", "--set", "update_epochs=2"]
@@ -179,3 +182,46 @@ def test_unknown_tracker_is_one_sentence():
 
     with pytest.raises(LandersError, match="Unknown tracker 'mlflow'; --track takes wandb"):
         tracking.check("mlflow")
+
+
+@pytest.mark.ray
+def test_compare_tracks_every_run_in_one_group(tmp_path, ray_env):  # noqa: F811
+    out = tmp_path / "cmp"
+    result = landers_cli("compare", "CartPole-v1", "--algos", "random,ppo", "--seeds", "1", "--steps", "512",
+                         "--out", str(out), "--track", "wandb", "--wandb-project", "landers-test",
+                         env={**ray_env, **wandb_env(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    names = set()
+    for run_dir in sorted((out / "runs").iterdir()):
+        (offline,) = offline_runs(run_dir)
+        recs = records(offline)
+        run = next(r["run"] for r in recs if r["type"] == "run")
+        assert run["run_group"] == "cmp" and run["project"] == "landers-test"
+        names.add(run["display_name"])
+        assert_history_matches(history(recs), expected_rows(run_dir))
+    assert names == {"CartPole-v1-random__s1", "CartPole-v1-ppo__s1"}
+
+
+@pytest.mark.ray
+def test_tune_tracks_every_seed_of_every_trial_in_one_group(tmp_path, ray_env):  # noqa: F811
+    out = tmp_path / "study"
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"replace": True, "lr": {"choice": [1e-3, 2e-3]}}))
+    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "2", "--seeds", "2", "--steps", "512",
+                         "--space", str(space), "--out", str(out), "--set", "num_envs=4", "--set", "num_steps=64",
+                         "--set", "eval_every=256", "--set", "final_eval_episodes=2", "--track", "wandb",
+                         env={**ray_env, **wandb_env(tmp_path)}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    run_dirs = sorted(out.glob("trials/*/s*"))
+    assert len(run_dirs) == 4
+    names = set()
+    for run_dir in run_dirs:
+        (offline,) = offline_runs(run_dir)
+        recs = records(offline)
+        run = next(r["run"] for r in recs if r["type"] == "run")
+        assert run["run_group"] == "study" and run["job_type"] == "tune"
+        names.add(run["display_name"])
+        config = run["config"]["update"]
+        assert config["hparams"]["lr"] == json.loads((run_dir / "config.json").read_text())["hparams"]["lr"]
+        assert_history_matches(history(recs), expected_rows(run_dir))
+    assert names == {f"{d.parent.name}-{d.name}" for d in run_dirs}

@@ -138,11 +138,14 @@ def make(settings: Tracking | None) -> WandbTracker | None:
     return WandbTracker(settings)
 
 
-def with_defaults(settings: Tracking | None, **defaults: Any) -> Tracking | None:
-    """`settings` with the fields it leaves unset taken from `defaults` (compare's group, a trial's name)."""
-    if settings is None:
+def for_member(settings: dict[str, Any] | None, **defaults: Any) -> WandbTracker | None:
+    """The tracker of one run of a comparison or a study, from its `Tracking` as a dict (what
+    travels in a Ray trial's config), the fields it leaves unset taken from `defaults` (the
+    comparison's or study's group, the run's name)."""
+    if not settings:
         return None
-    return replace(settings, **{k: v for k, v in defaults.items() if getattr(settings, k) is None})
+    tracking = Tracking(**settings)
+    return make(replace(tracking, **{k: v for k, v in defaults.items() if getattr(tracking, k) is None}))
 
 
 def finite_scalars(row: dict[str, Any]) -> dict[str, float]:

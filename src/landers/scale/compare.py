@@ -91,15 +91,17 @@ def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_
 def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *,
             address: str | None = None, cpus_per_run: int = 1, storage: str | None = None,
             env_kwargs: dict | None = None, wrappers: tuple = (), first_seed: int = 1,
-            echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
+            tracking: dict | None = None, echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
     """Run every algorithm x seed through Ray; returns (finished jobs, [(failed job, reason)]).
     `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do.
+    `tracking` (a `landers.run.tracking.Tracking` as a dict) logs every run to W&B, grouped.
     Raises `landers.run.trainer.Interrupted` after Ctrl-C, once the trials saved checkpoints."""
     validate(env_id, algos, seeds, steps, cpus_per_run, first_seed)
     from landers.scale import ray_runner
 
     return ray_runner.run(env_id, algos, seeds, steps, Path(out), address=address, cpus_per_run=cpus_per_run,
-                          storage=storage, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers), first_seed=first_seed, echo=echo)
+                          storage=storage, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers), first_seed=first_seed, tracking=tracking,
+                          echo=echo)
 
 
 def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):

@@ -80,6 +80,7 @@ def _trial(config: dict, stop_key: str) -> None:
     from ray.experimental import internal_kv
 
     from landers.run import spec as spec_mod
+    from landers.run import tracking
     from landers.run import trainer as train_mod
 
     algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
@@ -100,9 +101,10 @@ def _trial(config: dict, stop_key: str) -> None:
 
     stop, done = threading.Event(), threading.Event()
     threading.Thread(target=_watch_stop, args=(stop_key, stop, done), daemon=True).start()
+    tracker = tracking.for_member(config.get("tracking"), name=f"{config['env_id']}-{name}")
     hooks = dict(on_eval=lambda row: report({"step": row["step"], "eval_mean": row["mean"],
                                              "train_time": row["time"]}),
-                 stop_event=stop)
+                 stop_event=stop, tracker=tracker)
     try:
         if (run_dir / "eval.json").exists():
             pass  # finished before (by an earlier comparison): reuse it
@@ -115,12 +117,20 @@ def _trial(config: dict, stop_key: str) -> None:
                                       wrappers=tuple(config.get("wrappers", ())))
             train_mod.start(spec, run_dir, quiet=True, **hooks)
     except train_mod.Interrupted:
+        if tracker is not None:
+            tracker.finish(failed=True)
         report({"step": _checkpoint_step(run_dir / "checkpoints"), "interrupted": True})
         internal_kv._internal_kv_put(f"{stop_key}:{name}", b"saved")
         while True:  # Tune ends this actor once every trial has saved
             time.sleep(60)
+    except BaseException:
+        if tracker is not None:
+            tracker.finish(failed=True)
+        raise
     finally:
         done.set()
+    if tracker is not None:
+        tracker.finish()
     final = json.loads((run_dir / "eval.json").read_text())
     report({"step": final["step"], "train_time": final["train_time"], "final_mean": final["mean"], "finished": True})
     if remote:
@@ -383,7 +393,7 @@ class _CtrlC:
 
 def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *, address: str | None,
         cpus_per_run: int, storage: str | None, echo, env_kwargs: dict | None = None,
-        wrappers: tuple = (), first_seed: int = 1) -> tuple[list[Job], list[tuple[Job, str]]]:
+        wrappers: tuple = (), first_seed: int = 1, tracking: dict | None = None) -> tuple[list[Job], list[tuple[Job, str]]]:
     out = out.absolute()
     storage = storage if storage and _is_uri(storage) else str(Path(storage or out).absolute())
     _check_storage(str(out))
@@ -399,7 +409,7 @@ def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path,
                 echo(message)
 
         return _run(env_id, jobs, steps, runs, storage, address, cpus_per_run, out, say, terminal,
-                    env_kwargs or {}, tuple(wrappers))
+                    env_kwargs or {}, tuple(wrappers), tracking)
 
 
 def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per_run: int, env_kwargs: dict,
@@ -460,7 +470,7 @@ def _output_to(log_file: Path):
 
 def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: str, address: str | None,
          cpus_per_run: int, out: Path, echo, terminal, env_kwargs: dict,
-         wrappers: tuple) -> tuple[list[Job], list[tuple[Job, str]]]:
+         wrappers: tuple, tracking: dict | None = None) -> tuple[list[Job], list[tuple[Job, str]]]:
     global _LINES
     from landers.run.trainer import Interrupted
 
@@ -482,6 +492,7 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
         else:
             param_space = {"env_id": env_id, "steps": steps, "cpus": cpus_per_run, "storage": storage,
                            "runs": str(runs), "env_kwargs": dict(env_kwargs or {}), "wrappers": list(wrappers),
+                           "tracking": tracking,
                            "run": tune.grid_search([{"algo": j.algo, "seed": j.seed, **_preset_of(j)} for j in jobs])}
             tuner = tune.Tuner(
                 trainable, param_space=param_space,

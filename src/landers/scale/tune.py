@@ -83,9 +83,12 @@ class SeedRun:
 
     def train(self, setup: dict, params: dict, seed: int, run_dir: str, threads: int) -> dict:
         from landers.run import spec as spec_mod
+        from landers.run import tracking
         from landers.run import trainer as train_mod
 
         run_dir = Path(run_dir)
+        tracker = tracking.for_member(setup.get("tracking"), name=f"{run_dir.parent.name}-s{seed}")
+        failed = True
         try:
             if (run_dir / "eval.json").exists():  # finished by an earlier attempt
                 self._earlier_rows(run_dir)
@@ -97,16 +100,19 @@ class SeedRun:
                     self.steps = [int(s) for s in evals.get("step", [])]
             elif (run_dir / "config.json").exists():
                 self._earlier_rows(run_dir)
-                train_mod.resume(run_dir, quiet=True, on_eval=self._add)
+                train_mod.resume(run_dir, quiet=True, on_eval=self._add, tracker=tracker)
             else:
                 spec = spec_mod.make_spec(setup["algo"], setup["env_id"], preset=setup["preset"],
                                           overrides={**params, **setup["options"]}, steps=setup["steps"],
                                           seed=seed, threads=threads, env_kwargs=setup["env_kwargs"],
                                           wrappers=tuple(setup["wrappers"]))
-                train_mod.start(spec, run_dir, quiet=True, on_eval=self._add)
+                train_mod.start(spec, run_dir, quiet=True, on_eval=self._add, tracker=tracker)
             self.final = json.loads((run_dir / "eval.json").read_text())
+            failed = False
             return self.final
         finally:
+            if tracker is not None:
+                tracker.finish(failed=failed)
             with self.cv:
                 self.done = True
                 self.cv.notify_all()
@@ -345,9 +351,11 @@ def format_params(params: dict) -> str:
 def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: int, objective: str,
         space: Space, out: Path, address: str | None, storage: str | None, cpus_per_trial: float | None,
         preset: str | None, options: dict[str, Any], env_kwargs: dict[str, Any] | None = None,
-        wrappers: tuple[str, ...] = (), echo=print) -> tuple[study.TrialRecord | None, bool]:
+        wrappers: tuple[str, ...] = (), tracking: dict | None = None,
+        echo=print) -> tuple[study.TrialRecord | None, bool]:
     """Run (or resume) the study; returns (the best completed trial, whether it was interrupted).
-    `env_kwargs` and `wrappers` build every seed's env, as `landers train --env-kwargs/--wrap` do."""
+    `env_kwargs` and `wrappers` build every seed's env, as `landers train --env-kwargs/--wrap` do;
+    `tracking` (a `landers.run.tracking.Tracking` as a dict) logs every seed's run to W&B, grouped."""
     from landers.core.config import find_preset, to_json_dict
     from landers.run.spec import can_overlap, make_spec
 
@@ -388,14 +396,14 @@ def run(algo_name: str, env_id: str, *, trials: int, steps: int | None, seeds: i
                       out=out, address=address, storage=storage, cpus_per_trial=cpus_per_trial, preset=preset,
                       options=options, base_hparams=base_hparams, eval_every=base.eval_every or None, echo=say,
                       base_config=to_json_dict(base.hparams), env=env, overlap=asked,
-                      preset_overlap=preset_overlap)
+                      preset_overlap=preset_overlap, tracking=tracking)
 
 
 def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, objective: str, space: Space,
            out: Path, address: str | None, storage: str, cpus_per_trial: float | None, preset: str | None,
            options: dict[str, Any], base_hparams: dict[str, Any], eval_every: int | None,
            echo, base_config: dict[str, Any], env: dict[str, Any],
-           overlap: bool, preset_overlap: bool) -> tuple[study.TrialRecord | None, bool]:
+           overlap: bool, preset_overlap: bool, tracking: dict | None = None) -> tuple[study.TrialRecord | None, bool]:
     import signal
 
     connect(address, 1, out / "ray.log")
@@ -406,7 +414,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
             raise LandersError(f"--cpus-per-trial {cpus:g} is more than the cluster's {total:g} CPUs.")
         setup = {"algo": algo_name, "env_id": env_id, "preset": preset, "steps": steps, "seeds": seeds,
                  "objective": objective, "space": list(space), "cpus_per_trial": cpus, "options": dict(options),
-                 "trials": str(out / "trials"), "base_config": base_config, **env}
+                 "trials": str(out / "trials"), "base_config": base_config, "tracking": tracking, **env}
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                         tune.PlacementGroupFactory([{}] + [{"CPU": cpus / seeds}] * seeds))
         experiment = f"{storage.rstrip('/')}/ray/tune"
