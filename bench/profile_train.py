@@ -53,7 +53,7 @@ def main() -> None:
         "updates": sum(cumulative(stats, f"landers/algos/{a}.py", "update") for a in ("ppo", "a2c", "trpo", "reinforce")),
         "logging (metrics, episodes, TensorBoard)": sum(cumulative(stats, "landers/run/runlog.py", f)
                                                         for f in ("update", "episodes_done", "eval")),
-        "state snapshot per update": cumulative(stats, "landers/run/trainer.py", "snapshot"),
+        "state snapshot per update": cumulative(stats, "landers/run/state.py", "snapshot"),
         "evaluations (periodic, final, random)": cumulative(stats, "landers/policy/evaluation.py", "run_episodes"),
     }
     rows["everything else"] = wall - sum(rows.values())

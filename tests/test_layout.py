@@ -63,7 +63,7 @@ def test_a_run_written_by_landers_0_1_loads_evaluates_and_resumes(tmp_path):
     assert landers.evaluate(agent, episodes=2, backend="gymnasium").returns
     run_dir = tmp_path / "run"
     shutil.copytree(FIXTURE, run_dir)
-    from landers.run.trainer import resume
+    from landers.run.rundir import resume
 
     run = resume(run_dir, steps=512, quiet=True)
     assert run.global_step >= 512

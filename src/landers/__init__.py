@@ -31,11 +31,11 @@ def train(algo: str, env: Any, *, steps: int | None = None, seed: int = 0, prese
     Without `preset`, the env's tuned preset is used when one ships.
     """
     from landers.run.spec import make_spec
-    from landers.run.trainer import start
+    from landers.run.rundir import start
 
     spec = make_spec(algo, env, preset=preset, overrides=overrides, steps=steps, seed=seed, env_kwargs=env_kwargs,
                      wrappers=wrappers)
-    return start(spec, Path(run_dir) if run_dir is not None else None, quiet=quiet)
+    return start(spec, run_dir=Path(run_dir) if run_dir is not None else None, quiet=quiet)
 
 
 def load(path: str | Path, device: str = "cpu", env: Any = None):

@@ -118,13 +118,15 @@ def train(
     from landers.core import config as config_mod
     from landers.envs.source import parse_env_kwargs
     from landers.run import spec as spec_mod
-    from landers.run import trainer as train_mod
+    from landers.run import rundir
+    from landers.run.hooks import Hooks
+    from landers.run.trainer import Interrupted
 
-    console = Console(stderr=True)
     tracker = None
     try:
         tracker = _tracker(_tracking(track, wandb_project, wandb_entity, wandb_group, job_type="train"),
                            resume=resume)
+        hooks = Hooks(console=Console(stderr=True), tracker=tracker)  # stdout is for the results
         if resume is not None:
             changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
                                                 ("--env-kwargs", env_kwargs), ("--wrap", wrap), ("--envs", envs),
@@ -134,9 +136,8 @@ def train(
                                                 ("--record-every", record_every)) if value]
             if changed:
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps and --set can.")
-            run = train_mod.resume(resume, steps=steps, quiet=quiet, progress_console=console,
-                                   expect_algo=algo, expect_env_id=env_id,
-                                   overrides=config_mod.parse_assignments(set_), tracker=tracker)
+            run = rundir.resume(resume, steps=steps, quiet=quiet, hooks=hooks, expect_algo=algo,
+                                expect_env_id=env_id, overrides=config_mod.parse_assignments(set_))
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
@@ -147,7 +148,7 @@ def train(
                                        env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every)
-            run = train_mod.start(spec, run_dir, quiet=quiet, progress_console=console, tracker=tracker)
+            run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
             from landers.see.report import write_report
 
@@ -155,7 +156,7 @@ def train(
             if tracker is not None:
                 tracker.save(path)
             typer.echo(f"report: {path}")
-    except train_mod.Interrupted as e:
+    except Interrupted as e:
         _finish(tracker, failed=True)
         _fail(str(e), code=130)
     except LandersError as e:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import landers
-from landers.run.trainer import resume
+from landers.run.rundir import resume
 from landers.algos import reinforce, trpo
 from landers.policy.networks import ActorCritic
 from conftest import landers_cli

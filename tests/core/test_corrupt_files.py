@@ -24,7 +24,7 @@ from landers.core.files import read_table
 from landers.errors import LandersError
 from landers.run.runlog import _truncate_after
 from landers.run.spec import read_config
-from landers.run.trainer import resume
+from landers.run.rundir import resume
 from landers.see.plots import plot_runs, read_csv
 from landers.core.files import read_eval
 

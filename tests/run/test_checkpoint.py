@@ -30,7 +30,7 @@ def test_save_load_identical_parameters_optimizer_and_actions(tmp_path):
     trainer.close()
 
     tensors, meta = checkpoint.read(run_dir / "checkpoints" / "last")
-    restored = Trainer(spec, run_dir, resume=True, quiet=True)
+    restored = Trainer(spec, run_dir, from_checkpoint="last", quiet=True)
     after_tensors, after_meta = restored.state.tensors()
     restored.close()
     assert before_tensors.keys() == after_tensors.keys()

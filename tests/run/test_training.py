@@ -10,7 +10,7 @@ import pytest
 
 import landers
 from landers.errors import LandersError
-from landers.run.trainer import resume
+from landers.run.rundir import resume
 from conftest import TINY, landers_cli
 
 TIMING = {"time", "sps"}

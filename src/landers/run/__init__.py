@@ -1,3 +1,4 @@
-"""One training run: `RunSpec` (what defines it), the `Trainer` loop with start/resume, its
-metrics log. Imports `landers.see` (videos during training), `landers.algos` and below.
+"""One training run: `RunSpec` (spec.py), the `TrainState` it trains (state.py), the `Trainer`
+loop (trainer.py), start/resume of a run directory (rundir.py), its metrics log (runlog.py).
+Imports `landers.see` (videos during training), `landers.algos` and below.
 """

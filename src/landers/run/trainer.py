@@ -1,25 +1,23 @@
 """The training loop: env(s) -> rollout -> algorithm update -> metrics -> checkpoint / eval.
 
-`Trainer.run` is the loop; everything it calls is imported plumbing or the algorithm's
-`update`. A run directory holds config.json, metrics, TensorBoard events, checkpoints and
-eval.json (see README).
+`Trainer.train` is the loop, in five named steps (collect, learn, log, evaluate_or_save,
+stop_if_asked); everything they call is imported plumbing or the algorithm's `update`. What
+trains and is saved is one `TrainState` (state.py); making or continuing a run directory
+around a `Trainer` is rundir.py's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +25,7 @@ import torch
 from landers import algos
 from landers.algos import get_algo
 from landers.core import checkpoint
-from landers.core.config import replace_config
-from landers.core.lock import run_lock
+from landers.core.rollout import Collector, Episode
 from landers.envs import SplitVecEnv, VecEnv
 from landers.envs.spaces import space_to_json
 from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
@@ -36,82 +33,10 @@ from landers.policy.agent import Agent
 from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.spaces import ObsLayout
-from landers.core.rollout import Collector
+from landers.run.hooks import Hooks
 from landers.run.runlog import RunLog
-from landers.run.tracking import Tracker
-from landers.run.spec import RUN_OPTIONS, RunSpec, default_run_dir, read_config, resolve_device, validate, versions
-
-@dataclass
-class TrainState:
-    """Everything that trains and is checkpointed."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer | None  # None for the random policy
-    obs_norm: ObsNormalizer | None
-    reward_scaler: RewardScaler | None
-    global_step: int = 0
-    updates: int = 0
-    train_time: float = 0.0  # seconds in rollouts and updates, evaluation excluded
-    best_eval: float | None = None
-    next_eval: int = 0
-
-    def tensors(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        tensors: dict[str, Any] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        optim_meta = None
-        if self.optimizer is not None:
-            optim_tensors, optim_meta = checkpoint.optimizer_state(self.optimizer)
-            tensors.update(optim_tensors)
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():  # sampling on a GPU draws from its own generator
-            tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-        if self.obs_norm is not None:
-            tensors.update(self.obs_norm.rms.state("obs_norm"))
-        if self.reward_scaler is not None:
-            tensors.update(self.reward_scaler.rms.state("reward_rms"))
-        meta = {"global_step": self.global_step, "updates": self.updates, "train_time": self.train_time,
-                "best_eval": self.best_eval, "next_eval": self.next_eval, "optimizer": optim_meta}
-        return tensors, meta
-
-    def restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], where: Path) -> None:
-        """Load a checkpoint read by `checkpoint.read`; one sentence if its tensors do not fit."""
-        checkpoint.check_tensors(tensors, self.model.state_dict(), "model.", where)
-        for prefix, norm in (("obs_norm", self.obs_norm), ("reward_rms", self.reward_scaler)):
-            if norm is not None:
-                checkpoint.check_tensors(tensors, norm.rms.state(""), prefix, where)
-        try:
-            self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            if self.optimizer is not None:
-                checkpoint.load_optimizer_state(self.optimizer, tensors, meta["optimizer"])
-            torch.set_rng_state(tensors["rng.torch"])
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
-            raise LandersError(f"Checkpoint '{where}' does not fit this run ({algos.first_line(e)}).") from None
-        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-        numpy_tensors = {k: v.numpy() for k, v in tensors.items()}
-        if self.obs_norm is not None:
-            self.obs_norm.rms.load(numpy_tensors, "obs_norm")
-        if self.reward_scaler is not None:
-            self.reward_scaler.rms.load(numpy_tensors, "reward_rms")
-        for key in ("global_step", "updates", "train_time", "best_eval", "next_eval"):
-            setattr(self, key, meta[key])
-
-    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A copy of `tensors()` that later training does not change: what a failed update
-        saves instead of its own half-done state."""
-        tensors, meta = self.tensors()
-        return ({k: v.detach().clone() if torch.is_tensor(v) else np.array(v) for k, v in tensors.items()},
-                copy.deepcopy(meta))
-
-    def nonfinite(self) -> str | None:
-        """The name of the first quantity of the state that is not finite, or None."""
-        params = [p.detach().isfinite().all() for p in self.model.parameters()]
-        if params and not bool(torch.stack(params).all()):
-            return "the network's parameters"
-        for name, norm in (("observation", self.obs_norm), ("reward", self.reward_scaler)):
-            if norm is not None and not (np.isfinite(norm.rms.mean).all() and np.isfinite(norm.rms.var).all()):
-                return f"the {name} normalization statistics"
-        return None
+from landers.run.spec import RunSpec, resolve_device, versions
+from landers.run.state import TrainState
 
 
 @dataclass
@@ -152,25 +77,22 @@ class _StopRequest:
 
 
 class Interrupted(LandersError):
-    """Training stopped by Ctrl-C after saving `checkpoints/last`."""
+    """Training stopped by Ctrl-C, SIGTERM or `Hooks.stop` after saving `checkpoints/last`."""
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, run_dir: Path, resume: bool = False, quiet: bool = False,
-                 progress_console=None, from_checkpoint: str = "last", on_eval: Callable[[dict], None] | None = None,
-                 stop_event: threading.Event | None = None, tracker: Tracker | None = None):
-        """`on_eval(row)` is called after each periodic evaluation, once `checkpoints/last` holds
-        its state, with the evals.csv row (step, time, mean, std, episodes); it may raise to end
-        the run. Setting `stop_event` (from any thread) stops the run like Ctrl-C: at the next
-        update boundary, with `checkpoints/last` saved, raising `Interrupted`."""
-        self.spec, self.run_dir, self.quiet = spec, run_dir, quiet
-        self.on_eval, self.stop_event = on_eval, stop_event
+    def __init__(self, spec: RunSpec, run_dir: Path, *, from_checkpoint: str | None = None, quiet: bool = False,
+                 hooks: Hooks = Hooks()):
+        """A trainer for `spec` writing into `run_dir`: a new run, or with `from_checkpoint`
+        ("last", "best") one continued from that checkpoint of `run_dir`. `quiet` hides the
+        progress bar; `hooks` as in `Hooks`."""
+        self.spec, self.run_dir, self.quiet, self.hooks = spec, run_dir, quiet, hooks
         self.algo = get_algo(spec.algo)
         self.cfg = spec.hparams
         self.device = resolve_device(spec.device)
         tensors = meta = None
         self.saved_step: int | None = None  # the step checkpoints/last holds
-        if resume:
+        if from_checkpoint is not None:
             source = run_dir / "checkpoints" / from_checkpoint
             tensors, meta = checkpoint.read(source)
         else:
@@ -207,7 +129,7 @@ class Trainer:
             reward_scaler=(RewardScaler(self.cfg.num_envs, self.cfg.gamma)
                            if getattr(self.cfg, "norm_reward", False) else None),
         )
-        if resume:
+        if from_checkpoint is not None:
             if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
                 raise LandersError("The checkpoint does not belong to this run's algorithm and env.")
             self.state.restore(tensors, meta, source)
@@ -216,9 +138,9 @@ class Trainer:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step)
-        self.log = RunLog(run_dir, resume_step=self.state.global_step,
-                          extra_columns=getattr(self.algo, "METRICS", []), tracker=tracker, config=spec.to_json())
-        self.progress_console = progress_console
+        self.runlog = RunLog(run_dir, resume_step=self.state.global_step,
+                             extra_columns=getattr(self.algo, "METRICS", []), tracker=hooks.tracker,
+                             config=spec.to_json())
         self.last_save = time.monotonic()
 
     @property
@@ -247,7 +169,7 @@ class Trainer:
         state.model.train()
         row = {"step": state.global_step, "time": state.train_time, "mean": result.mean,
                "std": result.std, "episodes": len(result.returns)}
-        self.log.eval(row)
+        self.runlog.eval(row)
         record_now = self.spec.record_every and (state.next_eval // self.eval_every) % self.spec.record_every == 0
         state.next_eval += self.eval_every
         if state.best_eval is None or result.mean > state.best_eval:
@@ -260,14 +182,14 @@ class Trainer:
             video = self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4"
             try:
                 record(self.agent(), video, seed=self.spec.seed + EVAL_SEED_OFFSET)
-                self.log.video(video, state.global_step)
+                self.runlog.video(video, state.global_step)
             except LandersError as e:
                 print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
             state.model.train()
-        if self.on_eval is not None:
-            self.on_eval(row)
+        if self.hooks.on_eval is not None:
+            self.hooks.on_eval(row)
         if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
-            self.reached_stop_return = True
+            self.end_early = True
 
     def run(self) -> Run:
         """Train to the step budget, then evaluate. A failure that ends the run first (a
@@ -308,46 +230,73 @@ class Trainer:
                 f"that is too large is the usual cause: resume with a smaller one, e.g. {resume}{lower}")
 
     def train(self) -> None:
-        spec, state = self.spec, self.state
-        self.reached_stop_return = False
-        recent_returns: list[float] = []
-        with _StopRequest() as stop, self._progress() as progress:
-            task = progress.add_task("train", total=spec.steps, completed=state.global_step, sps="-", ret="-")
-            while state.global_step < spec.steps and not self.reached_stop_return:
-                self.kept = state.snapshot()  # the state a failing update leaves checkpoints/last at
-                start = time.perf_counter()
-                progress_frac = state.global_step / spec.steps
-                rollout = algos.collect(self.algo, self.collector, state.model, self.cfg)
-                metrics = self.algo.update(state.model, state.optimizer, rollout, self.cfg, progress_frac)
-                broken = state.nonfinite()
-                if broken:  # e.g. a step of finite gradients times a huge learning rate
-                    raise Diverged(f"{broken} are no longer finite")
-                elapsed = time.perf_counter() - start
-                state.train_time += elapsed
-                state.updates += 1
-                episodes = self.collector.episodes
-                self.collector.episodes = []
-                recent_returns = (recent_returns + [e.ret for e in episodes])[-100:]
-                sps = (self.collector.global_step - state.global_step) / elapsed
-                state.global_step = self.collector.global_step
-                self.log.update({"step": state.global_step, "time": state.train_time, "sps": sps,
-                                 "episodes": len(episodes),
-                                 "return_mean": float(np.mean([e.ret for e in episodes])) if episodes else math.nan,
-                                 **metrics})
-                self.log.episodes_done([{"step": e.step, "time": state.train_time, "return": e.ret,
-                                         "length": e.length} for e in episodes])
-                progress.update(task, completed=state.global_step, sps=f"{sps:,.0f}",
-                                ret=f"{np.mean(recent_returns):.1f}" if recent_returns else "-")
-                if state.global_step >= state.next_eval:
-                    self.periodic_eval()
-                elif time.monotonic() - self.last_save > spec.checkpoint_every_s:
-                    self.save("last")
-                if stop.requested or (self.stop_event is not None and self.stop_event.is_set()):
-                    self.save("last")
-                    self.close()
-                    raise Interrupted(
-                        f"Interrupted at step {state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
-                        f"Resume with: landers train --resume {self.run_dir}")
+        """The loop, one update per pass, until the step budget or stop_return is reached."""
+        state, spec = self.state, self.spec
+        self.end_early = False  # set once stop_return is reached: evaluate and finish as at the budget
+        self.recent_returns: list[float] = []  # the progress bar's return: the last 100 episodes'
+        with _StopRequest() as self.stop_request, self._progress() as self.progress:
+            self.progress_task = self.progress.add_task("train", total=spec.steps, completed=state.global_step,
+                                                        sps="-", ret="-")
+            # The stop request is checked after an update, not before it, so that every pass
+            # trains: a stop asked for before the first update still saves one update's state.
+            while state.global_step < spec.steps and not self.end_early:
+                rollout, episodes = self.collect()  # envs -> rollout; no learning here
+                metrics = self.learn(rollout)  # algorithm update + divergence check
+                self.log(metrics, episodes)  # metrics.csv, episodes.csv, progress bar
+                self.evaluate_or_save()  # evals.csv, checkpoints/best|last, on_eval, stop_return
+                self.stop_if_asked()  # Ctrl-C, SIGTERM, hooks.stop: save checkpoints/last, raise Interrupted
+
+    def collect(self) -> tuple[Any, list[Episode]]:
+        """The algorithm's rollout (fixed steps or whole episodes) and the episodes it finished."""
+        self.kept = self.state.snapshot()  # the state a failing update leaves checkpoints/last at
+        self.update_started = time.perf_counter()  # an update's time counts its rollout
+        rollout = algos.collect(self.algo, self.collector, self.state.model, self.cfg)
+        episodes, self.collector.episodes = self.collector.episodes, []
+        return rollout, episodes
+
+    def learn(self, rollout: Any) -> dict[str, float]:
+        """The algorithm's update on `rollout`, then the step counters; its metrics and steps/s.
+        Raises `Diverged`, before anything is saved, when the update left the state non-finite."""
+        state = self.state
+        metrics = self.algo.update(state.model, state.optimizer, rollout, self.cfg, state.global_step / self.spec.steps)
+        broken = state.nonfinite()
+        if broken:  # e.g. a step of finite gradients times a huge learning rate
+            raise Diverged(f"{broken} are no longer finite")
+        elapsed = time.perf_counter() - self.update_started
+        state.train_time += elapsed
+        state.updates += 1
+        sps = (self.collector.global_step - state.global_step) / elapsed
+        state.global_step = self.collector.global_step
+        return {"sps": sps, **metrics}
+
+    def log(self, metrics: dict[str, float], episodes: list[Episode]) -> None:
+        """One metrics.csv row for the update, one episodes.csv row per finished episode."""
+        state = self.state
+        returns = [e.ret for e in episodes]
+        self.recent_returns = (self.recent_returns + returns)[-100:]
+        self.runlog.update({"step": state.global_step, "time": state.train_time, "sps": metrics["sps"],
+                            "episodes": len(episodes),
+                            "return_mean": float(np.mean(returns)) if returns else math.nan, **metrics})
+        self.runlog.episodes_done([{"step": e.step, "time": state.train_time, "return": e.ret,
+                                    "length": e.length} for e in episodes])
+        self.progress.update(self.progress_task, completed=state.global_step, sps=f"{metrics['sps']:,.0f}",
+                             ret=f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-")
+
+    def evaluate_or_save(self) -> None:
+        """Evaluate when the next evaluation is due (which saves), else save checkpoints/last when
+        the last save is older than checkpoint_every_s."""
+        if self.state.global_step >= self.state.next_eval:
+            self.periodic_eval()
+        elif time.monotonic() - self.last_save > self.spec.checkpoint_every_s:
+            self.save("last")
+
+    def stop_if_asked(self) -> None:
+        """After Ctrl-C, SIGTERM or `hooks.stop`: save checkpoints/last, close, raise `Interrupted`."""
+        if self.stop_request.requested or (self.hooks.stop is not None and self.hooks.stop.is_set()):
+            self.save("last")
+            self.close()
+            raise Interrupted(f"Interrupted at step {self.state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
+                              f"Resume with: landers train --resume {self.run_dir}")
 
     def finish(self) -> Run:
         spec = self.spec
@@ -361,13 +310,13 @@ class Trainer:
                  "step": self.state.global_step, "train_time": self.state.train_time,
                  "random": random_result.to_json()}
         checkpoint.write_json_atomic(self.run_dir / "eval.json", final)
-        self.log.final(final)
+        self.runlog.final(final)
         self.close()
         return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time)
 
     def close(self) -> None:
         self.envs.close()
-        self.log.close()
+        self.runlog.close()
 
     def _progress(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -375,108 +324,4 @@ class Trainer:
         return Progress(
             TextColumn(f"{self.spec.algo} {self.spec.env_id}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
-            TimeRemainingColumn(), console=self.progress_console, disable=self.quiet, transient=True)
-
-
-def start(spec: RunSpec, run_dir: Path | None = None, quiet: bool = False, progress_console=None,
-          on_eval: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None,
-          tracker: Tracker | None = None) -> Run:
-    """Train a new run described by `spec` into `run_dir` (default: a fresh dir under runs/);
-    `on_eval` and `stop_event` as in `Trainer`."""
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
-    _refuse_existing_run(run_dir)
-    try:
-        run_dir.mkdir(parents=True)
-        created = True
-    except FileExistsError:
-        created = False
-    except OSError as e:
-        raise LandersError(f"Cannot create the run directory '{run_dir}': {e.strerror}.") from None
-    if not run_dir.is_dir():
-        raise LandersError(f"Cannot create the run directory '{run_dir}': a file is in the way.")
-    with run_lock(run_dir):
-        _refuse_existing_run(run_dir)  # another writer may have started it in the meantime
-        try:
-            trainer = Trainer(spec, run_dir, quiet=quiet, progress_console=progress_console,
-                              on_eval=on_eval, stop_event=stop_event, tracker=tracker)
-        except BaseException:
-            if created:  # nothing was trained: leave no half-made run behind
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-        try:
-            checkpoint.write_json_atomic(run_dir / "config.json", {
-                **spec.to_json(), "versions": versions(), "backend_resolved": trainer.envs.backend})
-        except WriteFailed:
-            trainer.close()
-            raise
-        try:
-            return trainer.run()
-        except LandersError as e:
-            # e.g. a wrapper that changes the spaces at the first step: a run with nothing saved yet goes
-            if created and not isinstance(e, Interrupted) and not (run_dir / "checkpoints").exists():
-                trainer.close()
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-
-
-def _refuse_existing_run(run_dir: Path) -> None:
-    if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
-        raise LandersError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} "
-                           "or choose another --run-dir.")
-
-
-# What a resumed run cannot change: the network and the statistics its checkpoint holds, and
-# where its envs' seeds come from.
-FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "norm_reward", "optimizer",
-                   "seed", "backend")
-
-
-def resume(run_dir: Path, steps: int | None = None, quiet: bool = False, progress_console=None,
-           expect_algo: str | None = None, expect_env_id: str | None = None,
-           overrides: dict[str, Any] | None = None, on_eval: Callable[[dict], None] | None = None,
-           stop_event: threading.Event | None = None, tracker: Tracker | None = None) -> Run:
-    """Continue the run in `run_dir` from `checkpoints/last`, optionally to a new step budget
-    and with changed hyperparameters or run options (`overrides`, e.g. a smaller lr after a
-    divergence); changes are recorded in config.json under "resumed". `run_dir` may also name
-    a checkpoint of the run (RUN/checkpoints/best) to continue from instead of `last`.
-    `on_eval` and `stop_event` as in `Trainer`."""
-    run_dir, source = Path(run_dir), "last"
-    if run_dir.parent.name == "checkpoints" and (run_dir.parent.parent / "config.json").exists():
-        run_dir, source = run_dir.parent.parent, run_dir.name
-    config = run_dir / "config.json"
-    if not config.exists():
-        raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
-    spec, history = read_config(config)
-    for given, actual, what in ((expect_algo, spec.algo, "algorithm"), (expect_env_id, spec.env_id, "env")):
-        if given is not None and given != actual:
-            raise LandersError(f"'{run_dir}' is a {spec.algo} run on {spec.env_id}; it cannot resume as {what} {given}.")
-    overrides = dict(overrides or {})
-    fixed = [key for key in FIXED_ON_RESUME if key in overrides]
-    if fixed:
-        raise LandersError(f"{', '.join(fixed)} cannot change when resuming: the checkpoint's network, "
-                           "statistics and env seeds depend on them.")
-    if overrides:
-        run_options = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
-        spec = replace_config(dataclasses.replace(spec, hparams=replace_config(spec.hparams, overrides)), run_options)
-        overrides.update(run_options)
-    if steps is not None:
-        spec = dataclasses.replace(spec, steps=steps)
-    validate(spec)
-    # A run killed before its first checkpoint has nothing to continue from: start it again.
-    has_checkpoint = (run_dir / "checkpoints").is_dir()
-    if has_checkpoint:
-        checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
-    with run_lock(run_dir):
-        trainer = Trainer(spec, run_dir, resume=has_checkpoint, quiet=quiet, progress_console=progress_console,
-                          from_checkpoint=source, on_eval=on_eval, stop_event=stop_event, tracker=tracker)
-        if steps is not None or overrides or source != "last":  # bad input has modified nothing so far
-            change = {"step": trainer.state.global_step, "from": f"checkpoints/{source}",
-                      "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps}
-            try:
-                checkpoint.write_json_atomic(config, {**spec.to_json(), "versions": versions(),
-                                                      "backend_resolved": trainer.envs.backend,
-                                                      "resumed": history + [change]})
-            except WriteFailed:
-                trainer.close()
-                raise
-        return trainer.run()
+            TimeRemainingColumn(), console=self.hooks.console, disable=self.quiet, transient=True)

@@ -80,8 +80,10 @@ def _trial(config: dict, stop_key: str) -> None:
     from ray.experimental import internal_kv
 
     from landers.run import spec as spec_mod
+    from landers.run import rundir
     from landers.run import tracking
-    from landers.run import trainer as train_mod
+    from landers.run.hooks import Hooks
+    from landers.run.trainer import Interrupted
 
     algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
     name = run_name(algo, preset, seed)
@@ -102,21 +104,21 @@ def _trial(config: dict, stop_key: str) -> None:
     stop, done = threading.Event(), threading.Event()
     threading.Thread(target=_watch_stop, args=(stop_key, stop, done), daemon=True).start()
     tracker = tracking.for_member(config.get("tracking"), name=f"{config['env_id']}-{name}")
-    hooks = dict(on_eval=lambda row: report({"step": row["step"], "eval_mean": row["mean"],
-                                             "train_time": row["time"]}),
-                 stop_event=stop, tracker=tracker)
+    hooks = Hooks(on_eval=lambda row: report({"step": row["step"], "eval_mean": row["mean"],
+                                              "train_time": row["time"]}),
+                  stop=stop, tracker=tracker)
     try:
         if (run_dir / "eval.json").exists():
             pass  # finished before (by an earlier comparison): reuse it
         elif (run_dir / "config.json").exists():
-            train_mod.resume(run_dir, quiet=True, **hooks)
+            rundir.resume(run_dir, quiet=True, hooks=hooks)
         else:
             spec = spec_mod.make_spec(algo, config["env_id"], preset=config["run"].get("preset_file", preset),
                                       steps=config["steps"], seed=seed,
                                       threads=config["cpus"], env_kwargs=config.get("env_kwargs"),
                                       wrappers=tuple(config.get("wrappers", ())))
-            train_mod.start(spec, run_dir, quiet=True, **hooks)
-    except train_mod.Interrupted:
+            rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
+    except Interrupted:
         if tracker is not None:
             tracker.finish(failed=True)
         report({"step": _checkpoint_step(run_dir / "checkpoints"), "interrupted": True})

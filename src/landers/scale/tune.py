@@ -82,12 +82,14 @@ class SeedRun:
                 self._add({"step": step, "mean": mean})
 
     def train(self, setup: dict, params: dict, seed: int, run_dir: str, threads: int) -> dict:
+        from landers.run import rundir
         from landers.run import spec as spec_mod
         from landers.run import tracking
-        from landers.run import trainer as train_mod
+        from landers.run.hooks import Hooks
 
         run_dir = Path(run_dir)
-        tracker = tracking.for_member(setup.get("tracking"), name=f"{run_dir.parent.name}-s{seed}")
+        hooks = Hooks(on_eval=self._add,
+                      tracker=tracking.for_member(setup.get("tracking"), name=f"{run_dir.parent.name}-s{seed}"))
         failed = True
         try:
             if (run_dir / "eval.json").exists():  # finished by an earlier attempt
@@ -100,19 +102,19 @@ class SeedRun:
                     self.steps = [int(s) for s in evals.get("step", [])]
             elif (run_dir / "config.json").exists():
                 self._earlier_rows(run_dir)
-                train_mod.resume(run_dir, quiet=True, on_eval=self._add, tracker=tracker)
+                rundir.resume(run_dir, quiet=True, hooks=hooks)
             else:
                 spec = spec_mod.make_spec(setup["algo"], setup["env_id"], preset=setup["preset"],
                                           overrides={**params, **setup["options"]}, steps=setup["steps"],
                                           seed=seed, threads=threads, env_kwargs=setup["env_kwargs"],
                                           wrappers=tuple(setup["wrappers"]))
-                train_mod.start(spec, run_dir, quiet=True, on_eval=self._add, tracker=tracker)
+                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
             self.final = json.loads((run_dir / "eval.json").read_text())
             failed = False
             return self.final
         finally:
-            if tracker is not None:
-                tracker.finish(failed=failed)
+            if hooks.tracker is not None:
+                hooks.tracker.finish(failed=failed)
             with self.cv:
                 self.done = True
                 self.cv.notify_all()
