@@ -284,6 +284,11 @@ def compare(
                                                wrappers=tuple(wrap or ()), first_seed=first_seed,
                                                tracking=_as_dict(tracking), echo=typer.echo)
         compare_mod.summarize(env_id, finished, out, failed)
+        if tracking is not None:
+            from landers.run.tracking import publish
+
+            publish(tracking, out, [out / n for n in ("comparison.md", "comparison.csv", "curves_steps.png",
+                                                      "curves_time.png")], name=f"{out.name}-comparison")
     except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
@@ -349,7 +354,12 @@ def tune(
                                          tracking=_as_dict(tracking), echo=typer.echo)
         from landers.see.report import write_report
 
-        write_report(out)
+        report_path = write_report(out)
+        if tracking is not None:
+            from landers.run.tracking import publish
+
+            publish(tracking, out, [report_path, *(out / n for n in ("best.json", "trials.csv", "tune.png"))],
+                    name=f"{out.name}-study")
     except LandersError as e:
         _fail(str(e))
     if best is not None:

@@ -191,6 +191,11 @@ def test_compare_tracks_every_run_in_one_group(tmp_path, ray_env):  # noqa: F811
                          "--out", str(out), "--track", "wandb", "--wandb-project", "landers-test",
                          env={**ray_env, **wandb_env(tmp_path)})
     assert result.returncode == 0, result.stderr
+    (report,) = offline_runs(out)
+    recs = records(report)
+    run = next(r["run"] for r in recs if r["type"] == "run")
+    assert run["run_group"] == "cmp" and run["job_type"] == "compare-report"
+    assert (report / "files" / "comparison.md").read_bytes() == (out / "comparison.md").read_bytes()
     names = set()
     for run_dir in sorted((out / "runs").iterdir()):
         (offline,) = offline_runs(run_dir)
@@ -225,3 +230,8 @@ def test_tune_tracks_every_seed_of_every_trial_in_one_group(tmp_path, ray_env): 
         assert config["hparams"]["lr"] == json.loads((run_dir / "config.json").read_text())["hparams"]["lr"]
         assert_history_matches(history(recs), expected_rows(run_dir))
     assert names == {f"{d.parent.name}-{d.name}" for d in run_dirs}
+    (report,) = offline_runs(out)
+    run = next(r["run"] for r in records(report) if r["type"] == "run")
+    assert run["run_group"] == "study" and run["job_type"] == "tune-report"
+    for name in ("report.html", "best.json", "trials.csv"):
+        assert (report / "files" / name).read_bytes() == (out / name).read_bytes(), name

@@ -283,3 +283,17 @@ def test_cli_error_on_an_hf_path_is_one_sentence(hf_env):
 def test_push_without_a_token_is_one_sentence(cartpole_run, hf_env):
     env = dict(hf_env, HF_HUB_OFFLINE="0")  # no token is found before any request is made
     one_sentence(landers_cli("push", str(cartpole_run), "--repo", REPO, env=env), "token", "HF_TOKEN")
+
+
+def test_without_huggingface_hub_push_and_hf_paths_say_how_to_install_it(monkeypatch, cartpole_run, tmp_path):
+    import sys
+
+    from landers.errors import LandersError
+    from landers.share import hub
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # what `import` meets when it is not installed
+    for attempt in (lambda: hub.push(cartpole_run, repo_id=REPO, dry_run=True, out=tmp_path / "o"),
+                    lambda: landers.load(f"hf://{REPO}")):
+        with pytest.raises(LandersError, match=r"needs huggingface_hub: pip install 'landers\[hub\]'"):
+            attempt()
+    assert not (tmp_path / "o").exists()

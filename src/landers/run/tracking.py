@@ -138,6 +138,27 @@ def make(settings: Tracking | None) -> WandbTracker | None:
     return WandbTracker(settings)
 
 
+def publish(settings: Tracking | None, directory: Path, files: list[Path], *, name: str) -> None:
+    """The files a comparison or a study ends with (its report, table, best preset) as one more
+    W&B run of its group, written under `directory`."""
+    if settings is None:
+        return
+    wandb = require_wandb()
+    try:
+        run = wandb.init(project=settings.project or os.environ.get("WANDB_PROJECT") or "landers",
+                         entity=settings.entity, group=settings.group, name=name,
+                         job_type=f"{settings.job_type}-report" if settings.job_type else "report", dir=str(directory))
+    except Exception as e:  # as in WandbTracker.begin
+        raise LandersError(f"W&B could not start a run ({first_line(e)}); set WANDB_MODE=offline to "
+                           "log without the server.") from None
+    try:
+        for path in files:
+            if Path(path).is_file():
+                run.save(str(path), base_path=str(Path(path).parent), policy="now")
+    finally:
+        run.finish()
+
+
 def for_member(settings: dict[str, Any] | None, **defaults: Any) -> WandbTracker | None:
     """The tracker of one run of a comparison or a study, from its `Tracking` as a dict (what
     travels in a Ray trial's config), the fields it leaves unset taken from `defaults` (the

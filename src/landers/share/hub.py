@@ -60,10 +60,10 @@ def parse(path: str) -> tuple[str, str | None]:
 
 
 def check_repo_id(repo_id: str, *, what: str) -> None:
+    hf()
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    hf()
     try:
         if repo_id.count("/") != 1:
             raise HFValidationError("it must be USER/NAME")
