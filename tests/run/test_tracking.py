@@ -235,3 +235,14 @@ def test_tune_tracks_every_seed_of_every_trial_in_one_group(tmp_path, ray_env): 
     assert run["run_group"] == "study" and run["job_type"] == "tune-report"
     for name in ("report.html", "best.json", "trials.csv"):
         assert (report / "files" / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_wandb_that_cannot_start_is_one_sentence_and_leaves_no_run(tmp_path):
+    env = dict(wandb_env(tmp_path), WANDB_MODE="online")  # no API key anywhere: W&B refuses at once
+    run_dir = tmp_path / "run"
+    result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "64", "--run-dir", str(run_dir), "--quiet",
+                         "--track", "wandb", env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: W&B could not start a run (") and "WANDB_MODE=offline" in lines[0]
+    assert not run_dir.exists()

@@ -81,10 +81,10 @@ class RunLog:
         kept = None
         if resume_step is not None:
             kept = sum(_truncate_after(run_dir / name, resume_step) for name in files)
-        self.updates, self.episodes, self.evals = (CsvAppender(run_dir / n, c) for n, c in files.items())
         self.tracker = tracker
-        if tracker is not None:
+        if tracker is not None:  # before any file is opened: a tracker that cannot start ends the run here
             tracker.begin(run_dir, config=config or {}, kept_rows=kept)
+        self.updates, self.episodes, self.evals = (CsvAppender(run_dir / n, c) for n, c in files.items())
         self.tb = None
         self.tb_dir = run_dir / "tb"
         if tensorboard:

@@ -95,7 +95,7 @@ class WandbTracker:
             self.run = wandb.init(project=settings.project or os.environ.get("WANDB_PROJECT") or "landers",
                                   entity=settings.entity, group=settings.group, name=settings.name or run_dir.name,
                                   job_type=settings.job_type, dir=str(run_dir), config=config, **kwargs)
-        except Exception as e:  # wandb's errors share no base class; its message is the sentence
+        except wandb.errors.Error as e:  # no login, the server unreachable: its message is the sentence
             raise LandersError(f"W&B could not start a run ({first_line(e)}); set WANDB_MODE=offline to "
                                "log without the server.") from None
         self.run.define_metric("global_step")
@@ -148,7 +148,7 @@ def publish(settings: Tracking | None, directory: Path, files: list[Path], *, na
         run = wandb.init(project=settings.project or os.environ.get("WANDB_PROJECT") or "landers",
                          entity=settings.entity, group=settings.group, name=name,
                          job_type=f"{settings.job_type}-report" if settings.job_type else "report", dir=str(directory))
-    except Exception as e:  # as in WandbTracker.begin
+    except wandb.errors.Error as e:  # as in WandbTracker.begin
         raise LandersError(f"W&B could not start a run ({first_line(e)}); set WANDB_MODE=offline to "
                            "log without the server.") from None
     try:
