@@ -25,6 +25,7 @@ from landers.algos import first_line
 from landers.core import checkpoint
 from landers.core.files import read_eval, read_json_object
 from landers.errors import LandersError
+from landers.share.card import model_card
 
 SCHEME = "hf://"
 MANIFEST = "landers.json"
@@ -268,7 +269,7 @@ def _fill(out: Path, ckpt: Path, agent, state: dict, *, repo_id: str, echo: Call
         print(f"warning: {note}.", file=sys.stderr)
 
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    card = model_card(state, result, repo_id=repo_id, files=files, notes=notes,
+    card = model_card(state, result, repo_id=repo_id, files=files, notes=notes, manifest=MANIFEST,
                       source=f"checkpoints/{_name(ckpt)}" if run_dir is not None else None)
     card.save(out / CARD)
     # The card is left out: people edit it on the Hub, and it is read by no loader.
@@ -277,78 +278,6 @@ def _fill(out: Path, ckpt: Path, agent, state: dict, *, repo_id: str, echo: Call
                 "files": {name: sha256(out / name) for name in files}}
     checkpoint.write_json_atomic(out / MANIFEST, manifest)
     return Staged(out, sorted([*files, CARD, MANIFEST]), result, notes)
-
-
-def model_card(state: dict, result: dict, *, repo_id: str, files: list[str], notes: list[str],
-               source: str | None) -> Any:
-    """The repository's README.md: the Hub's metadata for RL models (library, tags, a
-    model-index whose mean_reward is "mean +/- std" on the env as dataset) and how the agent was
-    trained, evaluated and is loaded."""
-    hub = hf()
-    algo, env_id, run = state["algo"], state["env_id"], state["run"]
-    reward = f"{result['mean']:.2f} +/- {result['std']:.2f}"
-    data = hub.ModelCardData(
-        library_name="landers", tags=["reinforcement-learning", env_id, algo, "landers"],
-        model_name=f"{algo}-{env_id}",
-        eval_results=[hub.EvalResult(task_type="reinforcement-learning", task_name="reinforcement-learning",
-                                     dataset_type=env_id, dataset_name=env_id, metric_type="mean_reward",
-                                     metric_name="mean_reward", metric_value=reward)])
-    random = result["random"]
-    hparams = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in run.get("hparams", {}).items())
-    extras = [f"- `{name}`" for name in files]
-    env_args = ""
-    if run.get("env_kwargs") or run.get("wrappers"):
-        env_args = (f" with constructor arguments `{json.dumps(run.get('env_kwargs') or {})}` and wrappers "
-                    f"`{json.dumps(list(run.get('wrappers') or []))}`")
-    text = f"""
-# {algo.upper()} agent for {env_id}
-
-A {algo.upper()} policy trained on [{env_id}](https://gymnasium.farama.org/) with
-[landers](https://pypi.org/project/landers/){env_args}.
-
-## Evaluation
-
-Mean return **{result['mean']:.2f} ± {result['std']:.2f}** over {result['episodes']} whole episodes
-({'deterministic' if result.get('deterministic', True) else 'sampled'} actions, env seeds from
-{result.get('seed', '?')}, after {state['global_step']:,} training steps); a random policy scores
-{random['mean']:.2f} ± {random['std']:.2f} over the same seeds. The returns are in `eval.json`.
-
-## Training
-
-`landers train {algo} {env_id}` with seed {run.get('seed', 0)}, {run.get('steps', state['global_step']):,} env
-steps{f" from the preset `{run['preset']}`" if run.get('preset') else ''}, on the
-{run.get('backend', 'auto')} backend; {state['train_time']:.1f} s of training (evaluation excluded).
-{f"This is the run's `{source}` checkpoint. " if source else ''}`config.json` holds the full configuration;
-the hyperparameters:
-
-| hyperparameter | value |
-|---|---|
-{hparams}
-
-## Use
-
-```bash
-pip install 'landers[hub]'
-landers eval hf://{repo_id}            # evaluate it again
-landers record hf://{repo_id}          # a video of it
-landers export hf://{repo_id}          # one ONNX graph, run by onnxruntime without torch
-```
-
-```python
-import landers
-agent = landers.load("hf://{repo_id}")
-print(landers.evaluate(agent, episodes=10))
-```
-
-Loading reads tensors from safetensors and everything else from JSON (nothing is unpickled),
-and checks every file against the SHA-256 in `{MANIFEST}`.
-
-## Files
-
-{chr(10).join(extras)}
-{chr(10).join(f"- Note: {n}." for n in notes)}
-"""
-    return hub.ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")
 
 
 def push(source: Path, *, repo_id: str, private: bool = False, token: str | None = None,
