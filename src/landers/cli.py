@@ -45,44 +45,6 @@ def _agent_path(path: str) -> Path:
 HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME[@REV] (a repository `landers push` made)"
 
 
-def _tracking(track: str | None, project: str | None, entity: str | None, group: str | None, *, job_type: str,
-              default_group: str | None = None):
-    """The `Tracking` that `--track` asks for (None without it); one sentence when the tracker
-    is unknown or not installed, before any work."""
-    from landers.run import tracking
-
-    if track is None:
-        if any((project, entity, group)):
-            raise LandersError("--wandb-project, --wandb-entity and --wandb-group go with --track wandb.")
-        return None
-    tracking.check(track)
-    return tracking.Tracking(kind=track, project=project, entity=entity, group=group or default_group,
-                             job_type=job_type)
-
-
-def _tracker(settings, *, resume: Path | None = None):
-    """The tracker of `settings`, or the one a resumed run had (its tracking.json)."""
-    from landers.run import tracking
-
-    if settings is None and resume is not None:
-        run_dir = resume.parent.parent if resume.parent.name == "checkpoints" else resume
-        record = tracking.read_record(run_dir)
-        if record is not None:
-            settings = tracking.Tracking(**record["settings"])
-    return tracking.make(settings)
-
-
-def _as_dict(settings) -> dict | None:
-    import dataclasses
-
-    return dataclasses.asdict(settings) if settings is not None else None
-
-
-def _finish(tracker, *, failed: bool = False) -> None:
-    if tracker is not None:
-        tracker.finish(failed=failed)
-
-
 @app.command()
 def train(
     algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
@@ -124,8 +86,10 @@ def train(
 
     tracker = None
     try:
-        tracker = _tracker(_tracking(track, wandb_project, wandb_entity, wandb_group, job_type="train"),
-                           resume=resume)
+        from landers.run import tracking
+
+        tracker = tracking.tracker_for(tracking.from_options(track, wandb_project, wandb_entity, wandb_group,
+                                                             job_type="train"), resume=resume)
         hooks = Hooks(console=Console(stderr=True), tracker=tracker)  # stdout is for the results
         if resume is not None:
             changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
@@ -157,12 +121,15 @@ def train(
                 tracker.save(path)
             typer.echo(f"report: {path}")
     except Interrupted as e:
-        _finish(tracker, failed=True)
+        if tracker is not None:
+            tracker.finish(failed=True)
         _fail(str(e), code=130)
     except LandersError as e:
-        _finish(tracker, failed=True)
+        if tracker is not None:
+            tracker.finish(failed=True)
         _fail_with(e)
-    _finish(tracker)
+    if tracker is not None:
+        tracker.finish()
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
@@ -276,18 +243,18 @@ def compare(
     try:
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before any run
-        tracking = _tracking(track, wandb_project, wandb_entity, wandb_group, job_type="compare",
-                             default_group=out.name)
+        from landers.run import tracking as tracking_mod
+
+        tracking = tracking_mod.from_options(track, wandb_project, wandb_entity, wandb_group, job_type="compare",
+                                             default_group=out.name)
         names = [a.strip() for a in algos.split(",") if a.strip()]
         finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
                                                wrappers=tuple(wrap or ()), first_seed=first_seed,
-                                               tracking=_as_dict(tracking), echo=typer.echo)
+                                               tracking=tracking_mod.as_dict(tracking), echo=typer.echo)
         compare_mod.summarize(env_id, finished, out, failed)
         if tracking is not None:
-            from landers.run.tracking import publish
-
-            publish(tracking, out, [out / n for n in ("comparison.md", "comparison.csv", "curves_steps.png",
+            tracking_mod.publish(tracking, out, [out / n for n in ("comparison.md", "comparison.csv", "curves_steps.png",
                                                       "curves_time.png")], name=f"{out.name}-comparison")
     except Interrupted as e:
         _fail(str(e), code=130)
@@ -343,22 +310,22 @@ def tune(
         options = config_mod.parse_assignments(set_)
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
-        tracking = _tracking(track, wandb_project, wandb_entity, wandb_group, job_type="tune",
-                             default_group=out.name)
+        from landers.run import tracking as tracking_mod
+
+        tracking = tracking_mod.from_options(track, wandb_project, wandb_entity, wandb_group, job_type="tune",
+                                             default_group=out.name)
         from landers.scale import tune as tune_mod
 
         best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
                                          space=search_space, out=out, address=address, storage=storage,
                                          cpus_per_trial=cpus_per_trial, preset=preset, options=options,
                                          env_kwargs=kwargs, wrappers=tuple(wrap or ()),
-                                         tracking=_as_dict(tracking), echo=typer.echo)
+                                         tracking=tracking_mod.as_dict(tracking), echo=typer.echo)
         from landers.see.report import write_report
 
         report_path = write_report(out)
         if tracking is not None:
-            from landers.run.tracking import publish
-
-            publish(tracking, out, [report_path, *(out / n for n in ("best.json", "trials.csv", "tune.png"))],
+            tracking_mod.publish(tracking, out, [report_path, *(out / n for n in ("best.json", "trials.csv", "tune.png"))],
                     name=f"{out.name}-study")
     except LandersError as e:
         _fail(str(e))

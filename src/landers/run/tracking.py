@@ -131,6 +131,34 @@ class WandbTracker:
             run.finish(exit_code=1 if failed else 0)
 
 
+def from_options(track: str | None, project: str | None, entity: str | None, group: str | None, *,
+                 job_type: str, default_group: str | None = None) -> Tracking | None:
+    """The `Tracking` a command's `--track` and `--wandb-*` options ask for (None without
+    `--track`); one sentence when the tracker is unknown or not installed, before any work."""
+    if track is None:
+        if any((project, entity, group)):
+            raise LandersError("--wandb-project, --wandb-entity and --wandb-group go with --track wandb.")
+        return None
+    check(track)
+    return Tracking(kind=track, project=project, entity=entity, group=group or default_group, job_type=job_type)
+
+
+def tracker_for(settings: Tracking | None, *, resume: Path | None = None) -> WandbTracker | None:
+    """The tracker of `settings`; without them, for `train --resume`, the one the run had (its
+    tracking.json), so that a resumed run goes on logging where it did."""
+    if settings is None and resume is not None:
+        run_dir = resume.parent.parent if resume.parent.name == "checkpoints" else resume
+        record = read_record(run_dir)
+        if record is not None:
+            settings = Tracking(**record["settings"])
+    return make(settings)
+
+
+def as_dict(settings: Tracking | None) -> dict[str, Any] | None:
+    """`settings` as plain data, for a Ray trial's config (`for_member` reads it back)."""
+    return asdict(settings) if settings is not None else None
+
+
 def make(settings: Tracking | None) -> WandbTracker | None:
     if settings is None:
         return None
