@@ -246,3 +246,10 @@ def test_wandb_that_cannot_start_is_one_sentence_and_leaves_no_run(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: W&B could not start a run (") and "WANDB_MODE=offline" in lines[0]
     assert not run_dir.exists()
+
+
+def test_commands_import_neither_wandb_nor_huggingface_hub_until_they_use_them():
+    code = ("import sys, landers, landers.cli, landers.run.rundir, landers.run.runlog, landers.scale.ray_runner; "
+            "print([m for m in ('wandb', 'huggingface_hub') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
