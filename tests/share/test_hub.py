@@ -297,3 +297,19 @@ def test_without_huggingface_hub_push_and_hf_paths_say_how_to_install_it(monkeyp
         with pytest.raises(LandersError, match=r"needs huggingface_hub: pip install 'landers\[hub\]'"):
             attempt()
     assert not (tmp_path / "o").exists()
+
+
+def test_the_runs_own_video_of_the_checkpoint_is_pushed_and_an_older_one_is_not(cartpole_run, tmp_path):
+    from landers.share.hub import stage
+
+    run = tmp_path / "run"
+    shutil.copytree(cartpole_run, run)
+    videos = run / "videos"
+    videos.mkdir(exist_ok=True)
+    (videos / "last.mp4").write_bytes(b"the run's own video of checkpoints/last")
+    stage(run, tmp_path / "a", repo_id=REPO, echo=lambda _: None)
+    assert (tmp_path / "a" / "replay.mp4").read_bytes() == b"the run's own video of checkpoints/last"
+    saved = (run / "checkpoints" / "last" / "state.json").stat().st_mtime
+    os.utime(videos / "last.mp4", (saved - 60, saved - 60))  # recorded before the checkpoint it names: stale
+    stage(run, tmp_path / "b", repo_id=REPO, echo=lambda _: None)
+    assert (tmp_path / "b" / "replay.mp4").read_bytes()[4:8] == b"ftyp"  # recorded anew, an MP4
