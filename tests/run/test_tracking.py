@@ -80,7 +80,7 @@ def expected_rows(run_dir: Path) -> list[tuple[str, dict]]:
 def assert_history_matches(hist: list[dict], expected: list[tuple[str, dict]], first_step: int = 0):
     assert [h["step"]["num"] for h in hist] == list(range(first_step, first_step + len(hist)))
     assert len(hist) == len(expected)
-    for h, (prefix, row) in zip(hist, expected):
+    for h, (prefix, row) in zip(hist, expected, strict=True):
         item = h["item"]
         assert item["global_step"] == int(row["step"])
         want = {f"{prefix}/{k}": number(c) for k, c in row.items() if k not in ("step", "time")}
