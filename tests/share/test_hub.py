@@ -192,6 +192,9 @@ def test_eval_export_and_record_of_hf_path_read_the_cache_offline(pushed, cartpo
     result = landers_cli("record", f"hf://{REPO}", "--format", "gif", env=hf_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ppo-cartpole.gif").stat().st_size > 0
+    # play resolves hf:// as the others do: here it gets as far as asking for a display
+    headless = {k: v for k, v in hf_env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    one_sentence(landers_cli("play", f"hf://{REPO}", env=headless), "No display", "landers record")
     snapshot = Path(hf_env["HF_HUB_CACHE"]) / f"models--{REPO.replace('/', '--')}" / "snapshots" / commit
     assert set(tree(snapshot)) == EXPECTED_FILES  # nothing written into the cache
 
