@@ -1,4 +1,5 @@
-# Two commands: `make demo` (train PPO on LunarLander-v3 and evaluate it) and `make test`.
+# Two commands: `make demo` (train PPO on LunarLander-v3 and evaluate it) and `make test`
+# (everything; `make check` is the quick tier for the edit loop).
 # Each creates .venv on first use. torch is installed first and pinned so that this
 # machine takes its local CPU wheel instead of downloading CUDA builds; elsewhere set
 # TORCH=torch (or any version) to choose your own.
@@ -8,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench browser xvfb clean
+.PHONY: demo test check lint-fix bench browser xvfb clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP) browser xvfb
 	$(PY) -m pytest -q
+
+# The edit loop: no Ray, no long multi-process runs, no learning to a threshold (README, Development).
+check: $(STAMP)
+	$(PY) -m pytest -q -m "not ray and not slow and not learning"
 
 # Headless Chromium for the report's browser test, where apt is available (CI, Debian/Ubuntu);
 # without it that one test is skipped with its reason.
@@ -38,6 +43,11 @@ xvfb:
 	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null) \
 	    || echo "Xvfb not installed: the play window test will be skipped."; }
+
+# The fixes ruff makes itself (import order, pyupgrade's rewrites, unused imports); tests/test_lint.py
+# runs `ruff check` and fails on whatever is left.
+lint-fix:
+	$(VENV)/bin/ruff check --fix src tests bench
 
 bench: $(STAMP)
 	$(PY) bench/solve_time.py --env CartPole-v1 --seeds 5

@@ -294,3 +294,21 @@ class RefusesSeedOne(NoRender):
 
 
 gym.register("RefusesSeedOne-v0", entry_point=RefusesSeedOne)
+
+
+class CrashesInWindow(NoRender):
+    """Trains like NoRender; in a window (`landers play`) its step raises, as a simulator's
+    viewer might."""
+
+    metadata = {"render_modes": ["human"], "render_fps": 30}
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def step(self, action):
+        if self.render_mode == "human":
+            raise RuntimeError("the viewer lost its GL context\nand more lines that nobody needs")
+        return super().step(action)
+
+
+gym.register("CrashesInWindow-v0", entry_point=CrashesInWindow)

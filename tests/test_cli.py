@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 
 
 def assert_one_sentence_error(result, *fragments):
@@ -45,7 +45,7 @@ def tree_digest(path):
     (["eval", "no/such/run"], ["No run or checkpoint"]),
 ])
 def test_bad_input_is_one_sentence_and_exit_2(args, fragments, tmp_path):
-    result = landers_cli(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else landers_cli(*args)
+    result = landers_in_process(*args, "--run-dir", str(tmp_path / "r")) if args[0] == "train" else landers_in_process(*args)
     assert_one_sentence_error(result, *fragments)
     assert not (tmp_path / "r").exists()
 
@@ -54,20 +54,20 @@ def test_bad_input_on_an_existing_run_modifies_nothing(cartpole_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(cartpole_run, run)
     digest = tree_digest(run)
-    assert_one_sentence_error(landers_cli("train", "ppo", "LunarLander-v3", "--resume", str(run), "--steps", "9000"),
+    assert_one_sentence_error(landers_in_process("train", "ppo", "LunarLander-v3", "--resume", str(run), "--steps", "9000"),
                               "cannot resume as env LunarLander-v3")
-    assert_one_sentence_error(landers_cli("train", "ppo", "CartPole-v1", "--run-dir", str(run)), "already holds a run")
-    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--set", "hidden_sizes=8"),
+    assert_one_sentence_error(landers_in_process("train", "ppo", "CartPole-v1", "--run-dir", str(run)), "already holds a run")
+    assert_one_sentence_error(landers_in_process("train", "--resume", str(run), "--set", "hidden_sizes=8"),
                               "hidden_sizes cannot change when resuming")
-    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--seed", "4"), "cannot change when resuming")
-    assert_one_sentence_error(landers_cli("eval", str(run), "--env", "LunarLander-v3"), "trained on CartPole-v1")
-    assert_one_sentence_error(landers_cli("eval", str(run), "--episodes", "0"), "must be positive")
+    assert_one_sentence_error(landers_in_process("train", "--resume", str(run), "--seed", "4"), "cannot change when resuming")
+    assert_one_sentence_error(landers_in_process("eval", str(run), "--env", "LunarLander-v3"), "trained on CartPole-v1")
+    assert_one_sentence_error(landers_in_process("eval", str(run), "--episodes", "0"), "must be positive")
     assert tree_digest(run) == digest
     (run / "checkpoints" / "last" / "state.json").write_text("{ truncated")
     shutil.rmtree(run / "checkpoints" / "best")
     digest = tree_digest(run)
-    assert_one_sentence_error(landers_cli("eval", str(run)), "corrupt")
-    assert_one_sentence_error(landers_cli("train", "--resume", str(run), "--steps", "9000"), "corrupt")
+    assert_one_sentence_error(landers_in_process("eval", str(run)), "corrupt")
+    assert_one_sentence_error(landers_in_process("train", "--resume", str(run), "--steps", "9000"), "corrupt")
     assert tree_digest(run) == digest
 
 
@@ -87,7 +87,7 @@ def test_eval_max_steps_caps_each_episode(cartpole_run):
     capped = landers_cli("eval", str(cartpole_run), "--episodes", "5", "--max-steps", "12", "--json")
     assert capped.returncode == 0, capped.stderr
     assert max(json.loads(capped.stdout)["returns"]) <= 12  # CartPole: return = steps
-    assert_one_sentence_error(landers_cli("eval", str(cartpole_run), "--max-steps", "-1"), "--max-steps")
+    assert_one_sentence_error(landers_in_process("eval", str(cartpole_run), "--max-steps", "-1"), "--max-steps")
 
 
 def test_train_prints_run_dir_and_final_eval_last(tmp_path):
@@ -124,14 +124,14 @@ def test_config_lists_hyperparameters():
 ])
 def test_more_bad_input(args, fragments, tmp_path):
     extra = ["--run-dir", str(tmp_path / "r")] if args[0] == "train" else []
-    assert_one_sentence_error(landers_cli(*args, *extra), *fragments)
+    assert_one_sentence_error(landers_in_process(*args, *extra), *fragments)
     assert not (tmp_path / "r").exists()  # a run that never started leaves nothing behind
 
 
 def test_run_dir_that_is_a_file(tmp_path):
     target = tmp_path / "file"
     target.write_text("mine")
-    assert_one_sentence_error(landers_cli("train", "ppo", "CartPole-v1", "--run-dir", str(target / "run")),
+    assert_one_sentence_error(landers_in_process("train", "ppo", "CartPole-v1", "--run-dir", str(target / "run")),
                               "Cannot create the run directory")
     assert target.read_text() == "mine"
 
@@ -167,7 +167,7 @@ def test_env_whose_dependency_is_missing(tmp_path):
 
     if importlib.util.find_spec("mujoco") is not None:
         pytest.skip("MuJoCo is installed here, so HalfCheetah-v5 can be created")
-    assert_one_sentence_error(landers_cli("train", "ppo", "HalfCheetah-v5", "--run-dir", str(tmp_path / "r")),
+    assert_one_sentence_error(landers_in_process("train", "ppo", "HalfCheetah-v5", "--run-dir", str(tmp_path / "r")),
                               "Cannot create HalfCheetah-v5")
     assert not (tmp_path / "r").exists()
 

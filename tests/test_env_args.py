@@ -12,7 +12,7 @@ import pytest
 
 import fake_envs
 import landers
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 from landers.run.spec import make_spec
 from test_cli import assert_one_sentence_error
 
@@ -22,6 +22,7 @@ TIME_FEATURE = "gymnasium.wrappers:TimeAwareObservation"
 CLIP = 'gymnasium.wrappers:ClipReward:{"min_reward": -1, "max_reward": 1}'
 
 
+@pytest.mark.slow  # five landers processes: ~46 s at load 12
 def test_env_kwargs_and_wrappers_survive_eval_record_and_resume(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "LunarLander-v3", "--env-kwargs", "continuous=true",
@@ -70,11 +71,12 @@ def test_env_kwargs_and_wrappers_survive_eval_record_and_resume(tmp_path):
 def test_bad_env_arguments_are_one_sentence_and_create_nothing(args, fragments, tmp_path):
     if "envpool" in args and importlib.util.find_spec("envpool") is None:
         pytest.skip("EnvPool is not installed")
-    result = landers_cli("train", "ppo", *args, "--run-dir", str(tmp_path / "r"), *TINY_CLI)
+    result = landers_in_process("train", "ppo", *args, "--run-dir", str(tmp_path / "r"), *TINY_CLI)
     assert_one_sentence_error(result, *fragments)
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # two landers processes: ~14 s at load 12
 def test_the_hint_for_an_unsupported_key_works(tmp_path):
     run = tmp_path / "run"
     keep_cue = 'gymnasium.wrappers:FilterObservation:{"filter_keys": ["cue"]}'
@@ -146,6 +148,7 @@ def test_kwargs_that_undo_a_variant_get_the_plain_preset():
     assert spec.preset == "ppo-lunarlander" and spec.env_id == "LunarLanderContinuous-v3"
 
 
+@pytest.mark.ray
 def test_compare_passes_env_arguments_to_its_runs(tmp_path):
     out = tmp_path / "cmp"
     result = landers_cli("compare", "fake_envs:Configurable-v0", "--algos", "random", "--seeds", "1", "--steps", "64",

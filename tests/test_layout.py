@@ -1,7 +1,8 @@
-"""The package's architecture holds: imports point downward only, and a run written before
-the move to subpackages still loads, evaluates and resumes."""
+"""The package's architecture holds: imports point downward only, the code map names every
+module, and a run written before the move to subpackages still loads, evaluates and resumes."""
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import landers
 
 PACKAGE = Path(landers.__file__).resolve().parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-v0.1"
+ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom to top; a module may import its own room and the rooms before it.
 LAYERS = ["errors", "envs", "policy", "core", "algos", "see", "run", "scale", "share", "cli"]
@@ -55,6 +57,24 @@ def test_every_room_says_what_it_holds_and_may_import():
     for init in PACKAGE.glob("*/__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc and "import" in doc.split("\n\n")[0].lower(), f"{init} lacks its two-line docstring"
+
+
+def code_map() -> str:
+    """The code map: the README's section, or the development page's where the docs keep it."""
+    for page in (ROOT / "README.md", ROOT / "docs" / "development.md"):
+        found = page.exists() and re.search(r"^#+ Code map\n(.*?)(?=^#|\Z)", page.read_text(), re.S | re.M)
+        if found:
+            return found.group(1)
+    raise AssertionError("no '## Code map' section in README.md or docs/development.md")
+
+
+def test_the_code_map_names_every_room_and_module():
+    text = code_map()
+    rooms = sorted({p.parent.name for p in PACKAGE.glob("*/__init__.py")})
+    missing = [f"{r}/" for r in rooms if f"{r}/" not in text]
+    missing += [str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py"))
+                if p.name not in ("__init__.py", "__main__.py") and p.name not in text]
+    assert not missing, "the code map does not name: " + ", ".join(missing)
 
 
 def test_a_run_written_by_landers_0_1_loads_evaluates_and_resumes(tmp_path):

@@ -1,4 +1,6 @@
-"""The `landers` command line. Errors the user can fix end in one sentence and exit code 2."""
+"""The `landers` command line. Every command ends with the exit code of EXIT_CODES (shown by
+`landers --help`): an error is one sentence on stderr and the code of its class in
+landers.errors, mapped here by `_fail_with`."""
 
 from __future__ import annotations
 
@@ -11,8 +13,20 @@ import typer
 
 from landers.errors import LandersError
 
+# One table for every command; a script can tell "fix the command line" from "try again".
+EXIT_CODES = {
+    0: "done",
+    1: "the work itself failed: the env raised, a file could not be written, the export's check failed, "
+       "Ray stopped a study, a run or every trial failed",
+    2: "bad usage or input: an unknown option, env or algorithm, a value out of range, a missing or "
+       "corrupt file, a package or display the command needs is missing",
+    3: "training diverged: a loss, gradient, parameter or the env's output was not finite",
+    130: "interrupted (Ctrl-C); `landers play` ends with 0, Ctrl-C being how a viewer says enough",
+}
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Train, evaluate and inspect policy-optimization agents.")
+                  help="Train, evaluate and inspect policy-optimization agents.",
+                  epilog="Exit codes:\n\n" + "\n\n".join(f"{code}: {meaning}." for code, meaning in EXIT_CODES.items()))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -21,8 +35,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _fail_with(error: LandersError) -> None:
-    """One sentence and the error's exit code (2: bad input or file, 3: diverged, 1: the env
-    or the disk failed). An env's own exception is the user's code: its traceback comes first."""
+    """One sentence and the exit code of the error's class (EXIT_CODES). An env's own exception
+    is the user's code: its traceback comes first."""
     from landers.errors import EnvCrashed
 
     if isinstance(error, EnvCrashed) and error.__cause__ is not None:
@@ -328,7 +342,7 @@ def tune(
             tracking_mod.publish(tracking, out, [report_path, *(out / n for n in ("best.json", "trials.csv", "tune.png"))],
                     name=f"{out.name}-study")
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     if best is not None:
         typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
                    f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
@@ -409,7 +423,7 @@ def export(
         agent = load(local)
         result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(local, agent))
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     meta = result.metadata
     typer.echo(f"{result.path}: {meta['env_id']} policy -> {meta['outputs']}")
     typer.echo("inputs: " + ", ".join(f"{i['name']} ({i['dtype']}, shape {i['shape']})"
@@ -461,7 +475,7 @@ def play(
         agent = load(_agent_path(path))
         returns, stopped = play_episodes(agent, episodes, seed, deterministic=not stochastic, echo=typer.echo)
     except LandersError as e:
-        _fail(str(e))
+        _fail_with(e)
     if returns:
         mean = sum(returns) / len(returns)
         typer.echo(f"{'stopped: ' if stopped else ''}mean return {mean:.1f} over {len(returns)} episodes")

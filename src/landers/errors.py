@@ -1,11 +1,28 @@
 """The exceptions that reach the user as a sentence instead of a traceback, each with the exit
-code the CLI ends with."""
+code the CLI ends with, and `first_line`, which makes a library's error fit in that sentence."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of a library's error (torch's, numpy's, the ONNX exporter's and parsers'
+    messages run to many lines) without its closing punctuation, to quote inside a sentence;
+    an exception without a message is named by its type."""
+    lines = str(error).strip().splitlines()
+    if lines:
+        return lines[0].strip().rstrip(":. ")
+    return type(error).__name__ if isinstance(error, BaseException) else ""
 
 
 class LandersError(Exception):
     """Bad input or an unusable file: the CLI prints the message and exits non-zero."""
 
     exit_code = 2
+
+
+class WorkFailed(LandersError):
+    """The command's own work failed, not what it was given: torch could not export the
+    policy, the exported graph disagreed with the agent, Ray stopped a study."""
+
+    exit_code = 1
 
 
 class WriteFailed(LandersError):

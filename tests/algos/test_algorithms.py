@@ -24,7 +24,7 @@ def test_checkpoint_round_trip_and_resume(algo, env_id, tmp_path):
     obs = np.random.default_rng(0).normal(size=(5, *agent.observation_space.shape)).astype(np.float32)
     if algo != "random":  # the random policy's "deterministic" action is still random
         np.testing.assert_array_equal(agent.predict(obs), run.agent.predict(obs))
-        for a, b in zip(agent.model.parameters(), run.agent.model.parameters()):
+        for a, b in zip(agent.model.parameters(), run.agent.model.parameters(), strict=True):
             assert torch.equal(a, b)
     actions = agent.predict(obs)
     assert all(agent.action_space.contains(a) for a in actions)
@@ -32,6 +32,7 @@ def test_checkpoint_round_trip_and_resume(algo, env_id, tmp_path):
     assert resumed.global_step >= 1280
 
 
+@pytest.mark.slow  # two landers processes per algorithm: ~22-36 s each at load 12
 @pytest.mark.parametrize("algo", ALGOS)
 def test_cli_smoke(algo, tmp_path):
     result = landers_cli("train", algo, "CartPole-v1", "--steps", "300", "--quiet", "--run-dir", str(tmp_path / "r"),

@@ -50,6 +50,7 @@ def test_overlap_is_deterministic_too(tmp_path, backend):
     assert other != first
 
 
+@pytest.mark.slow  # two landers processes: ~23 s at load 12
 def test_a_seed_gives_the_same_run_whatever_omp_num_threads_says(tmp_path):
     """torch's CPU threads default to the machine's cores or OMP_NUM_THREADS, and a QR (the
     orthogonal initialization) rounds differently on more threads: the trainer builds the

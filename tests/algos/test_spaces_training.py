@@ -48,7 +48,9 @@ def assert_round_trip(run):
     assert len(landers.evaluate(agent, episodes=2).returns) == 2
 
 
-@pytest.mark.parametrize("env_id", SPACE_ENVS)
+# DictPixels trains a CNN: ~21 s at load 12, the others about a second.
+@pytest.mark.parametrize("env_id", [pytest.param(e, marks=pytest.mark.slow) if e == "DictPixels-v0" else e
+                                    for e in SPACE_ENVS])
 def test_ppo_round_trip_on_each_space(env_id, tmp_path):
     assert_round_trip(train("ppo", env_id, tmp_path))
 

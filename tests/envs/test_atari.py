@@ -220,6 +220,7 @@ def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
     assert len(result.lengths) == 2 and max(result.lengths) < 1000, result.lengths
 
 
+@pytest.mark.slow  # trains Breakout through a landers process: ~210 s at load 12
 def test_breakout_smoke_through_the_cli(tmp_path):
     result = landers_cli("train", "ppo", "BreakoutNoFrameskip-v4", "--steps", "2048", "--envs", "4", "--quiet",
                          "--run-dir", str(tmp_path / "run"), "--set", "final_eval_episodes=2",

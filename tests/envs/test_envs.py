@@ -154,7 +154,7 @@ def test_overlapped_halves_give_each_env_the_same_transitions_as_stepping_all(ba
         episodes.append(sorted((e.ret, e.length) for e in collector.episodes))
         assert collector.global_step == 2 * 6 * steps
         envs.close()
-    for together, halves in zip(*rollouts):
+    for together, halves in zip(*rollouts, strict=True):
         for name in ("obs", "actions", "values", "rewards", "terminated", "truncated", "valid", "next_values"):
             assert torch.equal(getattr(together, name), getattr(halves, name)), name
     assert episodes[0] == episodes[1]
@@ -184,13 +184,17 @@ def test_overlapped_halves_flatten_dict_tuple_and_pixel_observations_alike(env_i
         model = build_model(PPOConfig(), envs.single_observation_space, envs.single_action_space)
 
         class Deterministic(torch.nn.Module):  # the same actions on both paths, whatever the sampling
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
             def act(self, obs):
-                return model.act(obs, deterministic=True)
+                return self.model.act(obs, deterministic=True)
 
             def value(self, obs):
-                return model.value(obs)
+                return self.model.value(obs)
 
-        rollouts.append(Collector(envs, num_steps=20, device=torch.device("cpu")).collect(Deterministic()))
+        rollouts.append(Collector(envs, num_steps=20, device=torch.device("cpu")).collect(Deterministic(model)))
         envs.close()
     for name in ("obs", "truncated", "valid"):
         assert torch.equal(getattr(rollouts[0], name), getattr(rollouts[1], name)), name

@@ -116,7 +116,7 @@ def test_multi_distributions_match_torch_and_sum_over_dimensions(space):
     if isinstance(dist, MultiCategorical):
         ref_logp = sum(d.log_prob(actions[:, i]) for i, d in enumerate(ref_old))
         ref_entropy = sum(d.entropy() for d in ref_old)
-        ref_kl = sum(torch.distributions.kl_divergence(a, b) for a, b in zip(ref_old, ref_new))
+        ref_kl = sum(torch.distributions.kl_divergence(a, b) for a, b in zip(ref_old, ref_new, strict=True))
     else:
         ref_logp = ref_old[0].log_prob(actions).sum(-1)
         ref_entropy = ref_old[0].entropy().sum(-1)

@@ -86,6 +86,7 @@ def test_writes_into_a_full_disk_fail_whole_and_keep_what_was_there(cartpole_run
     assert (run / "metrics.csv").read_bytes() == metrics  # undone back to the last whole row
 
 
+@pytest.mark.slow  # landers processes on a full disk: ~15 s at load 12
 def test_a_run_whose_disk_fills_up_ends_in_one_sentence_and_resumes_once_there_is_room(mount):
     run = mount("8m") / "run"
     proc = subprocess.Popen(

@@ -42,9 +42,10 @@ def test_a_non_finite_loss_stops_before_the_optimizer_step():
         optimizer_step(opt, model(torch.full((2, 3), 1e38)).pow(2).sum(), model.parameters(), 0.5)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key])
-    assert all(torch.equal(s["exp_avg"], m) for s, m in zip(opt.state.values(), moments))
+    assert all(torch.equal(s["exp_avg"], m) for s, m in zip(opt.state.values(), moments, strict=True))
 
 
+@pytest.mark.slow  # two landers processes: ~14 s at load 12
 def test_a_learning_rate_that_diverges_exits_3_keeps_the_finite_state_and_resume_with_a_lower_one_works(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "256", "--run-dir", str(run), *SMALL,

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from landers.core.lock import run_lock
 from landers.errors import LandersError
 
@@ -26,6 +28,7 @@ def assert_refused(result, pid):
     assert lines[0].startswith("error: ") and f"being written by process {pid}" in lines[0], lines[0]
 
 
+@pytest.mark.slow  # two landers processes and a kill: ~48 s at load 12
 def test_a_second_writer_is_refused_and_a_killed_holder_leaves_no_stale_lock(tmp_path):
     run = tmp_path / "run"
     first = subprocess.Popen(

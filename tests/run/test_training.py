@@ -71,7 +71,7 @@ def test_resume_continues_step_count_and_appends_metrics(cartpole_run, tmp_path)
     lr0 = json.loads((run / "config.json").read_text())["hparams"]["lr"]
     lrs = [float(r["lr"]) for r in after[len(before):]]
     assert lrs[0] == pytest.approx(lr0 * (1 - 2048 / 4096))
-    assert all(x > y for x, y in zip(lrs, lrs[1:]))
+    assert all(x > y for x, y in zip(lrs, lrs[1:], strict=False))  # neighbours: one pair fewer than lrs
 
 
 def _start_training(tmp_path, *extra):
@@ -99,6 +99,7 @@ def test_ctrl_c_saves_last_and_exits_with_a_clear_message(tmp_path):
     assert state["global_step"] == int(rows[-1]["step"])
 
 
+@pytest.mark.slow  # a killed landers process and a resume: ~24 s at load 12
 def test_kill_9_leaves_a_loadable_checkpoint_and_resume_works(tmp_path):
     proc, run = _start_training(tmp_path)
     proc.kill()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landers.see.stats import bootstrap_band, bootstrap_ci, iqm, smoothed_on_grid
-from conftest import landers_cli
+from conftest import landers_in_process
 
 
 def test_iqm_is_the_mean_of_the_middle_half():
@@ -30,5 +30,5 @@ def test_bootstrap_band_and_smoothing():
 
 
 def test_compare_bad_input():
-    result = landers_cli("compare", "CartPole-v1", "--algos", "ppo,dqn")
+    result = landers_in_process("compare", "CartPole-v1", "--algos", "ppo,dqn")
     assert result.returncode == 2 and "Unknown algorithm 'dqn'" in result.stderr and "Traceback" not in result.stderr

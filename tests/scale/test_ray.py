@@ -25,6 +25,8 @@ import pytest
 
 from conftest import landers_cli
 
+pytestmark = pytest.mark.ray  # a local Ray or a cluster in nearly every test: the edit loop skips them
+
 RAY = str(Path(sys.executable).with_name("ray"))
 COMPARE = ["compare", "CartPole-v1"]
 

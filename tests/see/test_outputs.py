@@ -10,7 +10,7 @@ import pytest
 
 import landers
 from landers.see.video import record
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -72,14 +72,14 @@ def test_output_bad_inputs(cartpole_run, tmp_path):
         (["report", str(tmp_path)], "is not a run, comparison or tuning-study directory"),
         (["report", str(cartpole_run), "--out", "/proc/nope/r.html"], "Cannot write the report"),
     ]:
-        result = landers_cli(*args)
+        result = landers_in_process(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert fragment in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
 
 
+@pytest.mark.slow  # two landers processes: ~12 s at load 12
 def test_env_that_cannot_render(tmp_path):
     run = tmp_path / "run"
-    env = {**os.environ}
     result = landers_cli("train", "ppo", "tests.fake_envs:NoRender-v0", "--steps", "256", "--run-dir", str(run),
                          "--quiet", "--set", "final_eval_episodes=2", "--envs", "2",
                          cwd=Path(__file__).resolve().parents[2])
@@ -106,6 +106,7 @@ def _chrome():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+@pytest.mark.slow  # a headless Chromium: ~14 s at load 12
 def test_report_in_a_real_browser(cartpole_run, tmp_path):
     import time
 

@@ -10,15 +10,14 @@ import time
 import numpy as np
 import pytest
 
-from conftest import landers_cli
+from conftest import landers_in_process
 from test_cli import assert_one_sentence_error
 
 
-def test_play_without_a_display_points_to_record(cartpole_run):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "landers", "play", str(cartpole_run)], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert_one_sentence_error(result, "No display", "landers record")
+def test_play_without_a_display_points_to_record(cartpole_run, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert_one_sentence_error(landers_in_process("play", str(cartpole_run)), "No display", "landers record")
 
 
 def test_play_on_a_display_that_does_not_answer_says_so(cartpole_run):
@@ -30,7 +29,7 @@ def test_play_on_a_display_that_does_not_answer_says_so(cartpole_run):
 
 
 def test_play_bad_episodes_is_one_sentence(cartpole_run):
-    assert_one_sentence_error(landers_cli("play", str(cartpole_run), "--episodes", "0"), "must be positive")
+    assert_one_sentence_error(landers_in_process("play", str(cartpole_run), "--episodes", "0"), "must be positive")
 
 
 @pytest.fixture

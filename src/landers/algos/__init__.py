@@ -30,7 +30,7 @@ from landers.core import checkpoint
 from landers.core.config import from_json, unknown_key_error
 from landers.envs.source import EnvSource
 from landers.envs.spaces import space_from_json
-from landers.errors import Diverged, LandersError
+from landers.errors import Diverged, LandersError, first_line
 from landers.policy.agent import Agent
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer
@@ -105,12 +105,6 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params,
         name, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
         raise Diverged(f"the {name} became {float(value.detach())}")
     optimizer.step()
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error from torch or numpy, whose messages can run to many lines."""
-    text = str(error).strip().splitlines()
-    return text[0].rstrip(":. ") if text else type(error).__name__
 
 
 def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:

@@ -248,7 +248,10 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, to
             if torch.is_tensor(value) and value.dim() and value.shape != params[pid].shape:
                 raise ValueError(f"optimizer tensor optim.{pid}.{key} has shape {tuple(value.shape)}, "
                                  f"its parameter {tuple(params[pid].shape)}")
+    if len(meta["param_groups"]) != len(optimizer.param_groups):
+        raise ValueError(f"{len(meta['param_groups'])} optimizer parameter groups, this optimizer has "
+                         f"{len(optimizer.param_groups)}")
     # JSON has no tuples: give back tuple-valued settings (Adam's betas) their type.
     groups = [{k: tuple(v) if isinstance(current.get(k), tuple) else v for k, v in saved.items()}
-              for saved, current in zip(meta["param_groups"], optimizer.param_groups)]
+              for saved, current in zip(meta["param_groups"], optimizer.param_groups, strict=True)]
     optimizer.load_state_dict({"state": state, "param_groups": groups})

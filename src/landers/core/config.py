@@ -43,7 +43,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def parse_value(tp: Any, text: str, key: str) -> Any:
+def parse_value(tp: Any, text: str, key: str) -> Any:  # noqa: C901 (one branch per field type, read as a table)
     """Turn the string from `--set key=text` into a value of the field's type `tp`."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
@@ -115,7 +115,7 @@ def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
     return dataclasses.replace(cfg, **values)
 
 
-def _json_value(tp: Any, value: Any) -> tuple[bool, Any]:
+def _json_value(tp: Any, value: Any) -> tuple[bool, Any]:  # noqa: C901 (one branch per field type, read as a table)
     """(ok, value converted to `tp`) for a value read from JSON; JSON has no tuples, and an
     integral number may stand for a float."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)

@@ -16,10 +16,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 from landers.core.config import replace_config, unknown_key_error
-from landers.errors import LandersError
+from landers.errors import LandersError, first_line
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Choice:
     options: tuple
 
 
-Param = Union[Float, Int, Choice]
+Param = Float | Int | Choice
 Space = dict[str, Param]
 
 
@@ -152,7 +152,7 @@ def load_space(path: Path, algo) -> Space:
         raise LandersError("YAML search spaces need PyYAML (pip install pyyaml); JSON always works.") from None
     except Exception as e:  # JSONDecodeError, yaml.YAMLError: the file is not what it claims
         raise LandersError(f"The search space file '{path}' is not valid {'YAML' if str(path).endswith(('.yaml', '.yml')) else 'JSON'}: "
-                           f"{str(e).splitlines()[0]}.") from None
+                           f"{first_line(e)}.") from None
     if not isinstance(data, dict):
         raise LandersError(f"The search space file '{path}' must hold an object of parameters, e.g. "
                            "{\"lr\": {\"float\": [1e-4, 1e-3], \"log\": true}}.")

@@ -23,8 +23,8 @@ import gymnasium as gym
 import numpy as np
 
 from landers.envs import atari
-from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs, reason
-from landers.errors import EnvCrashed, LandersError
+from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs
+from landers.errors import EnvCrashed, LandersError, first_line
 
 BACKENDS = ("auto", "gymnasium", "envpool")
 
@@ -213,8 +213,8 @@ class VecEnv:
         named, with its traceback kept as the cause."""
         if self._space_error(error) is not error:
             return self._space_error(error).with_traceback(None)
-        first = (str(error).strip().splitlines() or [""])[0].rstrip(".")
-        crashed = EnvCrashed(f"{self.source.describe()} raised {type(error).__name__}" + (f" ({first})" if first else ""))
+        said = f" ({first_line(error)})" if str(error).strip() else ""
+        crashed = EnvCrashed(f"{self.source.describe()} raised {type(error).__name__}{said}")
         crashed.__cause__ = error
         return crashed
 
@@ -225,7 +225,7 @@ class VecEnv:
         if not _raised_in(error, "gymnasium/vector/utils"):
             return error
         return LandersError(f"{self.source.describe()} returned an observation that does not fit its observation "
-                            f"space {self.single_observation_space} ({reason(error)}): its spaces changed mid-run, "
+                            f"space {self.single_observation_space} ({first_line(error)}): its spaces changed mid-run, "
                             "e.g. in a wrapper.")
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import gymnasium as gym
 
 from landers.envs import atari
-from landers.errors import LandersError
+from landers.errors import LandersError, first_line
 
 # Callables given in this process that have no import path, by their recorded name.
 _LIVE: dict[str, Callable] = {}
@@ -97,15 +97,11 @@ class EnvSource:
                     env = gym.make(self.env_id, disable_env_checker=True, **kwargs)
                 _MADE.add(self.env_id)
         except (TypeError, ValueError, AssertionError, gym.error.Error) as e:  # e.g. a refused argument
-            raise LandersError(f"Cannot create {self.describe()}: {reason(e)}.") from None
+            raise LandersError(f"Cannot create {self.describe()}: {first_line(e)}.") from None
         for ref in self.wrappers:
             fn, wrapper_kwargs = parse_wrapper(ref)
             env = _call(fn, f"Wrapper '{ref}'", env, **wrapper_kwargs)
         return env
-
-
-def reason(e: BaseException) -> str:
-    return str(e).rstrip(".") or type(e).__name__
 
 
 def _call(fn: Callable, what: str, *args, **kwargs) -> gym.Env:
@@ -115,7 +111,7 @@ def _call(fn: Callable, what: str, *args, **kwargs) -> gym.Env:
     except LandersError:
         raise
     except Exception as e:  # user code at construction: name it rather than show its traceback
-        raise LandersError(f"{what} failed: {type(e).__name__}: {reason(e)}.") from None
+        raise LandersError(f"{what} failed: {type(e).__name__}: {first_line(e)}.") from None
     if not isinstance(env, gym.Env):
         raise LandersError(f"{what} returned a {type(env).__name__}, not a gymnasium.Env.")
     return env
@@ -134,7 +130,7 @@ def resolve(ref: str, what: str) -> Callable:
     try:
         obj: Any = importlib.import_module(module)
     except ImportError as e:
-        raise LandersError(f"Cannot import the {what} '{ref}': {reason(e)}.") from None
+        raise LandersError(f"Cannot import the {what} '{ref}': {first_line(e)}.") from None
     for attr in name.split("."):
         if not hasattr(obj, attr):
             raise LandersError(f"Module '{module}' has no '{name}' (the {what} '{ref}').")

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from landers.envs.spaces import space_to_json
-from landers.errors import LandersError
+from landers.errors import LandersError, WorkFailed, WriteFailed, first_line
 from landers.policy.agent import Agent
 from landers.policy.spaces import ObsLayout
 
@@ -365,8 +365,7 @@ def to_onnx(graph: PolicyGraph):
                                         output_names=list(graph.outputs.names), verbose=False,
                                         dynamic_shapes=(tuple({0: batch} for _ in example),))
     except Exception as e:  # the exporter's errors are pages long: keep its first line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LandersError(f"torch could not export this policy to ONNX: {first}") from None
+        raise WorkFailed(f"torch could not export this policy to ONNX: {first_line(e)}.") from None
     return program.model_proto
 
 
@@ -402,7 +401,7 @@ class ExportResult:
 
 def check(session, graph: PolicyGraph, agent: Agent, leaves: list[np.ndarray]) -> None:
     """onnxruntime's outputs equal the agent's on every observation (`leaves`: one batch per
-    observation part, fed to the graph by name and to `predict` as the env would), else LandersError."""
+    observation part, fed to the graph by name and to `predict` as the env would), else WorkFailed."""
     names = graph.inputs.names
     for start in range(0, len(leaves[0]), CHUNK):
         chunk = [leaf[start:start + CHUNK] for leaf in leaves]
@@ -412,7 +411,7 @@ def check(session, graph: PolicyGraph, agent: Agent, leaves: list[np.ndarray]) -
         bad = graph.outputs.mismatched(agent, obs, want, got)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise LandersError(
+            raise WorkFailed(
                 f"The exported graph disagrees with the agent on {int(bad.sum())} of {len(chunk[0])} observations "
                 f"(e.g. {[g[i].tolist() for g in got]} instead of {[w[i].tolist() for w in want]}); "
                 "no file was written.")
@@ -485,8 +484,8 @@ def export(agent: Agent, out: str | Path, *, stochastic_params: bool = False, fi
         try:
             tmp.write_bytes(data)
             os.replace(tmp, out)
-        except OSError as e:
-            raise LandersError(f"Cannot write '{out}': {e.strerror or e}.") from None
+        except OSError as e:  # disk full, I/O error: the work failed, not its input
+            raise WriteFailed(f"Cannot write '{out}': {e.strerror or e}.") from None
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(out, 2 * samples, samples, meta)

@@ -131,7 +131,7 @@ class MultiCategorical:
 
     def kl(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
         """KL(old || new) per sample: the dimensions are independent, so their KLs add."""
-        return sum((o.exp() * (o - n)).sum(-1) for o, n in zip(self._split(old), self._split(new)))
+        return sum((o.exp() * (o - n)).sum(-1) for o, n in zip(self._split(old), self._split(new), strict=True))
 
 
 class Bernoulli:
@@ -224,7 +224,7 @@ class ObsEncoder(nn.Module):
         if self.onehot_width:
             index = obs.index_select(1, self.onehot_columns).long() + self.onehot_offsets
             features.append(torch.zeros(obs.shape[0], self.onehot_width, device=obs.device).scatter_(1, index, 1.0))
-        for (offset, size, shape, channels), cnn in zip(self.images, self.cnns):
+        for (offset, size, shape, channels), cnn in zip(self.images, self.cnns, strict=True):
             pixels = obs[:, offset:offset + size].reshape(-1, *shape)
             if channels == "last":
                 pixels = pixels.permute(0, 3, 1, 2)

@@ -139,7 +139,7 @@ class ObsLayout:
         leaves = self.leaves(obs)
         batch = np.shape(leaves[0])[0]
         out = np.empty((batch, self.width), np.float32)
-        for part, leaf in zip(self.parts, leaves):
+        for part, leaf in zip(self.parts, leaves, strict=True):
             leaf = np.asarray(leaf)
             if leaf.shape[1:] != tuple(part.shape) or leaf.shape[0] != batch:
                 raise LandersError(f"Observation part '{part.name}' has shape {leaf.shape[1:]} per observation, "

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from landers.algos import first_line
 from landers.core import checkpoint
-from landers.errors import LandersError
+from landers.errors import LandersError, first_line
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 
 

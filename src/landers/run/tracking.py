@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from landers.algos import first_line
-from landers.errors import LandersError
+from landers.errors import LandersError, first_line
 
 TRACKERS = ("wandb",)
 RECORD = "tracking.json"  # in the run directory: which W&B run it logs to, for --resume

@@ -157,7 +157,7 @@ def plot_study(path: Path, trials: list[TrialRecord], space: Space, objective: s
     for state, marker, color in (("COMPLETE", "o", "tab:blue"), ("PRUNED", "x", "tab:gray"), ("FAILED", "v", "tab:red")):
         pts = [(t.number, t.score) for t in order if t.state == state and t.score is not None]
         if pts:
-            ax.scatter(*zip(*pts), marker=marker, color=color, label=state.lower(), zorder=3)
+            ax.scatter(*zip(*pts, strict=True), marker=marker, color=color, label=state.lower(), zorder=3)
     best, xs, ys = -math.inf, [], []
     for t in order:
         if t.state == "COMPLETE" and t.score is not None and t.score > best:

@@ -32,7 +32,7 @@ from landers.algos import get_algo
 from landers.core.checkpoint import write_json_atomic
 from landers.core.files import read_json_object
 from landers.core.search import Space, constrained, space_to_json, suggest
-from landers.errors import LandersError
+from landers.errors import LandersError, WorkFailed
 from landers.scale import study
 from landers.scale.ray_runner import MAX_FAILURES, _check_storage as check_storage, _connect as connect
 from landers.scale.ray_runner import _one_line as one_line, _output_to as output_to
@@ -474,7 +474,7 @@ def _study(algo_name: str, env_id: str, *, trials: int, steps: int, seeds: int, 
         try:
             results = tuner.fit()
         except Exception as e:  # noqa: BLE001 - Ray's own failure, said in one sentence
-            raise LandersError(f"Ray Tune stopped the study: {one_line(e)} (details in {out / 'ray.log'}).") from None
+            raise WorkFailed(f"Ray Tune stopped the study: {one_line(e)} (details in {out / 'ray.log'}).") from None
         finally:
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()

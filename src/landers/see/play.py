@@ -8,7 +8,7 @@ from typing import Callable
 
 import gymnasium as gym
 
-from landers.errors import LandersError
+from landers.errors import EnvCrashed, LandersError, first_line
 
 
 def has_display() -> bool:
@@ -72,7 +72,12 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
                                    "`landers record` writes a video instead.")
             total, done = 0.0, False
             while not done:
-                obs, reward, terminated, truncated, _ = env.step(agent.predict(obs, deterministic))
+                action = agent.predict(obs, deterministic)
+                try:
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                except Exception as e:  # the env's own code failed mid-episode: its traceback shows where
+                    raise EnvCrashed(f"{agent.env_id} raised {type(e).__name__} ({first_line(e)}) in episode "
+                                     f"{episode + 1}.") from e
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from landers import __version__
-from landers.algos import first_line
 from landers.core import checkpoint
 from landers.core.files import read_eval, read_json_object
-from landers.errors import LandersError
+from landers.errors import LandersError, first_line
 from landers.share.card import model_card
 
 SCHEME = "hf://"
