@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scale"))
 from test_ray import ray_env  # noqa: E402, F401  (fixture: a marked Ray environment, none left behind)
@@ -91,6 +91,7 @@ def assert_history_matches(hist: list[dict], expected: list[tuple[str, dict]], f
             assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
 
 
+@pytest.mark.slow  # a landers process with W&B: 37 s at load 5
 def test_train_track_wandb_logs_what_tensorboard_gets_the_config_evals_video_final_and_report(tmp_path):
     run_dir = tmp_path / "run"
     result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "1024", "--seed", "2", "--backend", "gymnasium",
@@ -134,6 +135,7 @@ def test_train_track_wandb_logs_what_tensorboard_gets_the_config_evals_video_fin
     assert (offline / "files" / "report.html").read_bytes() == (run_dir / "report.html").read_bytes()
 
 
+@pytest.mark.slow  # two landers processes with W&B: 27 s
 def test_resume_continues_the_same_wandb_run_without_duplicate_steps(tmp_path):
     env = wandb_env(tmp_path)
     run_dir = tmp_path / "run"
@@ -164,16 +166,17 @@ def test_resume_continues_the_same_wandb_run_without_duplicate_steps(tmp_path):
     assert len(steps) == len(set(steps)) and steps[-1] == 2560
 
 
-def test_track_wandb_without_wandb_installed_is_one_sentence(tmp_path):
-    shim = tmp_path / "shim" / "wandb"
-    shim.mkdir(parents=True)
-    (shim / "__init__.py").write_text("raise ImportError(\"No module named 'wandb'\", name='wandb')\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "shim"), os.environ.get("PYTHONPATH", "")]))
-    result = landers_cli("train", "ppo", "CartPole-v1", "--steps", "64", "--run-dir", str(tmp_path / "run"),
-                         "--track", "wandb", env=env)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == "error: --track wandb needs wandb: pip install 'landers[track]'."
-    assert not (tmp_path / "run").exists()
+def test_track_wandb_without_wandb_installed_is_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # what `import wandb` meets when it is not installed
+    for command in (["train", "ppo", "CartPole-v1", "--steps", "64", "--run-dir", str(tmp_path / "run")],
+                    ["compare", "CartPole-v1", "--out", str(tmp_path / "cmp")],
+                    ["tune", "ppo", "CartPole-v1", "--out", str(tmp_path / "study")]):
+        result = landers_in_process(*command, "--track", "wandb")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == "error: --track wandb needs wandb: pip install 'landers[track]'."
+    assert not any(tmp_path.iterdir())
+    result = landers_in_process("train", "ppo", "CartPole-v1", "--wandb-project", "p")
+    assert result.returncode == 2 and "go with --track wandb" in result.stderr
 
 
 def test_unknown_tracker_is_one_sentence():
@@ -237,6 +240,7 @@ def test_tune_tracks_every_seed_of_every_trial_in_one_group(tmp_path, ray_env): 
         assert (report / "files" / name).read_bytes() == (out / name).read_bytes(), name
 
 
+@pytest.mark.slow  # W&B's service in a process of its own: 17 s
 def test_wandb_that_cannot_start_is_one_sentence_and_leaves_no_run(tmp_path):
     env = dict(wandb_env(tmp_path), WANDB_MODE="online")  # no API key anywhere: W&B refuses at once
     run_dir = tmp_path / "run"
@@ -248,8 +252,8 @@ def test_wandb_that_cannot_start_is_one_sentence_and_leaves_no_run(tmp_path):
     assert not run_dir.exists()
 
 
-def test_commands_import_neither_wandb_nor_huggingface_hub_until_they_use_them():
-    code = ("import sys, landers, landers.cli, landers.run.rundir, landers.run.runlog, landers.scale.ray_runner; "
+def test_landers_imports_neither_wandb_nor_huggingface_hub_until_a_command_uses_them():
+    code = ("import sys, landers, landers.cli, landers.run.rundir, landers.run.runlog, landers.share.hub; "
             "print([m for m in ('wandb', 'huggingface_hub') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import landers
-from conftest import landers_cli
+from conftest import landers_cli, landers_in_process
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
 
@@ -61,7 +61,7 @@ def pushed(cartpole_run, tmp_path_factory):
     """The folder `landers push --dry-run` writes for the shared CartPole run."""
     out = tmp_path_factory.mktemp("push") / "repo"
     before = tree(cartpole_run)
-    result = landers_cli("push", str(cartpole_run), "--repo", REPO, "--dry-run", "--out", str(out))
+    result = landers_in_process("push", str(cartpole_run), "--repo", REPO, "--dry-run", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "dry run: nothing uploaded" in result.stdout
     assert tree(cartpole_run) == before  # pushing writes nothing into the run
@@ -134,20 +134,16 @@ def test_dry_run_refuses_a_used_out_and_a_bad_repo_id(cartpole_run, tmp_path):
     used = tmp_path / "used"
     used.mkdir()
     (used / "mine.txt").write_text("keep")
-    one_sentence(landers_cli("push", str(cartpole_run), "--repo", REPO, "--dry-run", "--out", str(used)),
+    one_sentence(landers_in_process("push", str(cartpole_run), "--repo", REPO, "--dry-run", "--out", str(used)),
                  "not an empty directory")
     assert tree(used) == {"mine.txt": b"keep"}
-    one_sentence(landers_cli("push", str(cartpole_run), "--repo", "no-user", "--dry-run", "--out",
-                             str(tmp_path / "o")), "USER/NAME")
-    one_sentence(landers_cli("push", str(cartpole_run), "--repo", REPO, "--dry-run"), "--out")
+    one_sentence(landers_in_process("push", str(cartpole_run), "--repo", "no-user", "--dry-run", "--out",
+                                    str(tmp_path / "o")), "USER/NAME")
+    one_sentence(landers_in_process("push", str(cartpole_run), "--repo", REPO, "--dry-run"), "--out")
     assert not (tmp_path / "o").exists()
 
 
-def test_push_without_the_hub_reachable_is_one_sentence_and_uploads_nothing(cartpole_run, hf_env, tmp_path):
-    result = landers_cli("push", str(cartpole_run), "--repo", REPO, "--token", "hf_fake", env=hf_env)
-    one_sentence(result, "HF_HUB_OFFLINE", "--dry-run")
-
-
+@pytest.mark.slow  # an evaluation, a video and an export: 6.5 s at load 5
 def test_a_checkpoint_the_run_did_not_evaluate_is_evaluated_with_the_random_baseline(cartpole_run, tmp_path):
     from landers.share.hub import stage
 
@@ -173,6 +169,7 @@ def test_cache_layout_is_what_huggingface_hub_reads(pushed, tmp_path):
     assert {f.file_name for r in repo.revisions for f in r.files} == {Path(n).name for n in EXPECTED_FILES}
 
 
+@pytest.mark.slow  # six landers processes: 66 s at load 5
 def test_eval_export_and_record_of_hf_path_read_the_cache_offline(pushed, cartpole_run, hf_env, tmp_path):
     commit = place_in_cache(pushed, Path(hf_env["HF_HUB_CACHE"]), REPO, refs=("main", "v1"))
     ev = json.loads((pushed / "eval.json").read_text())
@@ -199,6 +196,7 @@ def test_eval_export_and_record_of_hf_path_read_the_cache_offline(pushed, cartpo
     assert set(tree(snapshot)) == EXPECTED_FILES  # nothing written into the cache
 
 
+@pytest.mark.slow  # a process of its own (huggingface_hub reads HF_HUB_* at import): 9 s
 def test_landers_load_of_hf_path_gives_the_same_agent(pushed, cartpole_run, hf_env):
     place_in_cache(pushed, Path(hf_env["HF_HUB_CACHE"]), REPO)
     script = (
@@ -279,13 +277,21 @@ def test_bad_hf_paths_are_one_sentence(pushed, offline_cache):
             landers.load(path)
 
 
-def test_cli_error_on_an_hf_path_is_one_sentence(hf_env):
-    one_sentence(landers_cli("eval", "hf://nobody/nothing", env=hf_env), "not in huggingface_hub's cache")
+def test_cli_error_on_an_hf_path_is_one_sentence(offline_cache):
+    one_sentence(landers_in_process("eval", "hf://nobody/nothing"), "not in huggingface_hub's cache")
 
 
-def test_push_without_a_token_is_one_sentence(cartpole_run, hf_env):
-    env = dict(hf_env, HF_HUB_OFFLINE="0")  # no token is found before any request is made
-    one_sentence(landers_cli("push", str(cartpole_run), "--repo", REPO, env=env), "token", "HF_TOKEN")
+def test_push_offline_or_without_a_token_is_one_sentence_before_any_work(cartpole_run, offline_cache, monkeypatch,
+                                                                        tmp_path):
+    from huggingface_hub import constants
+
+    one_sentence(landers_in_process("push", str(cartpole_run), "--repo", REPO, "--token", "hf_x"),
+                 "HF_HUB_OFFLINE", "--dry-run")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # no token is found before any request is made
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
+    one_sentence(landers_in_process("push", str(cartpole_run), "--repo", REPO), "token", "HF_TOKEN")
 
 
 def test_without_huggingface_hub_push_and_hf_paths_say_how_to_install_it(monkeypatch, cartpole_run, tmp_path):
@@ -302,6 +308,7 @@ def test_without_huggingface_hub_push_and_hf_paths_say_how_to_install_it(monkeyp
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # two stagings, one recording a video: 8.6 s
 def test_the_runs_own_video_of_the_checkpoint_is_pushed_and_an_older_one_is_not(cartpole_run, tmp_path):
     from landers.share.hub import stage
 
