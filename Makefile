@@ -9,13 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint-fix bench browser xvfb clean
+.PHONY: demo test check lint-fix bench browser xvfb clean docs docs-serve docs-gen docs-curves
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,hub,track,dev]"
+	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,hub,track,docs,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -53,5 +53,23 @@ bench: $(STAMP)
 	$(PY) bench/solve_time.py --env CartPole-v1 --seeds 5
 	$(PY) bench/solve_time.py --env LunarLander-v3 --seeds 5
 
+# The documentation site (docs/, mkdocs.yml). docs-gen rewrites the generated pages (CLI,
+# hyperparameters, benchmark tables) from the code and bench/'s results files; docs-curves
+# retrains the pictures: the algorithms page's learning curves with `landers compare` (Ray, a
+# few minutes) and the getting-started page's report (a CartPole run, headless Chromium).
+docs: $(STAMP)
+	$(PY) docs/gen.py --check
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
+docs-gen: $(STAMP)
+	$(PY) docs/gen.py
+
+docs-curves: $(STAMP) browser
+	$(PY) docs/gen_curves.py
+	$(PY) docs/gen_report_shot.py
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

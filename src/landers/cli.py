@@ -56,7 +56,7 @@ def _agent_path(path: str) -> Path:
     return resolve(path)
 
 
-HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME[@REV] (a repository `landers push` made)"
+HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME (@REV for a branch, tag or commit), a repository `landers push` made"
 
 
 @app.command()

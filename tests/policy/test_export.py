@@ -27,7 +27,7 @@ from landers.policy.spaces import ObsLayout
 from test_cli import assert_one_sentence_error
 
 ort = pytest.importorskip("onnxruntime", reason="needs the export extra: pip install 'landers[export]'")
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "guides" / "export.md"  # where the README's examples went
 
 
 def normalizer(dim: int, seed: int) -> ObsNormalizer:
@@ -323,7 +323,7 @@ sys.meta_path.insert(0, Block())
 
 
 def readme_snippet(containing: str = "import onnxruntime") -> str:
-    """The README's Python example containing `containing` (by default the one that plays an
+    """The export guide's Python example containing `containing` (by default the one that plays an
     episode with gymnasium and onnxruntime only)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     (snippet,) = [b for b in blocks if containing in b]
