@@ -72,19 +72,19 @@ def test_bad_input_on_an_existing_run_modifies_nothing(cartpole_run, tmp_path):
 
 
 def test_eval_json(cartpole_run):
-    result = landers_cli("eval", str(cartpole_run), "--episodes", "6", "--json")
+    result = landers_in_process("eval", str(cartpole_run), "--episodes", "6", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"mean", "std", "episodes", "returns"} and data["episodes"] == 6
     assert len(data["returns"]) == 6 and min(data["returns"]) >= 8  # CartPole episodes last >= 8 steps
-    again = json.loads(landers_cli("eval", str(cartpole_run / "checkpoints" / "best"), "--episodes", "6", "--json").stdout)
+    again = json.loads(landers_in_process("eval", str(cartpole_run / "checkpoints" / "best"), "--episodes", "6", "--json").stdout)
     assert again["episodes"] == 6
 
 
 def test_eval_max_steps_caps_each_episode(cartpole_run):
-    full = json.loads(landers_cli("eval", str(cartpole_run), "--episodes", "5", "--json").stdout)
+    full = json.loads(landers_in_process("eval", str(cartpole_run), "--episodes", "5", "--json").stdout)
     assert max(full["returns"]) > 12  # so that the cap below has something to cut
-    capped = landers_cli("eval", str(cartpole_run), "--episodes", "5", "--max-steps", "12", "--json")
+    capped = landers_in_process("eval", str(cartpole_run), "--episodes", "5", "--max-steps", "12", "--json")
     assert capped.returncode == 0, capped.stderr
     assert max(json.loads(capped.stdout)["returns"]) <= 12  # CartPole: return = steps
     assert_one_sentence_error(landers_in_process("eval", str(cartpole_run), "--max-steps", "-1"), "--max-steps")
@@ -141,7 +141,7 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(cart
     run.mkdir()
     shutil.copy(cartpole_run / "config.json", run / "config.json")
     (run / "metrics.csv").write_text((cartpole_run / "metrics.csv").read_text())  # rows of the dead attempt
-    result = landers_cli("train", "--resume", str(run), "--steps", "512", "--quiet")
+    result = landers_in_process("train", "--resume", str(run), "--steps", "512", "--quiet")
     assert result.returncode == 0, result.stderr
     steps = [line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == [str(64 * (i + 1)) for i in range(8)]

@@ -162,6 +162,7 @@ def test_compare_passes_env_arguments_to_its_runs(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="MuJoCo is not installed: pip install 'landers[mujoco]'")
+@pytest.mark.slow  # a landers process training MuJoCo: ~8 s at load 10
 def test_mujoco_smoke_run_uses_the_ppo_mujoco_preset(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "Hopper-v4", "--steps", "128", "--set", "num_steps=64",

@@ -179,6 +179,7 @@ BACKENDS = ["gymnasium", pytest.param("envpool", marks=pytest.mark.skipif(
     resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed"))]
 
 
+@pytest.mark.slow  # the real Breakout on both backends: ~19 s at load 11
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_real_breakout_backends_agree_on_shape_dtype_and_semantics(backend):
     envs = VecEnv("BreakoutNoFrameskip-v4", 4, seed=1, backend=backend)

@@ -203,7 +203,9 @@ def test_the_readme_feeds_a_dict_observation(space_agents, tmp_path):
     assert len(set(actions)) == 3
 
 
-@pytest.mark.parametrize("env_id", ["MultiDiscreteMatch-v0", "BitFlip-v0", "DictPixels-v0", "NestedStarts-v0"])
+# DictPixels trains and exports a CNN: ~23 s at load 11, the others 3-5 s.
+@pytest.mark.parametrize("env_id", ["MultiDiscreteMatch-v0", "BitFlip-v0", pytest.param("DictPixels-v0", marks=pytest.mark.slow),
+                                    "NestedStarts-v0"])
 def test_stochastic_params_of_every_space(env_id, space_agents, tmp_path):
     agent = space_agents(env_id)
     result = export(agent, tmp_path / "params.onnx", stochastic_params=True, samples=64)
@@ -248,6 +250,7 @@ def test_clashing_input_names_are_refused_in_one_sentence():
         ObservationInput(ObsLayout(space), None)
 
 
+@pytest.mark.slow  # three trainings and exports: ~18 s at load 11
 @pytest.mark.parametrize("algo, env_id, settings", [
     ("a2c", "LunarLanderContinuous-v3", dict(num_envs=4, num_steps=5, shared_network=True, norm_obs=True)),
     ("trpo", "CartPole-v1", dict(num_envs=4, num_steps=32, vf_epochs=2, norm_obs=True)),

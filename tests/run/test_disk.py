@@ -118,6 +118,7 @@ def test_a_run_whose_disk_fills_up_ends_in_one_sentence_and_resumes_once_there_i
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # landers processes on a read-only mount: ~8 s at load 10
 def test_a_read_only_filesystem_is_one_sentence_and_changes_nothing(cartpole_run, mount):
     run = mount("2m") / "run"
     shutil.copytree(cartpole_run, run)

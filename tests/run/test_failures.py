@@ -121,6 +121,7 @@ def test_an_env_that_raises_mid_rollout_shows_its_traceback_then_what_was_kept(t
     assert all_finite(tensors)
 
 
+@pytest.mark.slow  # a landers process; its mid-rollout sibling keeps the env-crash exit code in the quick tier
 def test_an_env_that_raises_in_its_first_reset_shows_its_traceback_then_one_line_and_leaves_nothing(tmp_path):
     run = tmp_path / "run"
     result = landers_cli("train", "ppo", "fake_envs:RefusesSeedOne-v0", "--seed", "1", "--steps", "256",

@@ -88,6 +88,7 @@ def _start_training(tmp_path, *extra):
     return proc, run
 
 
+@pytest.mark.slow  # a landers process and SIGINT: ~10 s at load 10
 def test_ctrl_c_saves_last_and_exits_with_a_clear_message(tmp_path):
     proc, run = _start_training(tmp_path)
     proc.send_signal(signal.SIGINT)

@@ -55,6 +55,7 @@ def virtual_display():
         server.wait(timeout=10)
 
 
+@pytest.mark.slow  # Xvfb, a landers process and SIGINT: ~7 s at load 10
 def test_play_shows_the_agent_in_a_window_and_ctrl_c_ends_cleanly(cartpole_run, virtual_display):
     from PIL import ImageGrab
 
