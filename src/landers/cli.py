@@ -24,7 +24,8 @@ EXIT_CODES = {
     130: "interrupted (Ctrl-C); `landers play` ends with 0, Ctrl-C being how a viewer says enough",
 }
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: help is plain text, since rich markup swallowed every "[default: ...]".
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Train, evaluate and inspect policy-optimization agents.",
                   epilog="Exit codes:\n\n" + "\n\n".join(f"{code}: {meaning}." for code, meaning in EXIT_CODES.items()))
 
@@ -59,13 +60,37 @@ def _agent_path(path: str) -> Path:
 HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME (@REV for a branch, tag or commit), a repository `landers push` made"
 
 
+ALGO_NAMES = "ppo, a2c, trpo, reinforce or random"  # written out: importing the registry imports torch
+
+
+def env_arg(text: str):
+    """An env as the command line names it: a Gymnasium id (`module:EnvId` too), or the import
+    path of a factory or env class, `module:callable`, as config.json records it (env_factory)."""
+    module, sep, name = text.rpartition(":")
+    if not sep or not module or "<" in text:
+        return text
+    import gymnasium as gym
+
+    from landers.envs.source import resolve
+
+    try:
+        found = resolve(text, "env factory")
+    except LandersError:
+        return text  # an id after all (or a module that fails to import): env_spec says which
+    return text if name in gym.registry else found
+
+
 @app.command()
 def train(
-    algo: Optional[str] = typer.Argument(None, help="algorithm: ppo"),
-    env_id: Optional[str] = typer.Argument(None, help="Gymnasium env id, e.g. LunarLander-v3 or module:EnvId"),
+    algo: Optional[str] = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
+    env_id: Optional[str] = typer.Argument(
+        None, help="Gymnasium env id, e.g. LunarLander-v3; module:EnvId or module:factory imports module "
+                   "(from the current directory first), as config.json records a factory"),
     steps: Optional[int] = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
     seed: Optional[int] = typer.Option(None, help="random seed [default: 0]"),
-    preset: Optional[str] = typer.Option(None, help="preset name (see `landers presets`) [default: the env's tuned preset]"),
+    preset: Optional[str] = typer.Option(
+        None, help="preset name or preset file (see `landers presets`), or none for the algorithm's general "
+                   "defaults [default: the env's tuned preset]"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
     env_kwargs: Optional[List[str]] = typer.Option(
         None, "--env-kwargs", help="an argument of the env's constructor, KEY=VALUE with a JSON value (repeatable)"),
@@ -79,6 +104,9 @@ def train(
     eval_every: Optional[int] = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
     eval_episodes: Optional[int] = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
     record_every: Optional[int] = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
+    stop_return: Optional[float] = typer.Option(
+        None, help="end training once a periodic evaluation's mean return reaches this (saved and evaluated "
+                   "as at the end)"),
     report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     track: Optional[str] = typer.Option(
@@ -112,20 +140,24 @@ def train(
                                                 ("--run-dir", run_dir), ("--eval-every", eval_every),
                                                 ("--eval-episodes", eval_episodes),
                                                 ("--record-every", record_every)) if value]
+            if stop_return is not None:
+                set_ = [*(set_ or []), f"stop_return={stop_return}"]
             if changed:
                 raise LandersError(f"{', '.join(changed)} cannot change when resuming; only --steps and --set can.")
-            run = rundir.resume(resume, steps=steps, quiet=quiet, hooks=hooks, expect_algo=algo,
-                                expect_env_id=env_id, overrides=config_mod.parse_assignments(set_))
+            run = rundir.resume(resume, steps=steps, quiet=quiet, hooks=hooks,
+                                expect_algo=algo.lower() if algo else None, expect_env_id=env_id,
+                                overrides=config_mod.parse_assignments(set_))
         else:
             if algo is None or env_id is None:
                 raise LandersError("Give ALGO and ENV_ID (e.g. landers train ppo CartPole-v1), or --resume RUN_DIR.")
             overrides = config_mod.parse_assignments(set_)
             if envs is not None:
                 overrides["num_envs"] = envs
-            spec = spec_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps, seed=seed or 0,
-                                       env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
+            spec = spec_mod.make_spec(algo, env_arg(env_id), preset=preset, overrides=overrides, steps=steps,
+                                       seed=seed or 0, env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
-                                       eval_episodes=eval_episodes, record_every=record_every)
+                                       eval_episodes=eval_episodes, record_every=record_every,
+                                       stop_return=stop_return)
             run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
             from landers.see.report import write_report
@@ -145,6 +177,8 @@ def train(
     if tracker is not None:
         tracker.finish()
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
+    if run.stopped:
+        typer.echo(f"stopped at step {run.global_step:,}: {run.stopped}")
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
 
@@ -177,7 +211,7 @@ def eval_(
             seed = run.get("seed", 0) + EVAL_SEED_OFFSET
         if max_steps is None:
             max_steps = run.get("eval_max_steps", 0)
-        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
+        result = evaluate(agent, env_arg(env) if env else None, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
                           max_steps=max_steps or None)
     except LandersError as e:
         _fail_with(e)
@@ -190,34 +224,95 @@ def eval_(
 
 
 @app.command()
-def presets() -> None:
-    """List the shipped presets with their measured results."""
-    from landers.core.config import all_presets
+def presets(
+    name: Optional[str] = typer.Argument(None, help="a preset's name: print all it sets"),
+    as_json: bool = typer.Option(False, "--json", help="print every preset (or NAME) in full as JSON"),
+) -> None:
+    """List the shipped presets: algorithm, env, step budget and measured result."""
+    import dataclasses
 
-    for p in all_presets().values():
-        typer.echo(f"{p.name}: {p.algo} on {p.env_id}, {p.steps:,} steps. {p.description}")
-        if p.results:
-            typer.echo(f"    measured: {p.results.get('summary', json.dumps(p.results))}")
+    from landers.core.config import all_presets, unknown_key_error
+
+    found = all_presets()
+    try:
+        if name is not None and name not in found:
+            raise unknown_key_error(name, list(found), "preset", plural="presets")
+    except LandersError as e:
+        _fail_with(e)
+    chosen = [found[name]] if name is not None else list(found.values())
+    if as_json or name is not None:
+        data = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in chosen}
+        typer.echo(json.dumps(data if name is None else data[name], indent=2))
+        return
+    rows = [(p.name, p.algo, p.env_id if isinstance(p.env_id, str) else f"{p.env_id[0]} (+{len(p.env_id) - 1})",
+             f"{p.steps:,}", _result_in_brief(p.results.get("summary", ""))) for p in chosen]
+    widths = [max(len(r[i]) for r in rows + [PRESET_COLUMNS]) for i in range(4)]
+    for row in [PRESET_COLUMNS, *rows]:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    typer.echo("landers presets NAME (or --json) prints what a preset sets and how its result was measured.")
+
+
+PRESET_COLUMNS = ("name", "algo", "env", "steps", "measured")
+
+
+def _result_in_brief(summary: str, width: int = 60) -> str:
+    """A preset's measured result, its first clause (the full text: `landers presets NAME`)."""
+    first = summary.split(";")[0].strip()
+    return first if len(first) <= width else first[: width - 3].rstrip() + "..."
 
 
 @app.command()
-def config(algo: str = typer.Argument("ppo", help="algorithm")) -> None:
-    """List an algorithm's hyperparameters (for --set) and the run options, with defaults."""
+def config(
+    algo: str = typer.Argument("ppo", help=f"algorithm: {ALGO_NAMES}"),
+    env: Optional[str] = typer.Option(
+        None, "--env", help="print the values a run on this env would use, and where each comes from"),
+    preset: Optional[str] = typer.Option(None, help="as for train: a preset name or file, or none"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="as for train, KEY=VALUE"),
+    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+) -> None:
+    """List an algorithm's hyperparameters (for --set) and the run options with their defaults;
+    with --env, the values a `landers train ALGO ENV` would use and where each comes from
+    (default, preset, --set)."""
     from landers.algos import get_algo
     from landers.core.config import field_docs
-    from landers.run.spec import RUN_OPTIONS, RunSpec
+    from landers.run.spec import RUN_OPTIONS, RunSpec, make_spec, value_sources
 
     try:
         module = get_algo(algo)
+        if env is None:
+            if preset or set_ or env_kwargs:
+                raise LandersError("--preset, --set and --env-kwargs describe a run: give its --env too.")
+        else:
+            from landers.core import config as config_mod
+            from landers.envs.source import parse_env_kwargs
+
+            overrides = config_mod.parse_assignments(set_)
+            spec = make_spec(algo, env_arg(env), preset=preset, overrides=dict(overrides),
+                             env_kwargs=parse_env_kwargs(env_kwargs))
     except LandersError as e:
         _fail_with(e)
-    typer.echo(f"{algo} hyperparameters (--set KEY=VALUE):")
+    if env is not None:
+        sources = value_sources(spec, overrides)
+        typer.echo(f"{spec.algo} on {spec.env.describe()}: preset {spec.preset or 'none'}")
+        for section, names in (("hyperparameters", [n for n, *_ in field_docs(module.Config)]),
+                               ("run options", RUN_OPTIONS)):
+            typer.echo(f"{section}:")
+            for key in names:
+                value = getattr(spec.hparams if section == "hyperparameters" else spec, key)
+                typer.echo(f"  {key:<20} {_show(value):<14} {sources[key]}")
+        return
+    typer.echo(f"{algo.lower()} hyperparameters (--set KEY=VALUE), general defaults; a preset may change them "
+               f"(landers config {algo.lower()} --env ENV_ID shows a run's values):")
     for name, tp, default, help_ in field_docs(module.Config):
         typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
     typer.echo("run options (--set KEY=VALUE or their own flags):")
     for name, tp, default, help_ in field_docs(RunSpec):
         if name in RUN_OPTIONS:
             typer.echo(f"  {name:<18} {tp:<16} {str(default):<10} {help_}")
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 @app.command()
@@ -521,6 +616,12 @@ def report(
 def main() -> None:
     """The command line in this process, ending in SystemExit (for tools that run it in-process,
     such as bench/profile_train.py); the `landers` program is `run`."""
+    import os
+
+    # `module:EnvId` and `module:factory` import from the current directory first, as under
+    # `python -m` (the `landers` script's own directory is first on sys.path instead).
+    if sys.path[:1] not in ([""], [os.getcwd()]):
+        sys.path.insert(0, os.getcwd())
     try:
         app()
     except KeyboardInterrupt:

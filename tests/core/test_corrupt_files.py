@@ -115,7 +115,7 @@ def test_mis_shaped_optimizer_moments_are_named_before_training(cartpole_run, tm
     ('["a", "list"]', ["corrupt", "list"]),
     ('{"algo": "ppo", "env_id": "CartPole-v1", "steps": "many", "hparams": {}}', ["'steps' should be int"]),
     ('{"algo": "ppo", "env_id": "CartPole-v1", "hparams": {"lr": [1, 2]}}', ["'lr' should be float"]),
-    ('{"algo": "ppo", "env_id": "CartPole-v1", "hparams": {"num_envs": 0}}', ["num_envs must be positive"]),
+    ('{"algo": "ppo", "env_id": "CartPole-v1", "hparams": {"num_envs": 0}}', ["num_envs=0 must be positive"]),
 ])
 def test_a_corrupt_config_json_is_one_sentence_for_resume_plot_and_report(cartpole_run, tmp_path, text, fragments):
     run = copy_run(cartpole_run, tmp_path)

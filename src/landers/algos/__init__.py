@@ -49,9 +49,10 @@ MAX_SPACE_SIZE = 2**26  # elements of an observation or action; far above any en
 
 
 def get_algo(name: str) -> ModuleType:
-    if name not in ALGOS:
-        raise unknown_key_error(name, list(ALGOS), "algorithm")
-    return importlib.import_module(ALGOS[name])
+    """The algorithm's module; names are case-insensitive (`PPO` is `ppo`)."""
+    if not isinstance(name, str) or name.lower() not in ALGOS:
+        raise unknown_key_error(str(name), list(ALGOS), "algorithm", plural="algorithms")
+    return importlib.import_module(ALGOS[name.lower()])
 
 
 def make_model(algo: ModuleType, cfg: Any, observation_space, action_space) -> torch.nn.Module:
@@ -129,6 +130,8 @@ def load(path: str | Path, device: str = "cpu", env: Any = None) -> Agent:
         with torch.device("meta"):  # shapes only, no memory: the saved tensors must fit them first
             checkpoint.check_tensors(tensors, make_model(algo, cfg, obs_space, act_space).state_dict(), "model.", path)
         model = make_model(algo, cfg, obs_space, act_space)
+    except LandersError:  # the algorithm's own sentence (e.g. TRPO on pixels)
+        raise
     except (TypeError, ValueError, RuntimeError) as e:
         raise LandersError(f"Checkpoint '{path}' describes a network this version cannot build "
                            f"({first_line(e)}).") from None

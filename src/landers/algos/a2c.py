@@ -10,9 +10,8 @@ from torch import nn
 
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, make_adam, optimizer_step, set_lr
-from landers.core.config import BaseConfig, doc
+from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float
-from landers.errors import LandersError
 from landers.core.rollout import Rollout
 
 
@@ -31,10 +30,8 @@ class A2CConfig(BaseConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.optimizer not in ("rmsprop", "adam"):
-            raise LandersError(f"optimizer must be rmsprop or adam, got '{self.optimizer}'.")
-        if not 0 <= self.gae_lambda <= 1:
-            raise LandersError("gae_lambda must be in [0, 1].")
+        must_be(self, ("optimizer",), lambda v: v in ("rmsprop", "adam"), "must be rmsprop or adam")
+        must_be(self, ("gae_lambda",), lambda v: 0 <= v <= 1, "must be in [0, 1]")
 
 
 Config = A2CConfig

@@ -13,7 +13,7 @@ from torch import nn
 
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, optimizer_step, set_lr
-from landers.core.config import BaseConfig, doc
+from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
 from landers.core.rollout import Rollout
@@ -37,15 +37,12 @@ class PPOConfig(BaseConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("num_minibatches", "update_epochs"):
-            if getattr(self, name) <= 0:
-                raise LandersError(f"{name} must be positive, got {getattr(self, name)}.")
+        must_be(self, ("num_minibatches", "update_epochs", "clip_coef"), lambda v: v > 0, "must be positive")
+        must_be(self, ("gae_lambda",), lambda v: 0 <= v <= 1, "must be in [0, 1]")
         if self.batch_size % self.num_minibatches:
             raise LandersError(
                 f"num_minibatches={self.num_minibatches} does not divide the batch "
                 f"num_envs * num_steps = {self.batch_size}.")
-        if not 0 <= self.gae_lambda <= 1 or not self.clip_coef > 0:
-            raise LandersError("gae_lambda must be in [0, 1] and clip_coef positive.")
 
     @property
     def minibatch_size(self) -> int:

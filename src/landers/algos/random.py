@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from landers.core.config import doc
-from landers.errors import LandersError
+from landers.core.config import doc, must_be
 from landers.core.rollout import Rollout
 from landers.policy.spaces import env_actions
 
@@ -22,8 +21,7 @@ class RandomConfig:
     num_steps: int = doc(128, "steps per environment between log rows")
 
     def __post_init__(self):
-        if self.num_envs <= 0 or self.num_steps <= 0:
-            raise LandersError("num_envs and num_steps must be positive.")
+        must_be(self, ("num_envs", "num_steps"), lambda v: v > 0, "must be positive")
 
     @property
     def batch_size(self) -> int:

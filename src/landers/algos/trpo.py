@@ -13,7 +13,7 @@ from torch import nn
 
 from landers.core.advantages import explained_variance, gae
 from landers.algos import annealed, make_adam, optimizer_step, set_lr
-from landers.core.config import BaseConfig, doc
+from landers.core.config import BaseConfig, doc, must_be
 from landers.core.search import Choice, Float, Int
 from landers.errors import Diverged, LandersError
 from landers.core.rollout import Rollout
@@ -42,12 +42,10 @@ class TRPOConfig(BaseConfig):
         super().__post_init__()
         if self.shared_network:
             raise LandersError("TRPO needs separate actor and critic networks (shared_network=false).")
-        if not (self.max_kl > 0 and self.cg_damping >= 0 and self.cg_iters > 0 and self.line_search_steps > 0
-                and 0 < self.line_search_decay < 1):
-            raise LandersError("max_kl, cg_iters and line_search_steps must be positive, cg_damping >= 0, "
-                               "line_search_decay in (0, 1).")
-        if self.vf_epochs <= 0 or self.vf_minibatches <= 0:
-            raise LandersError("vf_epochs and vf_minibatches must be positive.")
+        must_be(self, ("max_kl", "cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"), lambda v: v > 0,
+                "must be positive")
+        must_be(self, ("cg_damping",), lambda v: v >= 0, "must be >= 0")
+        must_be(self, ("line_search_decay",), lambda v: 0 < v < 1, "must be in (0, 1)")
 
 
 Config = TRPOConfig

@@ -7,18 +7,18 @@ Every hyperparameter field carries its documentation in `metadata["help"]` (see 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import numbers
 import typing
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from landers.errors import LandersError
+from landers.errors import LandersError, close_names
 
 
 def doc(default: Any, help: str) -> Any:
@@ -75,8 +75,8 @@ def parse_value(tp: Any, text: str, key: str) -> Any:  # noqa: C901 (one branch 
         if tp is str:
             return text
     except ValueError:
-        raise LandersError(f"--set {key}={text}: expected a value of type {_type_name(tp)}.") from None
-    raise LandersError(f"--set {key}: unsupported field type {_type_name(tp)}.")
+        raise LandersError(f"{key}={text}: expected a value of type {_type_name(tp)}.") from None
+    raise LandersError(f"{key}: unsupported field type {_type_name(tp)}.")
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:
@@ -90,10 +90,28 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def unknown_key_error(key: str, known: list[str], what: str) -> LandersError:
-    close = difflib.get_close_matches(key, known, n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else f" Known keys: {', '.join(sorted(known))}."
-    return LandersError(f"Unknown {what} '{key}'.{hint}")
+def unknown_key_error(key: str, known: list[str], what: str, *, plural: str = "keys",
+                      also: dict[str, list[str]] | None = None) -> LandersError:
+    """One sentence for an unknown name: the close ones if any, else every known one (with the
+    names of `also`'s other kinds, e.g. the run options beside the hyperparameters)."""
+    everything = list(known) + [name for names in (also or {}).values() for name in names]
+    close = close_names(key, everything)
+    if close:
+        return LandersError(f"Unknown {what} '{key}'. Did you mean {', '.join(close)}?")
+    if not also:
+        return LandersError(f"Unknown {what} '{key}'. Known {plural}: {', '.join(sorted(known))}.")
+    lists = [f"{plural}: {', '.join(sorted(known))}"] + [f"{kind}: {', '.join(sorted(names))}"
+                                                          for kind, names in also.items()]
+    return LandersError(f"Unknown {what} '{key}'. Known {'; '.join(lists)}.")
+
+
+def must_be(cfg: Any, names: tuple[str, ...], ok: Callable[[Any], bool], rule: str) -> None:
+    """Raise one sentence naming the first field of `names` whose value fails `ok`, as
+    `lr=-1.0 must be positive`."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not ok(value):
+            raise LandersError(f"{name}={value!r} {rule}.")
 
 
 def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
@@ -199,17 +217,11 @@ class BaseConfig:
     norm_reward: bool = doc(False, "scale rewards by the running std of the discounted return")
 
     def __post_init__(self):
-        for name in ("num_envs", "num_steps"):
-            if getattr(self, name) <= 0:
-                raise LandersError(f"{name} must be positive, got {getattr(self, name)}.")
-        if not 0 < self.gamma <= 1:
-            raise LandersError(f"gamma must be in (0, 1], got {self.gamma}.")
-        if not (self.lr > 0 and self.max_grad_norm > 0):
-            raise LandersError("lr and max_grad_norm must be positive.")
-        if self.activation not in ("tanh", "relu"):
-            raise LandersError(f"activation must be tanh or relu, got '{self.activation}'.")
-        if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
-            raise LandersError("hidden_sizes must be positive layer sizes, e.g. 64,64.")
+        must_be(self, ("num_envs", "num_steps", "lr", "max_grad_norm"), lambda v: v > 0, "must be positive")
+        must_be(self, ("gamma",), lambda v: 0 < v <= 1, "must be in (0, 1]")
+        must_be(self, ("activation",), lambda v: v in ("tanh", "relu"), "must be tanh or relu")
+        must_be(self, ("hidden_sizes",), lambda v: bool(v) and min(v) > 0,
+                "must be positive layer sizes, e.g. (64, 64)")
 
     @property
     def batch_size(self) -> int:
@@ -274,9 +286,15 @@ def read_preset_file(path: Path) -> Preset:
     return preset_from_json(str(path), data, f"The preset file '{path}'")
 
 
+NO_PRESET = "none"  # `--preset none`, `preset=None` in Python: the algorithm's defaults
+
+
 def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
-    """The named preset (a shipped name or a path to a preset file), else the tuned preset
-    for (algo, env_id) when one ships, else None."""
+    """The named preset (a shipped name or a path to a preset file), else (`name` None) the tuned
+    preset for (algo, env_id) when one ships, else None. `name` "none" asks for no preset: the
+    algorithm's general defaults."""
+    if name is not None and name.lower() == NO_PRESET:
+        return None
     presets = all_presets()
     if name is not None:
         if name in presets:
@@ -284,7 +302,8 @@ def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
         elif name.endswith(".json") or Path(name).is_file():
             preset = read_preset_file(Path(name))
         else:
-            raise LandersError(f"{unknown_key_error(name, list(presets), 'preset')} A preset file's path works too.")
+            raise LandersError(f"{unknown_key_error(name, list(presets), 'preset', plural='presets')} "
+                              "A preset file's path works too, and none for no preset.")
         if preset.algo != algo:
             raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
         return preset

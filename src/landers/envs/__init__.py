@@ -14,7 +14,6 @@ what a truncated episode's value bootstrap needs.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import importlib.util
 import warnings
@@ -24,7 +23,7 @@ import numpy as np
 
 from landers.envs import atari
 from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs
-from landers.errors import EnvCrashed, LandersError, first_line
+from landers.errors import EnvCrashed, LandersError, close_names, first_line
 
 BACKENDS = ("auto", "gymnasium", "envpool")
 
@@ -42,7 +41,7 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     try:
         return gym.spec(name)
     except gym.error.Error:
-        close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
+        close = close_names(name, list(gym.registry))
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
 

@@ -96,6 +96,8 @@ class EnvSource:
                     # disable_env_checker: the checker wraps every step with Python-side assertions.
                     env = gym.make(self.env_id, disable_env_checker=True, **kwargs)
                 _MADE.add(self.env_id)
+        except LandersError:  # already one sentence (a factory's failure, an Atari setting)
+            raise
         except (TypeError, ValueError, AssertionError, gym.error.Error) as e:  # e.g. a refused argument
             raise LandersError(f"Cannot create {self.describe()}: {first_line(e)}.") from None
         for ref in self.wrappers:
@@ -208,6 +210,10 @@ def env_source(env: Any, kwargs: dict[str, Any] | None = None, wrappers: Any = (
         return EnvSource(env, kwargs, wrappers)
     if isinstance(env, gym.envs.registration.EnvSpec):
         return _from_env_spec(env, kwargs, wrappers)
+    if isinstance(env, gym.Env):  # a run builds one env per worker, and again on every later use
+        name = type(env.unwrapped).__name__
+        raise LandersError(f"env= is an env instance ({name}); training builds several envs, so pass the class "
+                           f"({name}), its id or a factory (lambda: {name}(...)) instead.")
     if callable(env):
         return EnvSource(getattr(env, "__name__", type(env).__name__), kwargs, wrappers, factory=reference(env))
     raise LandersError(f"An env must be a Gymnasium id, a gymnasium.EnvSpec or a callable returning an env, "

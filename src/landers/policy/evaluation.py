@@ -80,11 +80,32 @@ def run_episodes(policy: Callable[[Any], np.ndarray], env: str | EnvSource, epis
 def evaluate(agent, env: Any = None, episodes: int = 100, seed: int = EVAL_SEED_OFFSET,
              deterministic: bool = True, backend: str = "auto", max_steps: int | None = None) -> EvalResult:
     """Returns of `agent` (a `landers.Agent`) over `episodes` episodes of `env` (default: its
-    own; else an id, EnvSpec, factory or EnvSource with the same spaces)."""
+    own; else an id, EnvSpec, factory, EnvSource or env instance with the same spaces)."""
+    if isinstance(env, gym.Env):
+        agent.check_env(env, env.spec.id if env.spec is not None else type(env.unwrapped).__name__)
+        return episodes_on(env, lambda obs: agent.predict(obs, deterministic), episodes, seed, max_steps=max_steps)
     if env is not None and env != agent.env and env != agent.env_id:
         agent = agent.with_env(env)
     return run_episodes(lambda obs: agent.predict(obs, deterministic), agent.env, episodes, seed, backend,
                         max_steps=max_steps)
+
+
+def episodes_on(env: gym.Env, policy: Callable[[Any], Any], episodes: int, seed: int,
+                max_steps: int | None = None) -> EvalResult:
+    """Run `episodes` episodes of `policy` (one observation -> one action) one after another on
+    the caller's own env instance, episode i reset with seed `seed + i`; the env stays open.
+    `max_steps` caps an episode as in `run_episodes`."""
+    returns: list[float] = []
+    lengths: list[int] = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        total, length, done = 0.0, 0, False
+        while not done and not (max_steps and length >= max_steps):
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total, length, done = total + float(reward), length + 1, bool(terminated or truncated)
+        returns.append(total)
+        lengths.append(length)
+    return EvalResult(returns, lengths)
 
 
 def random_policy(action_space: gym.Space, num_envs: int, seed: int) -> Callable[[Any], np.ndarray]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from landers.core import checkpoint
 from landers.core.config import replace_config
+from landers.core.files import read_json_object
 from landers.core.lock import run_lock
 from landers.errors import LandersError, WriteFailed
 from landers.run.hooks import Hooks
@@ -69,6 +70,15 @@ FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "
                    "seed", "backend")
 
 
+def _refuse_reached_total(steps: int | None, found: Path, run_dir: Path) -> None:
+    """A `steps` total the checkpoint has reached would train nothing, yet rewrite config.json
+    and eval.json: one sentence instead."""
+    done = read_json_object(found / checkpoint.STATE).get("global_step")
+    if steps is not None and isinstance(done, int) and steps <= done:
+        raise LandersError(f"steps={steps} is not more than the {done:,} steps '{run_dir}' has done; "
+                           f"steps is the run's new total, e.g. steps={2 * done}.")
+
+
 def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hooks: Hooks = Hooks(),
            expect_algo: str | None = None, expect_env_id: str | None = None,
            overrides: dict[str, Any] | None = None) -> Run:
@@ -103,7 +113,8 @@ def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hook
     # A run killed before its first checkpoint has nothing to continue from: start it again.
     has_checkpoint = (run_dir / "checkpoints").is_dir()
     if has_checkpoint:
-        checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
+        found = checkpoint.find(run_dir / "checkpoints" / source)  # a corrupt one is named before anything is written
+        _refuse_reached_total(steps, found, run_dir)
     with run_lock(run_dir):
         trainer = Trainer(spec, run_dir, from_checkpoint=source if has_checkpoint else None, quiet=quiet,
                           hooks=hooks)

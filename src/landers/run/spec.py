@@ -4,6 +4,7 @@ which resolves a preset, `--set` overrides and run options into a validated spec
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import re
@@ -17,7 +18,16 @@ import numpy as np
 import torch
 
 from landers.algos import get_algo
-from landers.core.config import doc, find_preset, from_json, replace_config, to_json_dict, unknown_key_error
+from landers.core.config import (
+    NO_PRESET,
+    doc,
+    find_preset,
+    from_json,
+    must_be,
+    replace_config,
+    to_json_dict,
+    unknown_key_error,
+)
 from landers.core.files import read_json_object
 from landers.envs import resolve_backend
 from landers.envs.source import EnvSource, env_source
@@ -93,21 +103,24 @@ RUN_OPTIONS = [f.name for f in dataclasses.fields(RunSpec) if f.name not in ("al
 
 
 def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict[str, Any] | None = None,
-              env_kwargs: dict[str, Any] | None = None, wrappers: Any = (), **options: Any) -> RunSpec:
+              env_kwargs: dict[str, Any] | None = None, wrappers: Any = (), config: Any = None,
+              **options: Any) -> RunSpec:
     """Resolve preset, hyperparameter overrides and run options into a validated RunSpec.
 
     `env` is an id, a `gymnasium.EnvSpec`, a callable returning an env, or an `EnvSource`;
     `env_kwargs` and `wrappers` (`module:callable[:JSON]` or callables) add to it.
-    `overrides` may hold hyperparameters and run options (as from `--set`); values given as
-    strings are parsed to the field's type.
+    `preset` None takes the env's tuned preset when one ships (a factory's: that of the id its
+    env registers as), `"none"` none at all, else a preset name or file. `config` is the
+    algorithm's Config (then used whole: no preset's hyperparameters go under it) or a dict
+    layered over the preset like `overrides`. `overrides` may hold hyperparameters and run
+    options (as from `--set`); values given as strings are parsed to the field's type.
     """
     module = get_algo(algo)
+    algo = algo.lower()
     source = env_source(env, env_kwargs, wrappers)
     source.check()
-    env_id = source.env_id
-    found = find_preset(algo, source.registered_as(), preset) if source.factory is None or preset else None
-    hparams = module.Config()
-    overrides = dict(overrides or {})
+    hparams, preset, overrides = base_config(module, algo, config, preset, dict(overrides or {}))
+    found = find_preset(algo, preset_env_id(source) if preset is None else source.env_id, preset)
     run_overrides = {k: overrides.pop(k) for k in list(overrides) if k in RUN_OPTIONS}
     for key, value in options.items():
         if key not in RUN_OPTIONS:
@@ -119,15 +132,71 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         run_overrides.setdefault("steps", found.steps)
         if found.eval_every:
             run_overrides.setdefault("eval_every", found.eval_every)
+    unknown = [key for key in overrides if key not in {f.name for f in dataclasses.fields(hparams)}]
+    if unknown:
+        raise unknown_key_error(unknown[0], [f.name for f in dataclasses.fields(hparams)],
+                                "hyperparameter or run option", plural="hyperparameters",
+                                also={"run options": RUN_OPTIONS})
     hparams = replace_config(hparams, overrides)
-    spec = replace_config(RunSpec(algo=algo, env_id=env_id, env_kwargs=source.kwargs, wrappers=source.wrappers,
-                                  env_factory=source.factory, preset=found.name if found else None,
-                                  hparams=hparams), run_overrides)
+    spec = replace_config(RunSpec(algo=algo, env_id=source.env_id, env_kwargs=source.kwargs,
+                                  wrappers=source.wrappers, env_factory=source.factory,
+                                  preset=found.name if found else None, hparams=hparams), run_overrides)
     if found is not None and found.overlap and "overlap" not in run_overrides:
         cores = spec.threads or available_cores()  # compare and tune give each run its share as threads
         spec = dataclasses.replace(spec, overlap=cores >= 2 and can_overlap(module, source, hparams, spec.backend))
     validate(spec)
     return spec
+
+
+def base_config(module: Any, algo: str, config: Any, preset: str | None,
+                overrides: dict[str, Any]) -> tuple[Any, str | None, dict[str, Any]]:
+    """(the Config the preset and overrides go over, the preset to look for, the overrides) for
+    `make_spec`'s `config`: a dict joins the overrides; the algorithm's Config is used whole."""
+    if config is None:
+        return module.Config(), preset, overrides
+    if isinstance(config, dict):
+        return module.Config(), preset, {**config, **overrides}
+    if not isinstance(config, module.Config):
+        raise LandersError(f"config= is a {type(config).__name__}; {algo} takes its own Config "
+                           f"(landers.algos.{algo}.Config) or a dict of hyperparameters.")
+    if preset is not None and preset.lower() != NO_PRESET:
+        raise LandersError(f"config= gives every hyperparameter, so preset={preset!r} would have nothing to set; "
+                           "pass one of them.")
+    return config, NO_PRESET, overrides
+
+
+def preset_env_id(source: EnvSource) -> str:
+    """The id whose tuned preset this env gets: the id it registers as once its kwargs apply,
+    and for a factory the id its env says it was made from (`env.spec.id`; one env is built to
+    ask), so that `lambda: gym.make("CartPole-v1")` trains as "CartPole-v1" does. A factory
+    whose env has no registered spec gets no preset."""
+    if source.factory is None:
+        return source.registered_as()
+    probe = source.make()
+    try:
+        spec = probe.spec
+    finally:
+        probe.close()
+    if spec is None or spec.id not in gym.registry:
+        return source.env_id
+    try:
+        kwargs = json.loads(json.dumps(spec.kwargs))
+    except (TypeError, ValueError):  # arguments that are no JSON values: not a preset's env
+        return spec.id
+    return EnvSource(spec.id, kwargs).registered_as()
+
+
+def value_sources(spec: RunSpec, overrides: dict[str, Any]) -> dict[str, str]:
+    """Where each hyperparameter and run option of `spec` (made by `make_spec` with `overrides`)
+    comes from: "--set", "preset NAME" or "default"."""
+    found = find_preset(spec.algo, spec.env_id, spec.preset) if spec.preset else None
+    from_preset = set(found.hparams) if found else set()
+    if found is not None:
+        from_preset |= {"steps"} | ({"eval_every"} if found.eval_every else set()) | (
+            {"overlap"} if found.overlap else set())
+    names = [f.name for f in dataclasses.fields(spec.hparams)] + RUN_OPTIONS
+    return {name: "--set" if name in overrides else f"preset {spec.preset}" if name in from_preset else "default"
+            for name in names}
 
 
 def available_cores() -> int:
@@ -151,13 +220,10 @@ def can_overlap(module: Any, source: EnvSource, hparams: Any, backend: str) -> b
 
 
 def validate(spec: RunSpec) -> None:
-    for name in ("steps", "eval_episodes", "final_eval_episodes"):
-        if getattr(spec, name) <= 0:
-            raise LandersError(f"{name} must be positive, got {getattr(spec, name)}.")
-    if (min(spec.eval_every, spec.record_every, spec.threads, spec.env_threads, spec.eval_max_steps) < 0
-            or spec.checkpoint_every_s <= 0):
-        raise LandersError("eval_every, record_every, threads, env_threads and eval_max_steps must be >= 0, "
-                           "checkpoint_every_s positive.")
+    must_be(spec, ("steps", "eval_episodes", "final_eval_episodes", "checkpoint_every_s"), lambda v: v > 0,
+            "must be positive")
+    must_be(spec, ("eval_every", "record_every", "threads", "env_threads", "eval_max_steps"), lambda v: v >= 0,
+            "must be >= 0")
     if spec.record_every:
         from landers.see.video import _imageio
 
@@ -171,15 +237,15 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
-    except RuntimeError:
+    except (RuntimeError, TypeError):
         resolved = None
     if resolved is None or resolved.type not in ("cpu", "cuda"):
-        raise LandersError(f"Unknown device '{device}'; use auto, cpu, cuda or cuda:N.")
+        raise LandersError(f"Unknown device {device!r}; use auto, cpu, cuda or cuda:N.")
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise LandersError(f"--device {device} was asked for, but torch sees no CUDA device here.")
+            raise LandersError(f"device={device} was asked for, but torch sees no CUDA device here.")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise LandersError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+            raise LandersError(f"device={device}: this machine has {torch.cuda.device_count()} CUDA device(s).")
     return resolved
 
 

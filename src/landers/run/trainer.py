@@ -33,6 +33,7 @@ from landers.policy.agent import Agent
 from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.spaces import ObsLayout
+from landers.run.callbacks import Callbacks, Evaluation, Progress
 from landers.run.hooks import Hooks
 from landers.run.runlog import RunLog
 from landers.run.spec import RunSpec, resolve_device, versions
@@ -50,6 +51,7 @@ class Run:
     spec: RunSpec
     global_step: int
     train_time: float
+    stopped: str | None = None  # why training ended before its step budget (stop_return, a callback)
 
 
 class _StopRequest:
@@ -138,6 +140,8 @@ class Trainer:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step)
+        self.callbacks = hooks.callbacks or Callbacks()
+        self.last_eval: Evaluation | None = None  # this call's latest periodic evaluation, for callbacks
         self.runlog = RunLog(run_dir, resume_step=self.state.global_step,
                              extra_columns=getattr(self.algo, "METRICS", []), tracker=hooks.tracker,
                              config=spec.to_json())
@@ -188,8 +192,25 @@ class Trainer:
             state.model.train()
         if self.hooks.on_eval is not None:
             self.hooks.on_eval(row)
+        self.last_eval = Evaluation(step=state.global_step, mean=result.mean, std=result.std,
+                                    episodes=len(result.returns))
         if self.spec.stop_return is not None and result.mean >= self.spec.stop_return:
-            self.end_early = True
+            self.stop_early(f"evaluation {result.mean:.1f} >= stop_return ({self.spec.stop_return:g})")
+        if self.callbacks and not self.callbacks.on_eval(self.progress_record()):
+            self.stop_early(self.callbacks.reason)
+
+    def stop_early(self, reason: str | None) -> None:
+        """End training after this update, saved and evaluated as at the step budget (which,
+        reached by this update, is the reason to name instead)."""
+        self.end_early = True
+        if self.state.global_step < self.spec.steps:
+            self.stopped = self.stopped or reason
+
+    def progress_record(self, metrics: dict[str, float] | None = None) -> Progress:
+        state = self.state
+        return Progress(step=state.global_step, updates=state.updates, seconds=state.train_time,
+                        elapsed=time.monotonic() - self.started, metrics=dict(metrics or {}),
+                        last_eval=self.last_eval)
 
     def run(self) -> Run:
         """Train to the step budget, then evaluate. A failure that ends the run first (a
@@ -209,6 +230,11 @@ class Trainer:
             with contextlib.suppress(Exception):
                 self.close()
             raise type(e)(self.failure_message(e)) from raise_from
+        except Exception as e:  # e.g. a callback's own error: checkpoints/last keeps its last save
+            if not isinstance(e, Interrupted):  # which closed already
+                with contextlib.suppress(Exception):
+                    self.close()
+            raise
 
     def failure_message(self, e: LandersError) -> str:
         update, step = self.state.updates + 1, self.collector.global_step
@@ -230,9 +256,11 @@ class Trainer:
                 f"that is too large is the usual cause: resume with a smaller one, e.g. {resume}{lower}")
 
     def train(self) -> None:
-        """The loop, one update per pass, until the step budget or stop_return is reached."""
+        """The loop, one update per pass, until the step budget, stop_return or a callback ends it."""
         state, spec = self.state, self.spec
-        self.end_early = False  # set once stop_return is reached: evaluate and finish as at the budget
+        self.end_early = False  # set by stop_early (stop_return, a callback): evaluate and finish as at the budget
+        self.stopped: str | None = None  # why, for the summary line
+        self.started = time.monotonic()  # for callbacks' wall-clock `elapsed`
         self.recent_returns: list[float] = []  # the progress bar's return: the last 100 episodes'
         with _StopRequest() as self.stop_request, self._progress() as self.progress:
             self.progress_task = self.progress.add_task("train", total=spec.steps, completed=state.global_step,
@@ -242,8 +270,8 @@ class Trainer:
             while state.global_step < spec.steps and not self.end_early:
                 rollout, episodes = self.collect()  # envs -> rollout; no learning here
                 metrics = self.learn(rollout)  # algorithm update + divergence check
-                self.log(metrics, episodes)  # metrics.csv, episodes.csv, progress bar
-                self.evaluate_or_save()  # evals.csv, checkpoints/best|last, on_eval, stop_return
+                self.log(metrics, episodes)  # metrics.csv, episodes.csv, progress bar, callbacks' on_update
+                self.evaluate_or_save()  # evals.csv, checkpoints/best|last, on_eval, stop_return, callbacks' on_eval
                 self.stop_if_asked()  # Ctrl-C, SIGTERM, hooks.stop: save checkpoints/last, raise Interrupted
 
     def collect(self) -> tuple[Any, list[Episode]]:
@@ -274,13 +302,15 @@ class Trainer:
         state = self.state
         returns = [e.ret for e in episodes]
         self.recent_returns = (self.recent_returns + returns)[-100:]
-        self.runlog.update({"step": state.global_step, "time": state.train_time, "sps": metrics["sps"],
-                            "episodes": len(episodes),
-                            "return_mean": float(np.mean(returns)) if returns else math.nan, **metrics})
+        row = {"step": state.global_step, "time": state.train_time, "sps": metrics["sps"], "episodes": len(episodes),
+               "return_mean": float(np.mean(returns)) if returns else math.nan, **metrics}
+        self.runlog.update(row)
         self.runlog.episodes_done([{"step": e.step, "time": state.train_time, "return": e.ret,
                                     "length": e.length} for e in episodes])
         self.progress.update(self.progress_task, completed=state.global_step, sps=f"{metrics['sps']:,.0f}",
                              ret=f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-")
+        if self.callbacks and not self.callbacks.on_update(self.progress_record(row)):
+            self.stop_early(self.callbacks.reason)
 
     def evaluate_or_save(self) -> None:
         """Evaluate when the next evaluation is due (which saves), else save checkpoints/last when
@@ -296,7 +326,8 @@ class Trainer:
             self.save("last")
             self.close()
             raise Interrupted(f"Interrupted at step {self.state.global_step:,}; saved {self.run_dir}/checkpoints/last. "
-                              f"Resume with: landers train --resume {self.run_dir}")
+                              f"Resume with: landers train --resume {self.run_dir} "
+                              f"(from Python: landers.resume('{self.run_dir}'))")
 
     def finish(self) -> Run:
         spec = self.spec
@@ -312,7 +343,8 @@ class Trainer:
         checkpoint.write_json_atomic(self.run_dir / "eval.json", final)
         self.runlog.final(final)
         self.close()
-        return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time)
+        return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time,
+                   stopped=self.stopped)
 
     def close(self) -> None:
         self.envs.close()
