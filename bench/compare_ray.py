@@ -81,7 +81,7 @@ def run_pool(env_id: str, algos: list[str], seeds: int, work: Path) -> float:
         list(pool.map(train, [(a, s) for a in algos for s in range(1, seeds + 1)]))
     # then the same summary `landers compare` writes (a fresh process, as the CLI was)
     subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                    "from landers.scale.compare import Job, summarize; "
+                    "from landers.scale.compare import summarize; from landers.scale.jobs import Job; "
                     "w = Path(sys.argv[1]); summarize(sys.argv[2], [Job(a, int(s), w / 'runs' / f'{a}__s{s}') "
                     "for a in sys.argv[3].split(',') for s in range(1, int(sys.argv[4]) + 1)], w)",
                     str(work), env_id, ",".join(algos), str(seeds)], check=True)

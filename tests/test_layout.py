@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-v0.1"
 ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom to top; a module may import its own room and the rooms before it.
-LAYERS = ["errors", "envs", "policy", "core", "algos", "see", "run", "scale", "share", "cli"]
+LAYERS = ["version", "errors", "envs", "policy", "core", "algos", "see", "run", "scale", "share", "cli"]
 
 
 def room(module: str) -> str:
@@ -45,8 +45,6 @@ def test_every_import_points_down():
             continue
         for target in landers_imports(path):
             dst = room(target)
-            if dst == "__version__":
-                continue
             assert dst in LAYERS, f"{mod} imports {target}, which is in no room of LAYERS"
             if LAYERS.index(dst) > LAYERS.index(src):
                 upward.append(f"{mod} -> {target}")
@@ -88,3 +86,96 @@ def test_a_run_written_by_landers_0_1_loads_evaluates_and_resumes(tmp_path):
     run = resume(run_dir, steps=512, quiet=True)
     assert run.global_step >= 512
     assert (run_dir / "eval.json").exists()
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    return ".".join(rel.parts).removesuffix(".__init__")
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imported_names(path: Path, module: str) -> list[tuple[str, str | None]]:
+    """(landers module, name or None) for every import in `path`, at any level: `from a.b import c`
+    is (a.b.c, None) when c is a module, else (a.b, "c"); relative imports are resolved."""
+    found = []
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(a.name, None) for a in node.names if a.name.split(".")[0] == "landers"]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            if base.split(".")[0] != "landers":
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.append((sub, None) if sub in MODULES else (base, alias.name))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {mod: {target for target, _ in imported_names(path, mod) if target in MODULES and target != mod}
+            for mod, path in MODULES.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_cycle_finder_finds_a_circle_and_passes_a_tree():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_circle_between_modules_function_level_imports_included():
+    found = cycles(import_graph())
+    assert not found, "import circles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_no_private_name_is_imported_from_another_module():
+    private = [f"{mod} imports {name} from {target}"
+               for mod, path in MODULES.items() for target, name in imported_names(path, mod)
+               if name and name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+               and target != mod]
+    private += [f"{mod} imports the private module {target}"
+                for mod, path in MODULES.items() for target, _ in imported_names(path, mod)
+                if any(p.startswith("_") and not p.startswith("__") for p in target.split("."))]
+    assert not private, "; ".join(sorted(private))
+
+
+def test_no_module_imports_the_package_face():
+    """`landers/__init__.py` is the public API on top of everything: nothing inside imports it."""
+    face = sorted(mod for mod, path in MODULES.items() if mod not in ("landers", "landers.__main__")
+                  for target, _ in imported_names(path, mod) if target == "landers")
+    assert not face, f"modules importing landers/__init__.py: {', '.join(face)}"

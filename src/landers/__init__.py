@@ -11,8 +11,6 @@ sentence; `landers.Interrupted` is a run stopped by Ctrl-C after saving its last
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import numbers
 import os
 from collections.abc import Callable, Sequence
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from landers.errors import LandersError
+from landers.version import __version__
 
 if TYPE_CHECKING:
     from landers.core.config import BaseConfig

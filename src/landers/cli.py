@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -82,47 +81,47 @@ def env_arg(text: str):
 
 @app.command()
 def train(
-    algo: Optional[str] = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
-    env_id: Optional[str] = typer.Argument(
+    algo: str | None = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
+    env_id: str | None = typer.Argument(
         None, help="Gymnasium env id, e.g. LunarLander-v3; module:EnvId or module:factory imports module "
                    "(from the current directory first), as config.json records a factory"),
-    steps: Optional[int] = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
-    seed: Optional[int] = typer.Option(None, help="random seed [default: 0]"),
-    preset: Optional[str] = typer.Option(
+    steps: int | None = typer.Option(None, help="env steps to train for [default: the preset's budget]"),
+    seed: int | None = typer.Option(None, help="random seed [default: 0]"),
+    preset: str | None = typer.Option(
         None, help="preset name or preset file (see `landers presets`), or none for the algorithm's general "
                    "defaults [default: the env's tuned preset]"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
-    env_kwargs: Optional[List[str]] = typer.Option(
+    set_: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter, KEY=VALUE (see `landers config`)"),
+    env_kwargs: list[str] | None = typer.Option(
         None, "--env-kwargs", help="an argument of the env's constructor, KEY=VALUE with a JSON value (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(
+    wrap: list[str] | None = typer.Option(
         None, "--wrap", help="module:callable (or module:callable:{JSON kwargs}) applied to each env, in order (repeatable)"),
-    envs: Optional[int] = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
-    backend: Optional[str] = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
-    run_dir: Optional[Path] = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
-    resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
-    eval_every: Optional[int] = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
-    eval_episodes: Optional[int] = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
-    record_every: Optional[int] = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
-    stop_return: Optional[float] = typer.Option(
+    envs: int | None = typer.Option(None, help="number of parallel envs (same as --set num_envs=N)"),
+    backend: str | None = typer.Option(None, help="vector env backend: auto, gymnasium, envpool [default: auto]"),
+    device: str | None = typer.Option(None, help="auto, cpu or cuda [default: auto]"),
+    run_dir: Path | None = typer.Option(None, help="where to write the run [default: runs/<env>__<algo>__s<seed>__<time>]"),
+    resume: Path | None = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
+    eval_every: int | None = typer.Option(None, help="env steps between evaluations [default: a tenth of the run]"),
+    eval_episodes: int | None = typer.Option(None, help="episodes per periodic evaluation [default: 10]"),
+    record_every: int | None = typer.Option(None, help="record a video every K evaluations into RUN_DIR/videos"),
+    stop_return: float | None = typer.Option(
         None, help="end training once a periodic evaluation's mean return reaches this (saved and evaluated "
                    "as at the end)"),
     report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
-    track: Optional[str] = typer.Option(
+    track: str | None = typer.Option(
         None, help="also log to an experiment tracker: wandb (Weights & Biases; WANDB_MODE=offline works "
                    "without its server); a resumed run continues the W&B run it had"),
-    wandb_project: Optional[str] = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
-    wandb_entity: Optional[str] = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
-    wandb_group: Optional[str] = typer.Option(None, help="W&B group this run is shown in"),
+    wandb_project: str | None = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: str | None = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: str | None = typer.Option(None, help="W&B group this run is shown in"),
 ) -> None:
     """Train ALGO on ENV_ID; prints the run directory and the final evaluation."""
     from rich.console import Console
 
     from landers.core import config as config_mod
     from landers.envs.source import parse_env_kwargs
-    from landers.run import spec as spec_mod
     from landers.run import rundir
+    from landers.run import spec as spec_mod
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 
@@ -187,11 +186,11 @@ def train(
 def eval_(
     path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(100, help="number of episodes"),
-    seed: Optional[int] = typer.Option(None, help="env seed [default: training seed + 10000]"),
+    seed: int | None = typer.Option(None, help="env seed [default: training seed + 10000]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
     backend: str = typer.Option("auto", help="vector env backend"),
-    env: Optional[str] = typer.Option(None, help="evaluate on this env id instead of the training env"),
-    max_steps: Optional[int] = typer.Option(
+    env: str | None = typer.Option(None, help="evaluate on this env id instead of the training env"),
+    max_steps: int | None = typer.Option(
         None, help="cap on an episode's steps, so a stuck agent cannot hang the evaluation; 0: none "
                    "[default: the run's eval_max_steps]"),
     as_json: bool = typer.Option(False, "--json", help="print {mean, std, episodes, returns} as JSON"),
@@ -225,7 +224,7 @@ def eval_(
 
 @app.command()
 def presets(
-    name: Optional[str] = typer.Argument(None, help="a preset's name: print all it sets"),
+    name: str | None = typer.Argument(None, help="a preset's name: print all it sets"),
     as_json: bool = typer.Option(False, "--json", help="print every preset (or NAME) in full as JSON"),
 ) -> None:
     """List the shipped presets: algorithm, env, step budget and measured result."""
@@ -264,11 +263,11 @@ def _result_in_brief(summary: str, width: int = 60) -> str:
 @app.command()
 def config(
     algo: str = typer.Argument("ppo", help=f"algorithm: {ALGO_NAMES}"),
-    env: Optional[str] = typer.Option(
+    env: str | None = typer.Option(
         None, "--env", help="print the values a run on this env would use, and where each comes from"),
-    preset: Optional[str] = typer.Option(None, help="as for train: a preset name or file, or none"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="as for train, KEY=VALUE"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    preset: str | None = typer.Option(None, help="as for train: a preset name or file, or none"),
+    set_: list[str] | None = typer.Option(None, "--set", help="as for train, KEY=VALUE"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
 ) -> None:
     """List an algorithm's hyperparameters (for --set) and the run options with their defaults;
     with --env, the values a `landers train ALGO ENV` would use and where each comes from
@@ -323,21 +322,21 @@ def compare(
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
     seeds: int = typer.Option(5, help="seeds per algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1 (e.g. seeds a study did not tune on)"),
-    steps: Optional[int] = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
-    out: Optional[Path] = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
-    address: Optional[str] = typer.Option(
+    steps: int | None = typer.Option(None, help="env steps per run [default: each algorithm's preset]"),
+    out: Path | None = typer.Option(None, help="output directory [default: runs/compare__<env>]"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    address: str | None = typer.Option(
         None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
     cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray; with 2 or more, a preset that overlaps env stepping does"),
-    storage: Optional[str] = typer.Option(
+    storage: str | None = typer.Option(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
                    "s3://bucket/dir [default: --out]"),
-    jobs: Optional[str] = typer.Option(None, hidden=True),
-    track: Optional[str] = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
-    wandb_project: Optional[str] = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
-    wandb_entity: Optional[str] = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
-    wandb_group: Optional[str] = typer.Option(None, help="W&B group of the runs [default: the output directory's name]"),
+    jobs: str | None = typer.Option(None, hidden=True),
+    track: str | None = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
+    wandb_project: str | None = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: str | None = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: str | None = typer.Option(None, help="W&B group of the runs [default: the output directory's name]"),
 ) -> None:
     """Run every algorithm x seed on ENV_ID as Ray Tune trials, then write curves and a results table."""
     import re
@@ -357,14 +356,14 @@ def compare(
         tracking = tracking_mod.from_options(track, wandb_project, wandb_entity, wandb_group, job_type="compare",
                                              default_group=out.name)
         names = [a.strip() for a in algos.split(",") if a.strip()]
-        finished, failed = compare_mod.run_all(env_id, names, seeds, steps, out, address=address,
+        finished, failed = compare_mod.run_all(env_id, names, seeds=seeds, steps=steps, out=out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
                                                wrappers=tuple(wrap or ()), first_seed=first_seed,
                                                tracking=tracking_mod.as_dict(tracking), echo=typer.echo)
-        compare_mod.summarize(env_id, finished, out, failed)
+        compare_mod.summarize(env_id, finished, out, failed=failed)
         if tracking is not None:
             tracking_mod.publish(tracking, out, [out / n for n in ("comparison.md", "comparison.csv", "curves_steps.png",
-                                                      "curves_time.png")], name=f"{out.name}-comparison")
+                                                                   "curves_time.png")], name=f"{out.name}-comparison")
     except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
@@ -378,27 +377,72 @@ def compare(
 
 
 @app.command()
+def bench(
+    suite: str = typer.Argument(..., help="a suite (classic, box2d, mujoco, atari) or comma-separated env ids"),
+    algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
+    seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
+    first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),
+    steps: int | None = typer.Option(None, help="env steps per run [default: each preset's budget]"),
+    out: Path | None = typer.Option(None, help="output directory [default: runs/bench__<suite>]"),
+    address: str | None = typer.Option(
+        None, help="Ray cluster to run on: auto or HOST:PORT [default: a local Ray in this process]"),
+    cpus_per_run: int = typer.Option(1, help="CPUs (and torch threads) each run gets from Ray"),
+    storage: str | None = typer.Option(
+        None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI [default: --out]"),
+) -> None:
+    """Run every env x algorithm x seed of SUITE as Ray Tune trials (the same command again
+    resumes), then write a report: per-env results beside published ones, and normalized scores
+    aggregated across envs with stratified-bootstrap CIs."""
+    import re
+
+    from landers.run.trainer import Interrupted
+    from landers.scale import bench as bench_mod
+
+    out = out or Path("runs") / f"bench__{re.sub(r'[^A-Za-z0-9_.-]+', '_', suite)[:80]}"
+    try:
+        env_ids = bench_mod.parse_suite(suite)
+        names = [a.strip() for a in algos.split(",") if a.strip()]
+        finished, failed = bench_mod.run(env_ids, names, seeds=seeds, first_seed=first_seed, steps=steps, out=out,
+                                         address=address, cpus_per_run=cpus_per_run, storage=storage,
+                                         echo=typer.echo)
+        bench_mod.summarize(env_ids, finished, out, failed=failed)
+    except Interrupted as e:
+        _fail(str(e), code=130)
+    except LandersError as e:
+        _fail_with(e)
+    typer.echo((out / "bench.md").read_text())
+    typer.echo(f"{out}: report.html, bench.md, bench.csv, curves.png/.svg, aggregate.png/.svg")
+    if failed:
+        _fail(f"{len(failed)} run(s) failed ({failed[0][0].env_id} {failed[0][0].label} seed {failed[0][0].seed}: "
+              f"{failed[0][1]}); the others are in the report, run the same command again to retry.", code=1)
+
+
+@app.command()
 def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
-    env_id: str = typer.Argument(..., help="Gymnasium env id"),
-    trials: int = typer.Option(40, help="configurations to try"),
-    steps: Optional[int] = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
-    seeds: int = typer.Option(3, help="seeds every configuration trains on; its score is their mean"),
-    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations) or final (the last one)"),
-    space: Optional[Path] = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
-    preset: Optional[str] = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
-    out: Optional[Path] = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
+    env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "
+                                             "over envs of its normalized score (random policy 0, threshold 1)"),
+    trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
+    steps: int | None = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
+    seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
+    objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations), final (the final evaluation), "
+                                               "auc-time (the curve's area over training seconds) or time-to-threshold "
+                                               "(training seconds to the first evaluation >= --threshold)"),
+    threshold: float | None = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
+    space: Path | None = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
+    preset: str | None = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
+    set_: list[str] | None = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
+    out: Path | None = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
     resume: bool = typer.Option(False, "--resume", help="continue the study in --out (the same --out also does)"),
-    address: Optional[str] = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
-    storage: Optional[str] = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
-    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
-    env_kwargs: Optional[List[str]] = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
-    wrap: Optional[List[str]] = typer.Option(None, "--wrap", help="as for train (repeatable)"),
-    track: Optional[str] = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
-    wandb_project: Optional[str] = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
-    wandb_entity: Optional[str] = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
-    wandb_group: Optional[str] = typer.Option(None, help="W&B group of the runs [default: the study directory's name]"),
+    address: str | None = typer.Option(None, help="Ray cluster: auto or HOST:PORT [default: a local Ray]"),
+    storage: str | None = typer.Option(None, help="where Ray keeps the study's state [default: --out]"),
+    cpus_per_trial: float | None = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
+    env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
+    wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    track: str | None = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
+    wandb_project: str | None = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: str | None = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: str | None = typer.Option(None, help="W&B group of the runs [default: the study directory's name]"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
@@ -415,21 +459,24 @@ def tune(
         module = get_algo(algo)
         if resume and "://" not in (storage or "") and not (Path(storage or out) / "ray" / "tune").exists():
             raise LandersError(f"--resume: '{out}' holds no study to continue.")
-        search_space = load_space(space, module) if space is not None else dict(getattr(module, "SEARCH_SPACE", {}))
         options = config_mod.parse_assignments(set_)
         kwargs = parse_env_kwargs(env_kwargs)
-        env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
+        env_ids = tuple(e.strip() for e in env_id.split(",") if e.strip())
+        for one in env_ids:
+            env_source(one, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
         from landers.run import tracking as tracking_mod
 
         tracking = tracking_mod.from_options(track, wandb_project, wandb_entity, wandb_group, job_type="tune",
                                              default_group=out.name)
         from landers.scale import tune as tune_mod
+        from landers.scale.study import format_params
 
-        best, interrupted = tune_mod.run(algo, env_id, trials=trials, steps=steps, seeds=seeds, objective=objective,
-                                         space=search_space, out=out, address=address, storage=storage,
-                                         cpus_per_trial=cpus_per_trial, preset=preset, options=options,
-                                         env_kwargs=kwargs, wrappers=tuple(wrap or ()),
-                                         tracking=tracking_mod.as_dict(tracking), echo=typer.echo)
+        search_space = load_space(space, module) if space is not None else tune_mod.default_space(module)
+        settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
+                                          steps=steps, threshold=threshold, space=search_space, preset=preset,
+                                          options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
+                                          cpus_per_trial=cpus_per_trial, tracking=tracking_mod.as_dict(tracking))
+        best, interrupted = tune_mod.run(settings, out=out, address=address, storage=storage, echo=typer.echo)
         from landers.see.report import write_report
 
         report_path = write_report(out)
@@ -440,11 +487,11 @@ def tune(
         _fail_with(e)
     if best is not None:
         typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
-                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {tune_mod.format_params(best.params)}")
+                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {format_params(best.params)}")
         env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
             f" --wrap {shlex.quote(w)}" for w in wrap or ())
         typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "
-                   f"landers train {algo} {env_id} --preset {out / 'best.json'}{env_args}")
+                   f"landers train {algo} {env_id.split(',')[0].strip()} --preset {out / 'best.json'}{env_args}")
     if interrupted:
         _fail(f"Interrupted; run the same command again to resume the study in {out}.", code=130)
     if best is None:
@@ -457,14 +504,14 @@ def record(
     episodes: int = typer.Option(1, help="episodes to record"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     fmt: str = typer.Option("mp4", "--format", help="mp4 or gif"),
-    out: Optional[Path] = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>; "
+    out: Path | None = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>; "
                                                   "for hf://USER/NAME, NAME.<format> here]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
+    from landers.algos import load
     from landers.core import checkpoint
     from landers.core.lock import lock_run_of
-    from landers.algos import load
     from landers.see.video import record as record_video
 
     try:
@@ -510,7 +557,8 @@ def export(
     """Write the policy as one ONNX graph from the env's observation to its action, which
     onnxruntime runs without torch; checked against the agent before it is written."""
     from landers.algos import load
-    from landers.policy.export import export as export_onnx, require_onnx
+    from landers.policy.export import export as export_onnx
+    from landers.policy.export import require_onnx
 
     try:
         require_onnx()
@@ -532,9 +580,9 @@ def push(
     path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
     repo: str = typer.Option(..., help="model repository on the Hugging Face Hub, USER/NAME (created if missing)"),
     private: bool = typer.Option(False, "--private", help="create the repository private"),
-    token: Optional[str] = typer.Option(None, help="Hugging Face token [default: HF_TOKEN, else `hf auth login`'s]"),
+    token: str | None = typer.Option(None, help="Hugging Face token [default: HF_TOKEN, else `hf auth login`'s]"),
     dry_run: bool = typer.Option(False, "--dry-run", help="write the folder to --out and upload nothing"),
-    out: Optional[Path] = typer.Option(None, help="write the folder here (kept after an upload); --dry-run needs it"),
+    out: Path | None = typer.Option(None, help="write the folder here (kept after an upload); --dry-run needs it"),
 ) -> None:
     """Publish a trained agent as a Hub model repository: its checkpoint (safetensors + JSON),
     config.json, eval.json, a replay video, the ONNX export and a model card; load it back with
@@ -580,8 +628,8 @@ def play(
 
 @app.command()
 def plot(
-    run_dirs: List[Path] = typer.Argument(..., help="one or more run directories"),
-    out: Optional[Path] = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
+    run_dirs: list[Path] = typer.Argument(..., help="one or more run directories"),
+    out: Path | None = typer.Option(None, help="image file, .png or .svg (both are written) [default: FIRST_RUN/plots.png]"),
     x: str = typer.Option("steps", help="x axis: steps or time"),
 ) -> None:
     """Episodic return and training diagnostics of runs; several runs of one algorithm and env
@@ -600,7 +648,7 @@ def plot(
 @app.command()
 def report(
     target: Path = typer.Argument(..., help="run directory or `landers compare` output directory"),
-    out: Optional[Path] = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
+    out: Path | None = typer.Option(None, help="HTML file [default: TARGET/report.html]"),
 ) -> None:
     """Write one self-contained HTML report: configuration, evaluation beside the random
     policy, plots and a video of the agent."""

@@ -137,6 +137,6 @@ def test_a_presets_overlap_applies_only_where_envpool_can_overlap(tmp_path):
 def test_a_tuned_preset_keeps_the_overlap_its_trials_ran_with(tmp_path):
     trial = TrialRecord(number=0, params={"lr": 1e-3}, state="COMPLETE", score=1.0, seed_scores=[1.0])
     for overlap in (True, False):
-        best = best_preset("ppo", "LunarLander-v3", 4096, None, {"num_envs": 4}, trial, [trial], 1, "auc",
-                           overlap=overlap)
+        best = best_preset(trial, algo="ppo", env_id="LunarLander-v3", steps=4096, eval_every=None,
+                           base_hparams={"num_envs": 4}, trials=[trial], seeds=1, objective="auc", overlap=overlap)
         assert read_preset_file(write(tmp_path, best, "best.json")).overlap is overlap

@@ -134,6 +134,7 @@ def test_landers_train_does_not_import_ray():
     assert "landers.cli" in modules and not [m for m in modules if m.split(".")[0] == "ray"]
 
 
+@pytest.mark.ray
 def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     out = tmp_path / "cmp"
     # A preset file, given relative to the working directory, as `landers tune` writes one.
@@ -179,6 +180,7 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.ray
 def test_a_uri_storage_holds_the_runs_as_checkpoints_and_out_gets_them(tmp_path, ray_env):
     out, storage = tmp_path / "cmp", tmp_path / "store"
     result = landers_cli(*COMPARE, "--algos", "random", "--seeds", "1", "--steps", "1024", "--out", str(out),
@@ -190,6 +192,7 @@ def test_a_uri_storage_holds_the_runs_as_checkpoints_and_out_gets_them(tmp_path,
     assert not (storage / "runs").exists()
 
 
+@pytest.mark.ray
 def test_compare_on_a_two_node_cluster(tmp_path, cluster):
     address, env = cluster
     out = tmp_path / "cmp"
@@ -205,6 +208,7 @@ def test_compare_on_a_two_node_cluster(tmp_path, cluster):
         assert (out / "runs" / name / "eval.json").exists()
 
 
+@pytest.mark.ray
 def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_env):
     out = tmp_path / "cmp"
     args = [*COMPARE, "--algos", "ppo", "--seeds", "1", "--steps", "40000", "--out", str(out)]
@@ -228,6 +232,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_env):
     assert rows[-1]["start_step"] >= killed_at > 0  # resumed, not started over
 
 
+@pytest.mark.ray
 def test_ctrl_c_then_the_same_command_resumes(tmp_path, ray_env):
     out = tmp_path / "cmp"
     args = [*COMPARE, "--algos", "random,ppo", "--seeds", "1", "--out", str(out), "--steps", "40000"]
@@ -261,6 +266,7 @@ def test_ctrl_c_then_the_same_command_resumes(tmp_path, ray_env):
     assert len(_rows(out)) == 2
 
 
+@pytest.mark.ray
 def test_a_run_that_keeps_failing_is_a_failed_row_and_the_others_finish(tmp_path, ray_env):
     out = tmp_path / "cmp"
     env = {**ray_env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # Ray's workers import tests.fake_envs
@@ -273,6 +279,7 @@ def test_a_run_that_keeps_failing_is_a_failed_row_and_the_others_finish(tmp_path
     assert [(r["algo"], r["seeds"]) for r in _rows(out)] == [("random", "1")]
 
 
+@pytest.mark.ray
 def test_bad_input_is_one_sentence_and_quick(tmp_path, ray_env):
     port = _free_port()  # nothing listens there
     start = time.monotonic()

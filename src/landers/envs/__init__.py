@@ -14,7 +14,6 @@ what a truncated episode's value bootstrap needs.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import importlib.util
 import warnings
 
@@ -22,28 +21,11 @@ import gymnasium as gym
 import numpy as np
 
 from landers.envs import atari
+from landers.envs.ids import env_spec as env_spec  # re-exported: `from landers.envs import env_spec`
 from landers.envs.source import ENVPOOL_KWARGS, EnvSource, envpool_kwargs
-from landers.errors import EnvCrashed, LandersError, close_names, first_line
+from landers.errors import EnvCrashed, LandersError, first_line
 
 BACKENDS = ("auto", "gymnasium", "envpool")
-
-
-def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The Gymnasium spec of `env_id` (`module:EnvId` imports `module` first); clear error if unknown."""
-    if atari.is_atari(env_id):
-        atari.register()
-    module, sep, name = env_id.rpartition(":")
-    if sep:
-        try:
-            importlib.import_module(module)
-        except ImportError as e:
-            raise LandersError(f"Cannot import module '{module}' for env '{env_id}': {e}.") from None
-    try:
-        return gym.spec(name)
-    except gym.error.Error:
-        close = close_names(name, list(gym.registry))
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
 
 
 def _envpool_task(env_id: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import gymnasium as gym
 
 from landers.envs import atari
+from landers.envs.ids import env_spec
 from landers.errors import LandersError, first_line
 
 # Callables given in this process that have no import path, by their recorded name.
@@ -56,8 +57,6 @@ class EnvSource:
     def check(self) -> None:
         """Fail early, in one sentence, on an unknown env id or a factory that cannot be imported."""
         if self.factory is None:
-            from landers.envs import env_spec
-
             env_spec(self.env_id)
         else:
             resolve(self.factory, "env factory")
@@ -70,8 +69,6 @@ class EnvSource:
         under it, so that a continuous lander gets the continuous preset."""
         if not self.kwargs or self.factory is not None:
             return self.env_id
-        from landers.envs import env_spec
-
         base = env_spec(self.env_id)
         given = {**base.kwargs, **self.kwargs}
         matches = [spec for spec in gym.registry.values()

@@ -431,7 +431,7 @@ def strict_json(data) -> str:
 
 def metadata(agent: Agent, graph: PolicyGraph, final_eval: dict | None) -> dict[str, str]:
     """What a user of the file needs to know, as ONNX metadata properties (strings)."""
-    from landers import __version__
+    from landers.version import __version__
 
     data = {
         "env_id": agent.env_id,

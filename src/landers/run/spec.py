@@ -225,9 +225,9 @@ def validate(spec: RunSpec) -> None:
     must_be(spec, ("eval_every", "record_every", "threads", "env_threads", "eval_max_steps"), lambda v: v >= 0,
             "must be >= 0")
     if spec.record_every:
-        from landers.see.video import _imageio
+        from landers.see.video import imageio_module
 
-        _imageio()  # fail now, not at the first evaluation, when imageio is missing
+        imageio_module()  # fail now, not at the first evaluation, when imageio is missing
     resolve_backend(spec.env, spec.backend)
     resolve_device(spec.device)
 
@@ -250,7 +250,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def versions() -> dict[str, str]:
-    from landers import __version__
+    from landers.version import __version__
 
     return {"landers": __version__, "torch": torch.__version__, "gymnasium": gym.__version__,
             "numpy": np.__version__, "python": platform.python_version()}

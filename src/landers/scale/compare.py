@@ -8,9 +8,6 @@ directories in DIR/runs/<algo>__s<seed>.
 from __future__ import annotations
 
 import csv
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,61 +16,22 @@ from landers.algos import get_algo
 from landers.core.files import read_eval
 from landers.envs import env_spec
 from landers.errors import LandersError
+from landers.scale.jobs import Job, Request, check_env, parse_entry, run_name
+from landers.scale.references import threshold_for
 from landers.see.plots import plot_comparison, read_csv
 from landers.see.stats import bootstrap_ci, iqm
 
-THRESHOLDS = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0, "LunarLanderContinuous-v3": 200.0}
 
-
-def threshold_for(env_id: str) -> float | None:
-    return THRESHOLDS.get(env_id, env_spec(env_id).reward_threshold)
-
-
-@dataclass(frozen=True)
-class Job:
-    algo: str
-    seed: int
-    run_dir: Path
-    preset: str | None = None  # a shipped preset's name or a preset file (best.json); None: the env's own
-
-    @property
-    def label(self) -> str:
-        """How the table and curves name it: `ppo`, or `ppo@PRESET` (`--algos` entries)."""
-        return entry_label(self.algo, self.preset)
-
-    @property
-    def name(self) -> str:
-        return run_name(self.algo, self.preset, self.seed)
-
-    @property
-    def done(self) -> bool:
-        return (self.run_dir / "eval.json").exists()
-
-
-def entry_label(algo: str, preset: str | None) -> str:
-    return f"{algo}@{preset}" if preset else algo
-
-
-def run_name(algo: str, preset: str | None, seed: int) -> str:
-    """The run directory's name (a preset file's path made safe for one directory level)."""
-    return f"{re.sub(r'[^A-Za-z0-9_.@-]+', '_', entry_label(algo, preset))}__s{seed}"
-
-
-def parse_entry(entry: str) -> tuple[str, str | None]:
-    """`ALGO` or `ALGO@PRESET` -> (algo, preset or None)."""
-    algo, _, preset = entry.partition("@")
-    return algo.strip(), preset.strip() or None
-
-
-def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_per_run: int,
-             first_seed: int = 1) -> None:
+def validate(env_ids: list[str], algos: list[str], *, seeds: int, steps: int | None, cpus_per_run: int,
+             first_seed: int = 1, env_kwargs: dict | None = None, wrappers: tuple = ()) -> None:
     """The checks that need no Ray: fail in one sentence before anything starts. `algos` are
-    `--algos` entries, `ALGO` or `ALGO@PRESET`."""
+    `--algos` entries, `ALGO` or `ALGO@PRESET`; each env is built once with its arguments."""
     from landers.core.config import find_preset
 
     if not algos:
         raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
-    env_spec(env_id)
+    for env_id in env_ids:
+        env_spec(env_id)
     names = [run_name(*parse_entry(entry), 0) for entry in algos]
     if len(set(names)) < len(names):  # e.g. ppo and ppo@, or two paths that differ only in characters a name drops
         raise LandersError("--algos names the same entry twice (or two whose run directories would be the same).")
@@ -81,27 +39,31 @@ def validate(env_id: str, algos: list[str], seeds: int, steps: int | None, cpus_
         algo, preset = parse_entry(entry)
         get_algo(algo)
         if preset is not None:
-            find_preset(algo, env_id, preset)
+            for env_id in env_ids:
+                find_preset(algo, env_id, preset)
     if seeds <= 0 or cpus_per_run <= 0 or (steps is not None and steps <= 0):
         raise LandersError("--seeds, --steps and --cpus-per-run must be positive.")
     if first_seed < 0:
         raise LandersError(f"--first-seed must be >= 0, got {first_seed}.")
+    for env_id in env_ids:
+        check_env(env_id, env_kwargs, tuple(wrappers))
 
 
-def run_all(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *,
+def run_all(env_id: str, algos: list[str], *, seeds: int, steps: int | None, out: Path,
             address: str | None = None, cpus_per_run: int = 1, storage: str | None = None,
             env_kwargs: dict | None = None, wrappers: tuple = (), first_seed: int = 1,
             tracking: dict | None = None, echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
     """Run every algorithm x seed through Ray; returns (finished jobs, [(failed job, reason)]).
-    `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do.
+    `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do;
     `tracking` (a `landers.run.tracking.Tracking` as a dict) logs every run to W&B, grouped.
     Raises `landers.run.trainer.Interrupted` after Ctrl-C, once the trials saved checkpoints."""
-    validate(env_id, algos, seeds, steps, cpus_per_run, first_seed)
+    validate([env_id], algos, seeds=seeds, steps=steps, cpus_per_run=cpus_per_run, first_seed=first_seed,
+             env_kwargs=env_kwargs, wrappers=tuple(wrappers))
     from landers.scale import ray_runner
 
-    return ray_runner.run(env_id, algos, seeds, steps, Path(out), address=address, cpus_per_run=cpus_per_run,
-                          storage=storage, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers), first_seed=first_seed, tracking=tracking,
-                          echo=echo)
+    request = Request(env_ids=(env_id,), entries=tuple(algos), seeds=seeds, first_seed=first_seed, steps=steps,
+                      cpus_per_run=cpus_per_run, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers))
+    return ray_runner.run(request, out=Path(out), address=address, storage=storage, tracking=tracking, echo=echo)
 
 
 def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):
@@ -112,7 +74,7 @@ def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):
     return (evals["step"][hits[0]], evals["time"][hits[0]]) if len(hits) else None
 
 
-def summarize(env_id: str, jobs: list[Job], out: Path, failed: list[tuple[Job, str]] = ()) -> list[dict]:
+def summarize(env_id: str, jobs: list[Job], out: Path, *, failed: list[tuple[Job, str]] = ()) -> list[dict]:
     """comparison.csv/.md and the curves from the finished `jobs`; `failed` runs get a row of
     their own in comparison.md with their reason."""
     threshold = threshold_for(env_id)
@@ -142,11 +104,11 @@ def summarize(env_id: str, jobs: list[Job], out: Path, failed: list[tuple[Job, s
             writer = csv.DictWriter(f, list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    (out / "comparison.md").write_text(markdown_table(env_id, rows, threshold, failed))
+    (out / "comparison.md").write_text(markdown_table(env_id, rows, threshold, failed=failed))
     return rows
 
 
-def markdown_table(env_id: str, rows: list[dict], threshold: float | None,
+def markdown_table(env_id: str, rows: list[dict], threshold: float | None, *,
                    failed: list[tuple[Job, str]] = ()) -> str:
     fmt = lambda v, f=".0f": "-" if v is None else format(v, f)  # noqa: E731
     lines = [f"### {env_id}: final evaluation, 100 deterministic episodes per seed\n",

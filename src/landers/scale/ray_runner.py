@@ -25,12 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
 import signal
-import socket
-import sys
 import tempfile
 import threading
 import time
@@ -41,15 +38,11 @@ import ray
 from ray import tune
 
 from landers.errors import LandersError
-from landers.scale.compare import Job, entry_label, parse_entry, run_name
+from landers.scale.cluster import MAX_FAILURES, check_storage, connect, is_uri, one_line, output_to, reason_of
+from landers.scale.jobs import Job, Request, RunSettings, key_of_config, preset_of
+from landers.scale.live import RunLines, SuiteLine
 
-MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its last checkpoint
 STOP_WAIT_S = 60.0  # how long Ctrl-C waits for running trials to save before Tune stops them
-CONNECT_WAIT_S = 5.0  # for --address: TCP within this, ray.init within 6 times this
-
-
-def _is_uri(storage: str) -> bool:
-    return "://" in storage
 
 
 # ---------------------------------------------------------------- the trial (runs on a worker)
@@ -76,19 +69,19 @@ def _watch_stop(stop_key: str, stop: threading.Event, done: threading.Event) -> 
             return
 
 
-def _trial(config: dict, stop_key: str) -> None:
+def _trial(settings: RunSettings, entry: dict, stop_key: str) -> None:
+    """One run (`entry`: the trial's algo, seed, preset, and a suite's env) on a worker."""
     from ray.experimental import internal_kv
 
+    from landers.run import rundir, tracking
     from landers.run import spec as spec_mod
-    from landers.run import rundir
-    from landers.run import tracking
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 
-    algo, seed, preset = config["run"]["algo"], config["run"]["seed"], config["run"].get("preset")
-    name = run_name(algo, preset, seed)
-    remote = _is_uri(config["storage"])
-    run_dir = Path(tempfile.mkdtemp(prefix="landers-trial-")) / name if remote else Path(config["runs"]) / name
+    algo, seed, preset = entry["algo"], entry["seed"], entry.get("preset")
+    name = key_of_config(entry)
+    remote = is_uri(settings.storage)
+    run_dir = Path(tempfile.mkdtemp(prefix="landers-trial-")) / name if remote else settings.run_dir_of(entry)
     snapshot = run_dir if remote else run_dir / "checkpoints" / "last"
     restored = tune.get_checkpoint()
     if restored is not None and (remote or not snapshot.exists()):
@@ -103,7 +96,7 @@ def _trial(config: dict, stop_key: str) -> None:
 
     stop, done = threading.Event(), threading.Event()
     threading.Thread(target=_watch_stop, args=(stop_key, stop, done), daemon=True).start()
-    tracker = tracking.for_member(config.get("tracking"), name=f"{config['env_id']}-{name}")
+    tracker = tracking.for_member(settings.tracking, name=f"{settings.env_of(entry)}-{name}")
     hooks = Hooks(on_eval=lambda row: report({"step": row["step"], "eval_mean": row["mean"],
                                               "train_time": row["time"]}),
                   stop=stop, tracker=tracker)
@@ -113,10 +106,9 @@ def _trial(config: dict, stop_key: str) -> None:
         elif (run_dir / "config.json").exists():
             rundir.resume(run_dir, quiet=True, hooks=hooks)
         else:
-            spec = spec_mod.make_spec(algo, config["env_id"], preset=config["run"].get("preset_file", preset),
-                                      steps=config["steps"], seed=seed,
-                                      threads=config["cpus"], env_kwargs=config.get("env_kwargs"),
-                                      wrappers=tuple(config.get("wrappers", ())))
+            spec = spec_mod.make_spec(algo, settings.env_of(entry), preset=entry.get("preset_file", preset),
+                                      steps=settings.steps, seed=seed, threads=settings.cpus_per_run,
+                                      env_kwargs=settings.env_kwargs, wrappers=settings.wrappers)
             rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
     except Interrupted:
         if tracker is not None:
@@ -139,9 +131,9 @@ def _trial(config: dict, stop_key: str) -> None:
         shutil.rmtree(run_dir.parent, ignore_errors=True)
 
 
-def _make_trainable(stop_key: str):
+def _make_trainable(settings: RunSettings, stop_key: str):
     def landers_trial(config):
-        _trial(config, stop_key)
+        _trial(settings, config["run"], stop_key)
 
     return landers_trial
 
@@ -149,42 +141,7 @@ def _make_trainable(stop_key: str):
 # ---------------------------------------------------------------- live lines (driver)
 
 
-class _Lines:
-    """One line per trial: a live block on a terminal, else a line per change of state."""
-
-    def __init__(self, jobs: list[Job], echo, terminal):
-        self.echo, self.state = echo, {j.name: f"{j.label:<10} seed {j.seed}: waiting" for j in jobs}
-        self.running: set[str] = set()
-        self.live = None
-        if terminal.isatty():
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live(self._render(), console=Console(file=terminal), refresh_per_second=4)
-            self.live.start()
-
-    def _render(self):
-        from rich.text import Text
-
-        return Text("\n".join(self.state.values()))
-
-    def set(self, trial, text: str, say: bool) -> None:
-        name = _trial_dirname_of_run(trial)
-        run = trial.config["run"]
-        algo, seed = entry_label(run["algo"], run.get("preset")), run["seed"]
-        self.state[name] = f"{algo:<10} seed {seed}: {text}"
-        if self.live is not None:
-            self.live.update(self._render())
-        elif say:
-            self.echo(f"  {algo} seed {seed}: {text}")
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-
-
-_LINES: _Lines | None = None  # the callback below is pickled into Tune's state: it holds nothing
+_LINES: RunLines | None = None  # the callback below is pickled into Tune's state: it holds nothing
 
 
 class _Progress(tune.Callback):
@@ -193,159 +150,30 @@ class _Progress(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.running.add(_trial_dirname_of_run(trial))
-            _LINES.set(trial, "running", say=False)
+            _LINES.event(trial, "running", "running")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if not _LINES:
             return
         step = result.get("step", 0)
         if result.get("finished"):
-            _LINES.running.discard(_trial_dirname_of_run(trial))
-            _LINES.set(trial, f"done, {step:,} steps, final eval {result['final_mean']:.1f}", say=True)
+            _LINES.event(trial, "done", f"done, {step:,} steps, final eval {result['final_mean']:.1f}")
         elif result.get("interrupted"):
-            _LINES.set(trial, f"stopped at {step:,} steps, checkpoint saved", say=True)
+            _LINES.event(trial, "stopped", f"stopped at {step:,} steps, checkpoint saved")
         elif "eval_mean" in result:
-            _LINES.set(trial, f"{step:,} steps, eval {result['eval_mean']:.1f}", say=False)
+            _LINES.event(trial, "eval", f"{step:,} steps, eval {result['eval_mean']:.1f}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.set(trial, f"failed ({_reason_of(trial)}); retry {trial.num_failures} of "
-                              f"{MAX_FAILURES} from its last checkpoint", say=True)
+            _LINES.event(trial, "retry", f"failed ({reason_of(trial)}); retry {trial.num_failures} of "
+                                         f"{MAX_FAILURES} from its last checkpoint")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if _LINES:
-            _LINES.running.discard(_trial_dirname_of_run(trial))
-            _LINES.set(trial, f"failed: {_reason_of(trial)}", say=True)
+            _LINES.event(trial, "failed", f"failed: {reason_of(trial)}")
 
 
-def _one_line(error: BaseException | str | None) -> str:
-    if error is None:
-        return "unknown error"
-    if isinstance(error, str):
-        lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-        return lines[-1] if lines else "unknown error"
-    from ray.exceptions import RayActorError, RayTaskError
-
-    cause = error
-    while isinstance(cause, RayTaskError) and getattr(cause, "cause", None) is not None and cause.cause is not cause:
-        cause = cause.cause
-    if isinstance(cause, RayActorError):
-        return "its worker process died (killed, or out of memory)"
-    if isinstance(cause, LandersError):
-        return str(cause)
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}".rstrip(": ")
-
-
-def _reason_of(trial) -> str:
-    error_file = getattr(trial, "error_file", None) or getattr(trial, "local_error_file", None)
-    try:
-        text = Path(error_file).read_text() if error_file else ""
-    except OSError:
-        text = ""
-    if "ActorDiedError" in text or "RayActorError" in text or "The actor died" in text:
-        return "its worker process died (killed, or out of memory)"
-    return _one_line(text or getattr(trial, "error_msg", None))
-
-
-# ---------------------------------------------------------------- connecting (driver)
-
-
-def _quiet_ray_logs(log_file: Path) -> None:
-    """Ray's Python loggers write to `log_file`, not the terminal; Tune prints no tables.
-    After `import ray`, which gives the "ray" logger its terminal handler."""
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy reporter, which verbose=0 silences
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is ours; Tune still stops on SIGUSR1
-    handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("ray")  # ray.init(configure_logging=True) keeps its handlers
-    logger.handlers = [handler]
-    logger.propagate = False
-
-
-def _resolve_address(address: str) -> str:
-    from ray._private import services
-
-    if address == "auto":
-        try:
-            address = services.canonicalize_bootstrap_address_or_die("auto")
-        except (ConnectionError, ValueError):
-            raise LandersError("--address auto found no running Ray cluster on this machine; start one "
-                               "with `ray start --head` or give HOST:PORT.") from None
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise LandersError(f"--address must be auto or HOST:PORT, got '{address}'.")
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_WAIT_S).close()
-    except OSError as e:
-        raise LandersError(f"No Ray cluster answers at {address} ({e.strerror or e}); start one with "
-                           f"`ray start --head --port {port}` or check the address.") from None
-    return address
-
-
-def _connect(address: str | None, cpus_per_run: int, log_file: Path) -> str:
-    _quiet_ray_logs(log_file)
-    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.INFO)
-    if address is None:
-        cpus = os.cpu_count() or 1
-        if cpus_per_run > cpus:
-            raise LandersError(f"--cpus-per-run {cpus_per_run} is more than this machine's {cpus} CPUs.")
-        ray.init(address="local", num_cpus=cpus, **common)
-    else:
-        address = _resolve_address(address)
-        result: dict = {}
-
-        def init():
-            try:
-                ray.init(address=address, **common)
-            except Exception as e:  # noqa: BLE001 - reported as one sentence below
-                result["error"] = e
-
-        thread = threading.Thread(target=init, daemon=True)
-        thread.start()
-        thread.join(CONNECT_WAIT_S * 6)
-        if thread.is_alive() or "error" in result:
-            why = _one_line(str(result.get("error", f"no Ray answer within {CONNECT_WAIT_S * 6:.0f} s"))).rstrip(".")
-            try:
-                if "InvalidAuthToken" in log_file.read_text() and os.environ.get("RAY_AUTH_MODE") != "token":
-                    why = "it asks for a token; a cluster started with token authentication needs RAY_AUTH_MODE=token here too"
-            except OSError:
-                pass
-            raise LandersError(f"Could not join the Ray cluster at {address}: {why}.")
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    biggest = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-    if cpus_per_run > biggest:
-        ray.shutdown()
-        raise LandersError(f"--cpus-per-run {cpus_per_run} is more than any node has (the largest has "
-                           f"{biggest:g} CPUs).")
-    total = ray.cluster_resources().get("CPU", 0)
-    return f"{total:g} CPUs on {len(nodes)} node{'s' if len(nodes) != 1 else ''}"
-
-
-def _check_storage(storage: str) -> None:
-    probe = f".landers-probe-{uuid.uuid4().hex[:8]}"
-    if _is_uri(storage):
-        import pyarrow.fs
-
-        try:
-            fs, path = pyarrow.fs.FileSystem.from_uri(storage)
-            fs.create_dir(path, recursive=True)
-            with fs.open_output_stream(f"{path}/{probe}"):
-                pass
-            fs.delete_file(f"{path}/{probe}")
-        except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds
-            raise LandersError(f"Cannot write to the storage '{storage}': {_one_line(str(e))}.") from None
-        return
-    try:
-        Path(storage, "runs").mkdir(parents=True, exist_ok=True)
-        (Path(storage) / probe).write_text("")
-        (Path(storage) / probe).unlink()
-    except OSError as e:
-        raise LandersError(f"Cannot write to '{storage}': {e.strerror}.") from None
-
-
-# ---------------------------------------------------------------- the comparison (driver)
+# ---------------------------------------------------------------- the experiment (driver)
 
 
 class _CtrlC:
@@ -393,29 +221,30 @@ class _CtrlC:
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop: saves its state, ends the actors
 
 
-def run(env_id: str, algos: list[str], seeds: int, steps: int | None, out: Path, *, address: str | None,
-        cpus_per_run: int, storage: str | None, echo, env_kwargs: dict | None = None,
-        wrappers: tuple = (), first_seed: int = 1, tracking: dict | None = None) -> tuple[list[Job], list[tuple[Job, str]]]:
+def run(request: Request, *, out: Path, address: str | None, storage: str | None, echo,
+        tracking: dict | None = None) -> tuple[list[Job], list[tuple[Job, str]]]:
+    """Every job of `request` as a trial of one Ray Tune experiment (restored when the same
+    request ran before); returns (finished jobs, [(failed job, reason)])."""
     out = out.absolute()
-    storage = storage if storage and _is_uri(storage) else str(Path(storage or out).absolute())
-    _check_storage(str(out))
-    _check_storage(storage)
-    runs = out / "runs" if _is_uri(storage) else Path(storage) / "runs"
-    entries = [parse_entry(entry) for entry in algos]
-    jobs = [Job(a, s, runs / run_name(a, p, s), p) for a, p in entries
-            for s in range(first_seed, first_seed + seeds)]
-    _refuse_other_runs(jobs, env_id, steps, cpus_per_run, env_kwargs or {}, tuple(wrappers))
-    with _output_to(out / "ray.log") as terminal:
+    storage = storage if storage and is_uri(storage) else str(Path(storage or out).absolute())
+    check_storage(str(out))
+    check_storage(storage)
+    runs = out / "runs" if is_uri(storage) else Path(storage) / "runs"
+    settings = RunSettings(env_id=None if request.suite else request.env_ids[0], steps=request.steps,
+                           cpus_per_run=request.cpus_per_run, storage=storage, runs=str(runs),
+                           env_kwargs=dict(request.env_kwargs), wrappers=tuple(request.wrappers),
+                           tracking=tracking)
+    jobs = request.jobs(runs)
+    _refuse_other_runs(jobs, settings)
+    with output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
                 echo(message)
 
-        return _run(env_id, jobs, steps, runs, storage, address, cpus_per_run, out, say, terminal,
-                    env_kwargs or {}, tuple(wrappers), tracking)
+        return _run(request, jobs, settings, address=address, out=out, echo=say, terminal=terminal)
 
 
-def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per_run: int, env_kwargs: dict,
-                       wrappers: tuple) -> None:
+def _refuse_other_runs(jobs: list[Job], settings: RunSettings) -> None:
     """A run directory that an earlier comparison left is reused (finished) or resumed
     (interrupted) by name: only where this comparison would train that very run. A changed
     preset file, --steps, --cpus-per-run or env argument (or a landers whose presets changed) is
@@ -430,9 +259,10 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
         if not config.exists():
             continue
         held = spec_mod.read_config(config)[0].to_json()
-        preset = _preset_of(job).get("preset_file", job.preset)
-        wanted = spec_mod.make_spec(job.algo, env_id, preset=preset, steps=steps, seed=job.seed, threads=cpus_per_run,
-                                    env_kwargs=env_kwargs, wrappers=wrappers).to_json()
+        preset = preset_of(job).get("preset_file", job.preset)
+        wanted = spec_mod.make_spec(job.algo, job.env_id or settings.env_id, preset=preset, steps=settings.steps,
+                                    seed=job.seed, threads=settings.cpus_per_run, env_kwargs=settings.env_kwargs,
+                                    wrappers=settings.wrappers).to_json()
         same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731
         changed = [names.get(k, k) for k in wanted if k not in skip and not same(held.get(k), wanted[k])]
         changed += [f"hparams.{k}" for k in wanted["hparams"] if not same(held["hparams"].get(k), wanted["hparams"][k])]
@@ -444,58 +274,32 @@ def _refuse_other_runs(jobs: list[Job], env_id: str, steps: int | None, cpus_per
                                "or continue it as it was with landers train --resume.")
 
 
-@contextlib.contextmanager
-def _output_to(log_file: Path):
-    """While Ray runs, everything written to stdout or stderr goes to `log_file`: Ray's C++
-    parts write to file descriptors 1 and 2, its Python threads print to sys.stdout/stderr
-    (a dead worker's story, for one). Yields the terminal, for our own lines."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    saved = os.dup(1), os.dup(2)
-    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    previous = sys.stdout, sys.stderr
-    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    sys.stdout = sys.stderr = open(log_file, "a", buffering=1)
-    try:
-        yield terminal
-    finally:
-        sys.stdout.close()
-        terminal.close()
-        sys.stdout, sys.stderr = previous
-        for fd, original in zip((1, 2), saved):
-            os.dup2(original, fd)
-            os.close(original)
-        os.close(log)
-
-
-def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: str, address: str | None,
-         cpus_per_run: int, out: Path, echo, terminal, env_kwargs: dict,
-         wrappers: tuple, tracking: dict | None = None) -> tuple[list[Job], list[tuple[Job, str]]]:
+def _run(request: Request, jobs: list[Job], settings: RunSettings, *, address: str | None, out: Path, echo,
+         terminal) -> tuple[list[Job], list[tuple[Job, str]]]:
     global _LINES
     from landers.run.trainer import Interrupted
 
-    resources = _connect(address, cpus_per_run, out / "ray.log")
+    cpus_per_run, storage, runs = settings.cpus_per_run, settings.storage, Path(settings.runs)
+    resources = connect(address, cpus_per_run=cpus_per_run, log_file=out / "ray.log")
     try:
         # One Tune experiment per distinct request: the same command restores it; another
         # (more seeds, other algorithms) starts a new one whose trials reuse finished run dirs.
-        key = json.dumps([env_id, [j.name for j in jobs], steps, cpus_per_run, str(runs)])
-        name = f"compare-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+        envs = list(request.env_ids) if request.suite else request.env_ids[0]
+        key = json.dumps([envs, [j.key for j in jobs], settings.steps, cpus_per_run, str(runs)])
+        name = f"{'bench' if request.suite else 'compare'}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         stop_key = f"landers:stop:{uuid.uuid4().hex}"
-        trainable = tune.with_resources(_make_trainable(stop_key), {"cpu": cpus_per_run})
+        trainable = tune.with_resources(_make_trainable(settings, stop_key), {"cpu": cpus_per_run})
         experiment = f"{storage.rstrip('/')}/ray/{name}"
         restoring = tune.Tuner.can_restore(experiment)
         reused = sum(j.done for j in jobs)
         echo(f"{len(jobs)} runs ({reused} already finished) on Ray ({resources}, {cpus_per_run} CPU per run), "
-             f"in {runs}" + ("; resuming the interrupted comparison (Ray restore)" if restoring and reused < len(jobs) else ""))
+             f"in {runs}" + (f"; resuming the interrupted {'suite' if request.suite else 'comparison'} (Ray restore)"
+                             if restoring and reused < len(jobs) else ""))
         if restoring:
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
         else:
-            param_space = {"env_id": env_id, "steps": steps, "cpus": cpus_per_run, "storage": storage,
-                           "runs": str(runs), "env_kwargs": dict(env_kwargs or {}), "wrappers": list(wrappers),
-                           "tracking": tracking,
-                           "run": tune.grid_search([{"algo": j.algo, "seed": j.seed, **_preset_of(j)} for j in jobs])}
+            # The settings travel with the trainable (`RunSettings`); the grid is the jobs.
+            param_space = {"run": tune.grid_search([j.trial_entry() for j in jobs])}
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
                 # reuse_actors: the next trial runs in the finished one's worker process, which
@@ -507,7 +311,7 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
                     failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     callbacks=[_Progress()]))
-        _LINES = _Lines(jobs, echo, terminal)
+        _LINES = (SuiteLine if request.suite else RunLines)(jobs, echo, terminal)
         ctrl_c = _CtrlC(stop_key, echo)
         try:
             with ctrl_c:
@@ -516,16 +320,16 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
             _LINES.close()
             _LINES = None
         finished, failed = [], []
-        by_name = {j.name: j for j in jobs}
+        by_name = {j.key: j for j in jobs}
         for result in results:  # a trial that never started has no config, but its path
-            name = _trial_dirname_of_config(result.config) if result.config else Path(result.path or "").name
+            name = key_of_config(result.config) if result.config else Path(result.path or "").name
             job = by_name.get(name)
             if job is None:
                 continue
             if result.error is not None:
-                failed.append((job, _one_line(result.error)))
+                failed.append((job, one_line(result.error)))
             elif (result.metrics or {}).get("finished"):
-                if _is_uri(storage) and result.checkpoint is not None and not job.done:
+                if is_uri(storage) and result.checkpoint is not None and not job.done:
                     result.checkpoint.to_directory(str(job.run_dir))
                 if job.done:
                     finished.append(job)
@@ -538,27 +342,13 @@ def _run(env_id: str, jobs: list[Job], steps: int | None, runs: Path, storage: s
                               "checkpoints; run the same command again to resume them.")
         if unfinished:
             failed += [(j, "did not finish") for j in unfinished]
-        order = {j.name: i for i, j in enumerate(jobs)}
-        finished.sort(key=lambda j: order[j.name])
-        failed.sort(key=lambda f: order[f[0].name])
+        order = {j.key: i for i, j in enumerate(jobs)}
+        finished.sort(key=lambda j: order[j.key])
+        failed.sort(key=lambda f: order[f[0].key])
         return finished, failed
     finally:
         ray.shutdown()
 
 
-def _preset_of(job: Job) -> dict:
-    """A job's preset for its trial: the name as given (it names the run), and a preset file's
-    absolute path (the trial's worker has another working directory)."""
-    if job.preset is None:
-        return {}
-    file = Path(job.preset)
-    return {"preset": job.preset, **({"preset_file": str(file.absolute())} if file.is_file() else {})}
-
-
-def _trial_dirname_of_config(config: dict) -> str:
-    run = config.get("run", config)
-    return run_name(run["algo"], run.get("preset"), run["seed"])
-
-
 def _trial_dirname_of_run(trial) -> str:
-    return _trial_dirname_of_config(trial.config)
+    return key_of_config(trial.config)

@@ -16,6 +16,7 @@ import csv
 import math
 import os
 import platform
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,20 +28,74 @@ from landers.core.checkpoint import write_json_atomic
 from landers.core.search import Float, Int, Space
 from landers.errors import LandersError
 
-OBJECTIVES = ("auc", "final")
+OBJECTIVES = ("auc", "final", "auc-time", "time-to-threshold")
+TIME_OBJECTIVES = ("auc-time", "time-to-threshold")  # they count training seconds, not steps
+TIME_PENALTY = 2.0  # a seed that never reaches the threshold scores -(this x its training seconds so far)
+STEPS = "steps"  # the step budget's name in a search space (searched where the objective counts time)
+
+Curve = list[tuple[int, float, float]]  # one seed's periodic evaluations: (step, mean, training seconds)
 
 
-def seed_score(eval_means: list[float], objective: str) -> float:
-    """One seed's score from its periodic evaluation means, in order."""
-    if not eval_means:
+def seed_score(curve: Curve, objective: str, *, threshold: float | None = None, final: float | None = None) -> float:
+    """One seed's score from its periodic evaluations, in order (higher is better):
+    - `auc`: their mean, the area under the curve over steps divided by its length;
+    - `final`: the final evaluation's mean (`final`), else the last periodic one;
+    - `auc-time`: the area under the curve over training time divided by that time, each
+      evaluation standing for the training seconds since the one before;
+    - `time-to-threshold`: minus the training seconds at the first evaluation at or above
+      `threshold`; minus TIME_PENALTY x the seconds trained so far while it has none."""
+    if not curve:
         return math.nan
-    return float(np.mean(eval_means)) if objective == "auc" else float(eval_means[-1])
+    means = np.array([m for _, m, _ in curve], dtype=np.float64)
+    times = np.array([t for _, _, t in curve], dtype=np.float64)
+    if objective == "auc":
+        return float(means.mean())
+    if objective == "final":
+        return float(final if final is not None else means[-1])
+    if objective == "auc-time":
+        spans = np.diff(np.concatenate([[0.0], times]))
+        return float((means * spans).sum() / times[-1]) if times[-1] > 0 else float(means.mean())
+    if objective == "time-to-threshold":
+        hits = np.flatnonzero(means >= threshold)
+        return float(-times[hits[0]]) if len(hits) else float(-TIME_PENALTY * times[-1])
+    raise LandersError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'.")
 
 
-def trial_score(per_seed_evals: list[list[float]], objective: str) -> tuple[float, list[float]]:
-    """(mean over seeds, each seed's score) of a trial's seeds' evaluation means."""
-    scores = [seed_score(e, objective) for e in per_seed_evals]
-    return (float(np.mean(scores)) if scores else math.nan), scores
+@dataclass(frozen=True)
+class Scoring:
+    """How a trial of K seeds on one or more envs is scored. One env: the mean over seeds of
+    each seed's score. Several: each env's mean normalized between its random policy (0) and
+    its threshold (1), then the mean over envs; time objectives stay in seconds (minus), which
+    already mean the same on every env."""
+
+    objective: str
+    env_ids: tuple[str, ...]
+    seeds: int
+    thresholds: tuple[float | None, ...] = ()  # per env, for time-to-threshold and normalizing
+    randoms: tuple[float | None, ...] = ()  # per env: the random policy's mean return
+
+    @property
+    def normalized(self) -> bool:
+        return len(self.env_ids) > 1 and self.objective not in TIME_OBJECTIVES
+
+    def trial_score(self, curves: list[Curve], finals: list[float] | None = None) -> tuple[float, list[float]]:
+        """(the trial's score, each run's own score) of `curves` (env-major: env 1's seeds, then
+        env 2's, ...); `finals`: each run's final evaluation, once they ended."""
+        threshold = lambda i: self.thresholds[i] if self.thresholds else None  # noqa: E731
+        scores = [seed_score(c, self.objective, threshold=threshold(r // self.seeds),
+                             final=finals[r] if finals else None) for r, c in enumerate(curves)]
+        per_env = []
+        for e in range(len(self.env_ids)):
+            value = float(np.mean(scores[e * self.seeds:(e + 1) * self.seeds]))
+            if self.normalized:
+                value = (value - self.randoms[e]) / (self.thresholds[e] - self.randoms[e])
+            per_env.append(value)
+        return (float(np.mean(per_env)) if per_env else math.nan), scores
+
+
+def run_folder(env_ids: tuple[str, ...], env_id: str, seed: int) -> str:
+    """A run's folder in its trial's: sK, or ENV/sK in a study of several envs."""
+    return f"s{seed}" if len(env_ids) == 1 else f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', env_id)}/s{seed}"
 
 
 @dataclass
@@ -59,7 +114,7 @@ class TrialRecord:
     run_dirs: list[str] = field(default_factory=list)
 
 
-def write_trials_csv(path: Path, trials: list[TrialRecord], seeds: int, space: Space) -> None:
+def write_trials_csv(path: Path, trials: list[TrialRecord], *, seeds: int, space: Space) -> None:
     names = list(space)
     header = (["trial", "name", "state", "score"] + [f"score_seed{i + 1}" for i in range(seeds)]
               + ["steps", "pruned_at_step"] + names + ["error"])
@@ -80,18 +135,27 @@ def machine() -> dict[str, Any]:
             "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
-def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base_hparams: dict[str, Any],
-                best: TrialRecord, trials: list[TrialRecord], seeds: int, objective: str,
-                env: dict[str, Any] | None = None, overlap: bool = False) -> dict[str, Any]:
+def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_every: int | None,
+                base_hparams: dict[str, Any], trials: list[TrialRecord], seeds: int, objective: str,
+                env: dict[str, Any] | None = None, overlap: bool = False,
+                scoring: Scoring | None = None) -> dict[str, Any]:
     """A preset file for the best trial, recording the evidence it was chosen on (and the env's
     kwargs and wrappers it was tuned with, which `train` needs again: a preset holds no env)."""
-    from landers import __version__
+    from landers.version import __version__
 
     done = [t for t in trials if t.state == "COMPLETE"]
     scores = ", ".join(f"{s:.1f}" for s in best.seed_scores)
+    several = scoring is not None and len(scoring.env_ids) > 1
+    across = {}
+    if several:  # meant for any env: the envs it was found on, and how each was scored
+        across = {"envs": list(scoring.env_ids), "thresholds": list(scoring.thresholds),
+                  **({"random_policy": list(scoring.randoms), "score": "mean over envs of the normalized score "
+                      "(random policy 0, threshold 1)"} if scoring.normalized else {})}
+    params = dict(best.params)
+    steps = int(params.pop(STEPS, steps))  # a searched budget (time objectives) is the preset's steps
     return {
         "algo": algo,
-        "env_id": env_id,
+        "env_id": list(scoring.env_ids) if several else env_id,
         "steps": steps,
         **({"eval_every": eval_every} if eval_every else {}),
         # The overlap asked for (--set, else the base preset's), which `train` applies where a
@@ -99,7 +163,7 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
         **({"overlap": True} if overlap else {}),
         "description": f"Found by landers tune: trial {best.number} of {len(trials)}, {objective} "
                        f"{best.score:.1f} over {seeds} seeds ({scores}).",
-        "hparams": {**base_hparams, **best.params},
+        "hparams": {**base_hparams, **params},
         "results": {
             "summary": f"{objective} score {best.score:.1f} (mean of {seeds} seeds: {scores}) after {steps:,} steps "
                        f"per seed; best of {len(done)} completed trials "
@@ -110,7 +174,7 @@ def best_preset(algo: str, env_id: str, steps: int, eval_every: int | None, base
             "pruned": sum(t.state == "PRUNED" for t in trials), "failed": sum(t.state == "FAILED" for t in trials),
             "steps_per_seed": steps, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "landers": __version__, "run_dirs": best.run_dirs,
-            **{k: v for k, v in (env or {}).items() if v},
+            **{k: v for k, v in (env or {}).items() if v}, **across,
         },
     }
 
@@ -146,7 +210,7 @@ def importances(trials: list[TrialRecord], space: Space) -> dict[str, float]:
         return {}
 
 
-def plot_study(path: Path, trials: list[TrialRecord], space: Space, objective: str, env_id: str) -> list[Path]:
+def plot_study(path: Path, trials: list[TrialRecord], *, space: Space, objective: str, env_id: str) -> list[Path]:
     """tune.png/.svg: each trial's score and the best so far against trial number, and the
     parameters' importances."""
     from landers.see.plots import pyplot, save
@@ -186,16 +250,60 @@ def plot_study(path: Path, trials: list[TrialRecord], space: Space, objective: s
 
 def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: int | None,
                   base_hparams: dict[str, Any], trials: list[TrialRecord], seeds: int, objective: str,
-                  space: Space, env: dict[str, Any] | None = None, overlap: bool = False) -> TrialRecord | None:
+                  space: Space, env: dict[str, Any] | None = None, overlap: bool = False,
+                  scoring: Scoring | None = None) -> TrialRecord | None:
     """trials.csv, tune.png and (once a trial completed) best.json; returns the best trial."""
-    write_trials_csv(out / "trials.csv", trials, seeds, space)
+    write_trials_csv(out / "trials.csv", trials, seeds=seeds, space=space)
     done = [t for t in trials if t.state == "COMPLETE" and t.score is not None and math.isfinite(t.score)]
     best = max(done, key=lambda t: t.score) if done else None
     if best is not None:
-        write_json_atomic(out / "best.json", best_preset(algo, env_id, steps, eval_every, base_hparams, best,
-                                                         trials, seeds, objective, env, overlap))
+        write_json_atomic(out / "best.json", best_preset(best, algo=algo, env_id=env_id, steps=steps,
+                                                         eval_every=eval_every, base_hparams=base_hparams,
+                                                         trials=trials, seeds=seeds, objective=objective, env=env,
+                                                         overlap=overlap, scoring=scoring))
     try:
-        plot_study(out / "tune.png", trials, space, objective, env_id)
+        plot_study(out / "tune.png", trials, space=space, objective=objective, env_id=env_id)
     except LandersError:
         pass  # no matplotlib: the CSV and best.json still say everything
     return best
+
+
+def records(trials: list[dict], *, space: Space, settled: bool) -> list[TrialRecord]:
+    """Trials as study records. `settled`: the study ran to its end, so a trial that neither
+    finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
+    stopped by Ctrl-C, and a resume will go on with it."""
+    records = []
+    for position, t in enumerate(trials):
+        last, config = t["last"] or {}, t["config"] or {}
+        params = last.get("params") or {k: config[k] for k in space if k in config}
+        tag = str(t.get("tag") or "").split("_", 1)[0]  # Tune's search counter: the creation order
+        number = int(tag) - 1 if tag.isdigit() else position
+        rec = TrialRecord(number=number, params=params, score=last.get("score"), name=t["name"],
+                                seed_scores=list(last.get("seed_scores") or []), steps=int(last.get("step") or 0))
+        if t["error"] or last.get("failed"):
+            rec.state, rec.error, rec.score = "FAILED", t["error"] or last["failed"], None
+        elif last.get("finished"):
+            rec.state = "COMPLETE"
+        elif t["status"] in ("RUNNING", "PENDING"):
+            rec.state = t["status"]
+        elif settled:
+            rec.state, rec.pruned_at = "PRUNED", rec.steps
+        else:
+            rec.state = "STOPPED"
+        records.append(rec)
+    return records
+
+
+def status_line(records: list[TrialRecord]) -> str:
+    done = [r for r in records if r.state == "COMPLETE"]
+    best = max((r for r in done if r.score is not None), key=lambda r: r.score, default=None)
+    line = (f"trials: {len(done)} done, {sum(r.state == 'RUNNING' for r in records)} running, "
+            f"{sum(r.state in ('STOPPED', 'PRUNED') for r in records)} pruned, "
+            f"{sum(r.state == 'FAILED' for r in records)} failed")
+    if best is not None:
+        line += f"; best {best.score:.1f} (trial {best.number}: {format_params(best.params)})"
+    return line
+
+
+def format_params(params: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -22,11 +22,13 @@ img, video { max-width: 100%; border: 1px solid #ddd; } .muted { color: #777; fo
 """
 
 
-def _data_uri(path: Path, mime: str) -> str:
+def data_uri(path: Path, mime: str) -> str:
+    """A file embedded in the page (no network, one file to share)."""
     return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode()}"
 
 
-def _table(header: list[str], rows: list[list], table_id: str = "") -> str:
+def table(header: list[str], rows: list[list], table_id: str = "") -> str:
+    """An HTML table, every cell escaped."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -58,23 +60,23 @@ def run_section(run_dir: Path) -> str:
         parts += ["<h2>Evaluation</h2>",
                   f"<p>{result['episodes']} episodes on fresh envs (seed {result.get('seed')}), after "
                   f"{result.get('step', 0):,} training steps and {result.get('train_time', 0):.1f} s of training.</p>",
-                  _table(["policy", "mean return", "std", "min", "max", "episodes"], rows, "evaluation")]
+                  table(["policy", "mean return", "std", "min", "max", "episodes"], rows, "evaluation")]
     else:
         parts.append("<p>No final evaluation yet (eval.json is missing): the run has not finished.</p>")
     plot_png = run_dir / "plots.png"
     plot_runs([run_dir], plot_png)
-    parts += ["<h2>Learning curves and diagnostics</h2>", f'<img id="plots" alt="learning curves" src="{_data_uri(plot_png, "image/png")}">']
+    parts += ["<h2>Learning curves and diagnostics</h2>", f'<img id="plots" alt="learning curves" src="{data_uri(plot_png, "image/png")}">']
     video = run_dir / "videos" / "report.mp4"
     try:
         record(load(run_dir), video, episodes=1, seed=config.get("seed", 0) + 20_000)
-        parts += ["<h2>The agent</h2>", f'<video id="video" controls muted src="{_data_uri(video, "video/mp4")}"></video>']
+        parts += ["<h2>The agent</h2>", f'<video id="video" controls muted src="{data_uri(video, "video/mp4")}"></video>']
     except LandersError as e:  # e.g. an env that cannot render: the report goes on without a video
         parts += ["<h2>The agent</h2>", f"<p>No video: {html.escape(str(e))}</p>"]
     hparams = config.pop("hparams", {})
     versions = config.pop("versions", {})
-    parts += ["<h2>Configuration</h2>", _table(["hyperparameter", "value"], sorted(hparams.items()), "hparams"),
-              _table(["run option", "value"], sorted((k, v) for k, v in config.items()), "options"),
-              "<h2>Versions</h2>", _table(["package", "version"], sorted(versions.items()), "versions")]
+    parts += ["<h2>Configuration</h2>", table(["hyperparameter", "value"], sorted(hparams.items()), "hparams"),
+              table(["run option", "value"], sorted((k, v) for k, v in config.items()), "options"),
+              "<h2>Versions</h2>", table(["package", "version"], sorted(versions.items()), "versions")]
     return "\n".join(parts)
 
 
@@ -82,16 +84,16 @@ def comparison_section(out_dir: Path) -> str:
     with (out_dir / "comparison.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     fmt = lambda v: v if v in ("", None) else f"{float(v):,.1f}"  # noqa: E731
-    table = _table(["algorithm", "seeds", "mean", "std", "IQM", "IQM 95% CI", "seeds solving",
+    results = table(["algorithm", "seeds", "mean", "std", "IQM", "IQM 95% CI", "seeds solving",
                     "median steps to threshold", "median training s to threshold"],
                    [[r["algo"], r["seeds"], fmt(r["mean"]), fmt(r["std"]), fmt(r["iqm"]),
                      f"[{fmt(r['iqm_ci_low'])}, {fmt(r['iqm_ci_high'])}]", f"{r['solved']}/{r['seeds']}",
                      fmt(r["median_steps_to_threshold"]) or "-", fmt(r["median_time_to_threshold"]) or "-"]
                     for r in rows], "evaluation")
-    images = "".join(f'<h2>Episodic return against {x}</h2><img alt="curves {x}" src="{_data_uri(out_dir / f"curves_{x}.png", "image/png")}">'
+    images = "".join(f'<h2>Episodic return against {x}</h2><img alt="curves {x}" src="{data_uri(out_dir / f"curves_{x}.png", "image/png")}">'
                      for x in ("steps", "time") if (out_dir / f"curves_{x}.png").exists())
     return (f"<h1>Comparison: {html.escape(out_dir.name)}</h1><h2>Final evaluation (100 episodes per seed)</h2>"
-            f"{table}{images}")
+            f"{results}{images}")
 
 
 def study_section(out_dir: Path) -> str:
@@ -106,13 +108,13 @@ def study_section(out_dir: Path) -> str:
                   f"<p class='muted'>{html.escape(best['results']['summary'])}. Train with it: "
                   f"<code>landers train {html.escape(best['algo'])} {html.escape(str(best['env_id']))} "
                   f"--preset {html.escape(str(best_path))}</code></p>",
-                  _table(["hyperparameter", "value"], [[k, v] for k, v in best["hparams"].items()], "best")]
+                  table(["hyperparameter", "value"], [[k, v] for k, v in best["hparams"].items()], "best")]
     else:
         parts.append("<p>No trial has completed yet.</p>")
     if (out_dir / "tune.png").exists():
-        parts.append(f'<h2>Search</h2><img alt="search" src="{_data_uri(out_dir / "tune.png", "image/png")}">')
+        parts.append(f'<h2>Search</h2><img alt="search" src="{data_uri(out_dir / "tune.png", "image/png")}">')
     if rows:
-        parts += ["<h2>Trials</h2>", _table(list(rows[0]), [list(r.values()) for r in rows], "trials")]
+        parts += ["<h2>Trials</h2>", table(list(rows[0]), [list(r.values()) for r in rows], "trials")]
     return "".join(parts)
 
 

@@ -16,7 +16,8 @@ from landers.errors import LandersError
 FORMATS = ("mp4", "gif")
 
 
-def _imageio():
+def imageio_module():
+    """imageio.v2, or one sentence saying how to install it."""
     try:
         import imageio.v2 as imageio
     except ImportError:
@@ -50,7 +51,7 @@ def _even(frame: np.ndarray) -> np.ndarray:
 def record(agent, out: Path, episodes: int = 1, seed: int = 0, deterministic: bool = True,
            fmt: str | None = None, max_steps: int = 10_000) -> dict:
     """Render `episodes` episodes of `agent` into a video at `out`; returns what was written."""
-    imageio = _imageio()
+    imageio = imageio_module()
     # Frames come from rgb_array rendering; pygame needs no display for that, and without one
     # SDL would complain on stderr about XDG_RUNTIME_DIR. Only then: the setting is process-wide,
     # and with a display a window opened later in this process (`landers.play`) must still work.

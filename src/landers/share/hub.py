@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from landers import __version__
 from landers.core import checkpoint
 from landers.core.files import read_eval, read_json_object
 from landers.errors import LandersError, first_line
 from landers.share.card import model_card
+from landers.version import __version__
 
 SCHEME = "hf://"
 MANIFEST = "landers.json"

@@ -1,0 +1,44 @@
+"""What `landers tune` resolves before Ray starts (`tune.plan`): the step budget joins the space
+for an objective that counts time, thresholds come from --threshold or the env, and a study of
+several envs is scored on normalized scores over the algorithm's defaults. In-process, no Ray."""
+
+import pytest
+
+from landers.algos import get_algo
+from landers.core.config import to_json_dict
+from landers.core.search import Int
+from landers.scale import study, tune
+
+PPO = get_algo("ppo")
+
+
+def settings(**kw) -> tune.StudySettings:
+    return tune.StudySettings(**{"algo": "ppo", "env_ids": ("CartPole-v1",), "trials": 2, "seeds": 1,
+                                 "space": tune.default_space(PPO), **kw})
+
+
+def test_the_default_space_covers_discount_lambda_entropy_network_and_normalization():
+    assert {"gamma", "gae_lambda", "ent_coef", "hidden_sizes", "activation", "norm_obs", "norm_reward"} <= set(
+        tune.default_space(PPO))
+    assert tune.default_space(get_algo("random")) == {}
+
+
+def test_a_time_objective_searches_the_step_budget_and_scores_against_the_threshold(tmp_path):
+    planned = tune.plan(settings(objective="time-to-threshold", steps=None), out=tmp_path / "s")
+    assert planned.space[study.STEPS] == Int(planned.steps // 4, planned.steps, log=True)
+    assert planned.scoring.thresholds == (475.0,) and not planned.scoring.normalized
+    given = tune.plan(settings(objective="time-to-threshold", steps=20_000, threshold=300.0), out=tmp_path / "s")
+    assert study.STEPS not in given.space and given.scoring.thresholds == (300.0,) and given.steps == 20_000
+    assert study.STEPS not in tune.plan(settings(objective="auc"), out=tmp_path / "s").space
+
+
+def test_a_study_of_two_envs_normalizes_over_the_algorithms_defaults(tmp_path):
+    planned = tune.plan(settings(env_ids=("CartPole-v1", "Acrobot-v1"), steps=10_000), out=tmp_path / "s")
+    scoring = planned.scoring
+    assert scoring.normalized and scoring.thresholds == (475.0, -100.0)
+    cartpole, acrobot = scoring.randoms  # the random policy's 10-episode means
+    assert 5 < cartpole < 60 and -501 <= acrobot < -100
+    # CartPole ships a tuned PPO preset; a study across envs starts from the defaults instead
+    assert planned.base_config == to_json_dict(PPO.Config())
+    with pytest.raises(Exception, match="--threshold is for a study of one env"):
+        tune.plan(settings(env_ids=("CartPole-v1", "Acrobot-v1"), threshold=10.0), out=tmp_path / "s")
