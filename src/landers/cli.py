@@ -125,7 +125,7 @@ def train(
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 
-    tracker = None
+    tracker, failed = None, True
     try:
         from landers.run import tracking
 
@@ -159,27 +159,30 @@ def train(
                                        stop_return=stop_return)
             run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
-            from landers.see.report import write_report
-
-            path = write_report(run.run_dir)
-            if tracker is not None:
-                tracker.save(path)
-            typer.echo(f"report: {path}")
+            typer.echo(f"report: {_report(run.run_dir, tracker)}")
+        failed = False
     except Interrupted as e:
-        if tracker is not None:
-            tracker.finish(failed=True)
         _fail(str(e), code=130)
     except LandersError as e:
-        if tracker is not None:
-            tracker.finish(failed=True)
         _fail_with(e)
-    if tracker is not None:
-        tracker.finish()
+    finally:  # the W&B run ends with the command, marked failed when the command does
+        if tracker is not None:
+            tracker.finish(failed=failed)
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
     if run.stopped:
         typer.echo(f"stopped at step {run.global_step:,}: {run.stopped}")
     typer.echo(f"trained {run.global_step:,} steps in {run.train_time:.1f} s (evaluation excluded)")
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
+
+
+def _report(run_dir: Path, tracker) -> Path:
+    """report.html of the run, also among the tracker's files when there is one."""
+    from landers.see.report import write_report
+
+    path = write_report(run_dir)
+    if tracker is not None:
+        tracker.save(path)
+    return path
 
 
 @app.command("eval")
