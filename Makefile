@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,docs,dev]"
+	$(PY) -m pip install --quiet -e ".[fast,plots,atari,mujoco,export,hub,track,docs,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

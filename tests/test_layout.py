@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run-v0.1"
 ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom to top; a module may import its own room and the rooms before it.
-LAYERS = ["version", "errors", "envs", "policy", "export", "core", "algos", "see", "run", "scale", "cli"]
+LAYERS = ["version", "errors", "envs", "policy", "export", "core", "algos", "see", "run", "scale", "share", "cli"]
 
 
 def room(module: str) -> str:

@@ -154,7 +154,9 @@ def resume(run_dir: str | Path, *, steps: int | None = None, quiet: bool = True,
 
 
 def load(path: str | Path, *, device: str = "cpu", env: Any = None) -> Agent:
-    """The agent saved in a run directory (its `checkpoints/last`) or a checkpoint directory.
+    """The agent saved in a run directory (its `checkpoints/last`), a checkpoint directory, or
+    a model repository on the Hugging Face Hub that `landers push` made: `hf://USER/NAME` or
+    `hf://USER/NAME@REV` (through huggingface_hub's cache; `landers[hub]`).
 
         agent = landers.load("runs/CartPole-v1__ppo__s1__20261204-101500")
         action = agent.predict(observation)
@@ -168,6 +170,10 @@ def load(path: str | Path, *, device: str = "cpu", env: Any = None) -> Agent:
 
     _require_type("path", path, (str, os.PathLike), "a path")
     _require_type("device", device, (str,), "cpu, cuda, cuda:N or auto")
+    if isinstance(path, str) and path.startswith("hf://"):
+        from landers.share.hub import resolve
+
+        path = resolve(path)
     return _load(path, str(resolve_device(device)), env=env)
 
 

@@ -46,6 +46,19 @@ def _fail_with(error: LandersError) -> None:
     _fail(str(error), error.exit_code)
 
 
+def _agent_path(path: str) -> Path:
+    """A local run or checkpoint path as given, or for `hf://USER/NAME[@REV]` the verified
+    snapshot of that Hub repository in huggingface_hub's cache."""
+    if not path.startswith("hf://"):
+        return Path(path)
+    from landers.share.hub import resolve
+
+    return resolve(path)
+
+
+HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME (@REV for a branch, tag or commit), a repository `landers push` made"
+
+
 ALGO_NAMES = "ppo, a2c, trpo, reinforce or random"  # written out: importing the registry imports torch
 
 
@@ -95,6 +108,12 @@ def train(
                    "as at the end)"),
     report: bool = typer.Option(False, "--report", help="write RUN_DIR/report.html at the end (plots, video, tables)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    track: str | None = typer.Option(
+        None, help="also log to an experiment tracker: wandb (Weights & Biases; WANDB_MODE=offline works "
+                   "without its server); a resumed run continues the W&B run it had"),
+    wandb_project: str | None = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: str | None = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: str | None = typer.Option(None, help="W&B group this run is shown in"),
 ) -> None:
     """Train ALGO on ENV_ID; prints the run directory and the final evaluation."""
     from rich.console import Console
@@ -106,8 +125,13 @@ def train(
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
 
-    hooks = Hooks(console=Console(stderr=True))  # stdout is for the results
+    tracker, failed = None, True
     try:
+        from landers.run import tracking
+
+        tracker = tracking.tracker_for(tracking.from_options(track, wandb_project, wandb_entity, wandb_group,
+                                                             job_type="train"), resume=resume)
+        hooks = Hooks(console=Console(stderr=True), tracker=tracker)  # stdout is for the results
         if resume is not None:
             changed = [name for name, value in (("--seed", seed is not None), ("--preset", preset),
                                                 ("--env-kwargs", env_kwargs), ("--wrap", wrap), ("--envs", envs),
@@ -135,13 +159,15 @@ def train(
                                        stop_return=stop_return)
             run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
-            from landers.see.report import write_report
-
-            typer.echo(f"report: {write_report(run.run_dir)}")
+            typer.echo(f"report: {_report(run.run_dir, tracker)}")
+        failed = False
     except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
         _fail_with(e)
+    finally:  # the W&B run ends with the command, marked failed when the command does
+        if tracker is not None:
+            tracker.finish(failed=failed)
     random_part = f"; random policy {run.random_eval.mean:.1f} ± {run.random_eval.std:.1f}" if run.random_eval else ""
     if run.stopped:
         typer.echo(f"stopped at step {run.global_step:,}: {run.stopped}")
@@ -149,9 +175,19 @@ def train(
     typer.echo(f"{run.run_dir}: eval {run.eval}{random_part}")
 
 
+def _report(run_dir: Path, tracker) -> Path:
+    """report.html of the run, also among the tracker's files when there is one."""
+    from landers.see.report import write_report
+
+    path = write_report(run_dir)
+    if tracker is not None:
+        tracker.save(path)
+    return path
+
+
 @app.command("eval")
 def eval_(
-    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(100, help="number of episodes"),
     seed: int | None = typer.Option(None, help="env seed [default: training seed + 10000]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
@@ -171,7 +207,7 @@ def eval_(
             raise LandersError(f"--episodes must be positive, got {episodes}.")
         if max_steps is not None and max_steps < 0:
             raise LandersError(f"--max-steps must be >= 0, got {max_steps}.")
-        agent = load(path)
+        agent = load(_agent_path(path))
         run = agent.info.get("run", {})
         if seed is None:
             seed = run.get("seed", 0) + EVAL_SEED_OFFSET
@@ -300,6 +336,10 @@ def compare(
         None, help="where runs and Ray's checkpoints live: a path all nodes see, or a URI such as "
                    "s3://bucket/dir [default: --out]"),
     jobs: str | None = typer.Option(None, hidden=True),
+    track: str | None = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
+    wandb_project: str | None = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: str | None = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: str | None = typer.Option(None, help="W&B group of the runs [default: the output directory's name]"),
 ) -> None:
     """Run every algorithm x seed on ENV_ID as Ray Tune trials, then write curves and a results table."""
     import re
@@ -314,11 +354,19 @@ def compare(
     try:
         kwargs = parse_env_kwargs(env_kwargs)
         env_source(env_id, kwargs, wrap or ()).check()  # bad env arguments: before any run
+        from landers.run import tracking as tracking_mod
+
+        tracking = tracking_mod.from_options(track, wandb_project, wandb_entity, wandb_group, job_type="compare",
+                                             default_group=out.name)
         names = [a.strip() for a in algos.split(",") if a.strip()]
         finished, failed = compare_mod.run_all(env_id, names, seeds=seeds, steps=steps, out=out, address=address,
                                                cpus_per_run=cpus_per_run, storage=storage, env_kwargs=kwargs,
-                                               wrappers=tuple(wrap or ()), first_seed=first_seed, echo=typer.echo)
+                                               wrappers=tuple(wrap or ()), first_seed=first_seed,
+                                               tracking=tracking_mod.as_dict(tracking), echo=typer.echo)
         compare_mod.summarize(env_id, finished, out, failed=failed)
+        if tracking is not None:
+            tracking_mod.publish(tracking, out, [out / n for n in ("comparison.md", "comparison.csv", "curves_steps.png",
+                                                                   "curves_time.png")], name=f"{out.name}-comparison")
     except Interrupted as e:
         _fail(str(e), code=130)
     except LandersError as e:
@@ -394,6 +442,10 @@ def tune(
     cpus_per_trial: float | None = typer.Option(None, help="CPUs a trial's seeds share [default: one per seed, at most the cluster's]"),
     env_kwargs: list[str] | None = typer.Option(None, "--env-kwargs", help="as for train (repeatable)"),
     wrap: list[str] | None = typer.Option(None, "--wrap", help="as for train (repeatable)"),
+    track: str | None = typer.Option(None, help="log every run to an experiment tracker: wandb, grouped"),
+    wandb_project: str | None = typer.Option(None, help="W&B project [default: WANDB_PROJECT, else landers]"),
+    wandb_entity: str | None = typer.Option(None, help="W&B user or team [default: WANDB_ENTITY, else your login's]"),
+    wandb_group: str | None = typer.Option(None, help="W&B group of the runs [default: the study directory's name]"),
 ) -> None:
     """Search ALGO's hyperparameters on ENV_ID with Optuna (TPE) on Ray Tune, every configuration
     scored over several seeds; ends with OUT/best.json, a preset `landers train --preset` takes."""
@@ -415,6 +467,10 @@ def tune(
         env_ids = tuple(e.strip() for e in env_id.split(",") if e.strip())
         for one in env_ids:
             env_source(one, kwargs, wrap or ()).check()  # bad env arguments: before Ray starts
+        from landers.run import tracking as tracking_mod
+
+        tracking = tracking_mod.from_options(track, wandb_project, wandb_entity, wandb_group, job_type="tune",
+                                             default_group=out.name)
         from landers.scale import tune as tune_mod
         from landers.scale.study import format_params
 
@@ -422,11 +478,14 @@ def tune(
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
                                           steps=steps, threshold=threshold, space=search_space, preset=preset,
                                           options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
-                                          cpus_per_trial=cpus_per_trial)
+                                          cpus_per_trial=cpus_per_trial, tracking=tracking_mod.as_dict(tracking))
         best, interrupted = tune_mod.run(settings, out=out, address=address, storage=storage, echo=typer.echo)
         from landers.see.report import write_report
 
-        write_report(out)
+        report_path = write_report(out)
+        if tracking is not None:
+            tracking_mod.publish(tracking, out, [report_path, *(out / n for n in ("best.json", "trials.csv", "tune.png"))],
+                    name=f"{out.name}-study")
     except LandersError as e:
         _fail_with(e)
     if best is not None:
@@ -444,11 +503,12 @@ def tune(
 
 @app.command()
 def record(
-    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(1, help="episodes to record"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     fmt: str = typer.Option("mp4", "--format", help="mp4 or gif"),
-    out: Path | None = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>]"),
+    out: Path | None = typer.Option(None, help="video file [default: RUN_DIR/videos/<checkpoint>.<format>; "
+                                                  "for hf://USER/NAME, NAME.<format> here]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
 ) -> None:
     """Render episodes of a trained agent into a video with the running return on the frames."""
@@ -458,9 +518,12 @@ def record(
     from landers.see.video import record as record_video
 
     try:
-        agent = load(path)
-        if out is None:
-            ckpt = checkpoint.find(path)
+        local = _agent_path(path)
+        agent = load(local)
+        if out is None and path.startswith("hf://"):  # not into huggingface_hub's cache
+            out = Path(f"{path.split('/')[-1].replace('@', '-')}.{fmt}")
+        elif out is None:
+            ckpt = checkpoint.find(local)
             name = ckpt.name.removesuffix(".tmp").removesuffix(".old")
             out = ckpt.parent.parent / "videos" / f"{name}.{fmt}"
         with lock_run_of(out):  # into the run's videos/: a write to the run; elsewhere a read
@@ -488,7 +551,7 @@ def _final_eval(path: Path, agent) -> dict | None:
 
 @app.command()
 def export(
-    path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    path: str = typer.Argument(..., help=HELP_PATH),
     out: Path = typer.Option(Path("policy.onnx"), help="ONNX file to write"),
     stochastic_params: bool = typer.Option(
         False, "--stochastic-params",
@@ -502,8 +565,9 @@ def export(
 
     try:
         require_onnx()
-        agent = load(path)
-        result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(path, agent))
+        local = _agent_path(path)
+        agent = load(local)
+        result = export_onnx(agent, out, stochastic_params=stochastic_params, final_eval=_final_eval(local, agent))
     except LandersError as e:
         _fail_with(e)
     meta = result.metadata
@@ -515,8 +579,36 @@ def export(
 
 
 @app.command()
-def play(
+def push(
     path: Path = typer.Argument(..., help="run directory or checkpoint directory"),
+    repo: str = typer.Option(..., help="model repository on the Hugging Face Hub, USER/NAME (created if missing)"),
+    private: bool = typer.Option(False, "--private", help="create the repository private"),
+    token: str | None = typer.Option(None, help="Hugging Face token [default: HF_TOKEN, else `hf auth login`'s]"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="write the folder to --out and upload nothing"),
+    out: Path | None = typer.Option(None, help="write the folder here (kept after an upload); --dry-run needs it"),
+) -> None:
+    """Publish a trained agent as a Hub model repository: its checkpoint (safetensors + JSON),
+    config.json, eval.json, a replay video, the ONNX export and a model card; load it back with
+    `landers eval hf://USER/NAME` or `landers.load("hf://USER/NAME")`."""
+    from landers.share import hub
+
+    try:
+        staged, url = hub.push(path, repo_id=repo, private=private, token=token, out=out, dry_run=dry_run,
+                               echo=lambda line: typer.echo(line, err=True))
+    except LandersError as e:
+        _fail_with(e)
+    result = staged.eval
+    typer.echo(f"eval {result['mean']:.2f} +/- {result['std']:.2f} over {result['episodes']} episodes; "
+               f"random policy {result['random']['mean']:.2f} +/- {result['random']['std']:.2f}")
+    if url is None:
+        typer.echo(f"{staged.folder}: {', '.join(staged.files)} (dry run: nothing uploaded)")
+    else:
+        typer.echo(f"pushed {len(staged.files)} files to https://huggingface.co/{repo}: {url}")
+
+
+@app.command()
+def play(
+    path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(3, help="episodes to play"),
     seed: int = typer.Option(0, help="env seed of the first episode"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
@@ -526,7 +618,7 @@ def play(
     from landers.see.play import play as play_episodes
 
     try:
-        agent = load(path)
+        agent = load(_agent_path(path))
         returns, stopped = play_episodes(agent, episodes, seed, deterministic=not stochastic, echo=typer.echo)
     except LandersError as e:
         _fail_with(e)

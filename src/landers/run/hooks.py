@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from landers.run.callbacks import Callbacks
+
+if TYPE_CHECKING:
+    from landers.run.tracking import Tracker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +28,9 @@ class Hooks:
     - `callbacks`: the caller's `Callbacks` (callbacks.py), told of each update at the end of
       `Trainer.log` and of each evaluation at the end of `Trainer.periodic_eval`; one that
       returns False ends the run there as the step budget would (`Trainer.stop_early`).
+    - `tracker`: an experiment tracker (`landers.run.tracking`, W&B) beside TensorBoard: the
+      run log (`RunLog`) starts it and hands it every row it writes, the evaluation videos and
+      the final evaluation; the caller, who made it, finishes it (after adding the report).
 
     A new callback or tracker is a field here, called from its point, not a change to the
     loop: per-update metrics at the end of `Trainer.log` (the metrics.csv row), per-evaluation
@@ -36,3 +42,4 @@ class Hooks:
     on_eval: Callable[[dict[str, float]], None] | None = None
     stop: threading.Event | None = None
     callbacks: Callbacks | None = None
+    tracker: Tracker | None = None

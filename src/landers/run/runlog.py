@@ -8,7 +8,6 @@ a write that fails ends the run with `WriteFailed` naming the file.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from landers.core.files import CsvAppender, read_table, row_step, write_failed
 from landers.errors import WriteFailed
+from landers.run.tracking import Tracker, finite_scalars
 
 UPDATE_COLUMNS = ["step", "time", "sps", "lr", "clip_coef", "policy_loss", "value_loss", "entropy",
                   "approx_kl", "clipfrac", "explained_variance", "gradient_steps", "episodes",
@@ -24,9 +24,9 @@ EPISODE_COLUMNS = ["step", "time", "return", "length"]
 EVAL_COLUMNS = ["step", "time", "mean", "std", "episodes"]
 
 
-def _truncate_after(path: Path, step: int) -> None:
+def _truncate_after(path: Path, step: int) -> int:
     """Drop rows logged after `step` (a resumed run continues from its checkpoint's step),
-    and any torn or garbage row a crash left behind."""
+    and any torn or garbage row a crash left behind; the number of rows kept."""
     header, rows, _ = read_table(path)
     if not header:
         if path.exists() and path.stat().st_size:  # no header at all: keep it aside, start anew
@@ -34,13 +34,14 @@ def _truncate_after(path: Path, step: int) -> None:
                 os.replace(path, path.with_name(path.name + ".corrupt"))
             except OSError as e:
                 raise write_failed(path, e) from None
-        return
+        return 0
     tmp = path.with_name(path.name + ".tmp")
+    kept = [r for r in rows if row_step(r) <= step]
     try:
         tmp.unlink(missing_ok=True)
         appender = CsvAppender(tmp, header)
         try:
-            appender.write_rows([r for r in rows if row_step(r) <= step])
+            appender.write_rows(kept)
         finally:
             appender.close()
         os.replace(tmp, path)
@@ -50,6 +51,7 @@ def _truncate_after(path: Path, step: int) -> None:
         if isinstance(e, WriteFailed):
             raise
         raise write_failed(path, e) from None
+    return len(kept)
 
 
 def _quiet_tensorboard_thread_errors() -> None:
@@ -69,12 +71,19 @@ def _quiet_tensorboard_thread_errors() -> None:
 
 
 class RunLog:
+    """The run's CSVs, its TensorBoard events and, where one is given, a `Tracker` (W&B), which
+    gets every scalar TensorBoard does under the same name, one row per CSV row."""
+
     def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True,
-                 extra_columns: list[str] = ()):
+                 extra_columns: list[str] = (), *, tracker: Tracker | None = None,
+                 config: dict[str, Any] | None = None):
         files = {"metrics.csv": UPDATE_COLUMNS + list(extra_columns), "episodes.csv": EPISODE_COLUMNS, "evals.csv": EVAL_COLUMNS}
+        kept = None
         if resume_step is not None:
-            for name in files:
-                _truncate_after(run_dir / name, resume_step)
+            kept = sum(_truncate_after(run_dir / name, resume_step) for name in files)
+        self.tracker = tracker
+        if tracker is not None:  # before any file is opened: a tracker that cannot start ends the run here
+            tracker.begin(run_dir, config=config or {}, kept_rows=kept)
         self.updates, self.episodes, self.evals = (CsvAppender(run_dir / n, c) for n, c in files.items())
         self.tb = None
         self.tb_dir = run_dir / "tb"
@@ -90,12 +99,14 @@ class RunLog:
                 raise write_failed(self.tb_dir, e) from None
 
     def _scalars(self, prefix: str, row: dict[str, Any], step: int) -> None:
+        scalars = {f"{prefix}/{key}": value for key, value in finite_scalars(row).items()}
+        if self.tracker is not None:
+            self.tracker.log(scalars, step=step)
         if self.tb is None:
             return
         try:
-            for key, value in row.items():
-                if key not in ("step", "time") and isinstance(value, (int, float)) and math.isfinite(value):
-                    self.tb.add_scalar(f"{prefix}/{key}", value, step)
+            for name, value in scalars.items():
+                self.tb.add_scalar(name, value, step)
         except OSError as e:
             raise write_failed(self.tb_dir, e) from None
 
@@ -111,6 +122,16 @@ class RunLog:
     def eval(self, row: dict[str, Any]) -> None:
         self.evals.write([row])
         self._scalars("eval", row, row["step"])
+
+    def video(self, path: Path, step: int) -> None:
+        """A video of the evaluation just logged (the tracker shows it beside that evaluation)."""
+        if self.tracker is not None:
+            self.tracker.video(path, step=step)
+
+    def final(self, result: dict[str, Any]) -> None:
+        """The final evaluation, as written to eval.json (with the random policy's)."""
+        if self.tracker is not None:
+            self.tracker.final(result)
 
     def close(self) -> None:
         for c in (self.updates, self.episodes, self.evals):

@@ -145,7 +145,8 @@ class Trainer:
         self.callbacks = hooks.callbacks or Callbacks()
         self.last_eval: Evaluation | None = None  # this call's latest periodic evaluation, for callbacks
         self.runlog = RunLog(run_dir, resume_step=self.state.global_step,
-                          extra_columns=self.algo.METRICS)
+                             extra_columns=self.algo.METRICS, tracker=hooks.tracker,
+                             config=spec.to_json())
         self.last_save = time.monotonic()
 
     @property
@@ -185,9 +186,10 @@ class Trainer:
         if record_now:  # after saving: a video that cannot be made must not cost the checkpoint
             from landers.see.video import record
 
+            video = self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4"
             try:
-                record(self.agent(), self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4",
-                       seed=self.spec.seed + EVAL_SEED_OFFSET)
+                record(self.agent(), video, seed=self.spec.seed + EVAL_SEED_OFFSET)
+                self.runlog.video(video, state.global_step)
             except LandersError as e:
                 print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
             state.model.train()
@@ -338,10 +340,11 @@ class Trainer:
                           max_steps=spec.eval_max_steps or None)
         random_result = evaluate_random(spec.env, spec.final_eval_episodes, seed, self.backend,
                                         max_steps=spec.eval_max_steps or None, action_space=self.act_space)
-        checkpoint.write_json_atomic(self.run_dir / "eval.json", {
-            **result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
-            "step": self.state.global_step, "train_time": self.state.train_time,
-            "random": random_result.to_json()})
+        final = {**result.to_json(), "checkpoint": "last", "deterministic": True, "seed": seed,
+                 "step": self.state.global_step, "train_time": self.state.train_time,
+                 "random": random_result.to_json()}
+        checkpoint.write_json_atomic(self.run_dir / "eval.json", final)
+        self.runlog.final(final)
         self.close()
         return Run(self.run_dir, agent, result, random_result, spec, self.state.global_step, self.state.train_time,
                    stopped=self.stopped)

@@ -52,9 +52,10 @@ def validate(env_ids: list[str], algos: list[str], *, seeds: int, steps: int | N
 def run_all(env_id: str, algos: list[str], *, seeds: int, steps: int | None, out: Path,
             address: str | None = None, cpus_per_run: int = 1, storage: str | None = None,
             env_kwargs: dict | None = None, wrappers: tuple = (), first_seed: int = 1,
-            echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
+            tracking: dict | None = None, echo=print) -> tuple[list[Job], list[tuple[Job, str]]]:
     """Run every algorithm x seed through Ray; returns (finished jobs, [(failed job, reason)]).
-    `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do.
+    `env_kwargs` and `wrappers` build each run's env, as `landers train --env-kwargs/--wrap` do;
+    `tracking` (a `landers.run.tracking.Tracking` as a dict) logs every run to W&B, grouped.
     Raises `landers.run.trainer.Interrupted` after Ctrl-C, once the trials saved checkpoints."""
     validate([env_id], algos, seeds=seeds, steps=steps, cpus_per_run=cpus_per_run, first_seed=first_seed,
              env_kwargs=env_kwargs, wrappers=tuple(wrappers))
@@ -62,7 +63,7 @@ def run_all(env_id: str, algos: list[str], *, seeds: int, steps: int | None, out
 
     request = Request(env_ids=(env_id,), entries=tuple(algos), seeds=seeds, first_seed=first_seed, steps=steps,
                       cpus_per_run=cpus_per_run, env_kwargs=dict(env_kwargs or {}), wrappers=tuple(wrappers))
-    return ray_runner.run(request, out=Path(out), address=address, storage=storage, echo=echo)
+    return ray_runner.run(request, out=Path(out), address=address, storage=storage, tracking=tracking, echo=echo)
 
 
 def first_reaching(evals: dict[str, np.ndarray], threshold: float | None):

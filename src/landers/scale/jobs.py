@@ -54,6 +54,7 @@ class RunSettings:
     runs: str  # where run directories live (STORAGE/runs, or OUT/runs for a URI storage)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     wrappers: tuple[str, ...] = ()
+    tracking: dict[str, Any] | None = None  # a landers.run.tracking.Tracking as a dict: each run logs to W&B
 
     def env_of(self, entry: dict[str, Any]) -> str:
         return entry.get("env_id") or self.env_id

@@ -73,7 +73,7 @@ def _trial(settings: RunSettings, entry: dict, stop_key: str) -> None:
     """One run (`entry`: the trial's algo, seed, preset, and a suite's env) on a worker."""
     from ray.experimental import internal_kv
 
-    from landers.run import rundir
+    from landers.run import rundir, tracking
     from landers.run import spec as spec_mod
     from landers.run.hooks import Hooks
     from landers.run.trainer import Interrupted
@@ -96,9 +96,10 @@ def _trial(settings: RunSettings, entry: dict, stop_key: str) -> None:
 
     stop, done = threading.Event(), threading.Event()
     threading.Thread(target=_watch_stop, args=(stop_key, stop, done), daemon=True).start()
+    tracker = tracking.for_member(settings.tracking, name=f"{settings.env_of(entry)}-{name}")
     hooks = Hooks(on_eval=lambda row: report({"step": row["step"], "eval_mean": row["mean"],
                                               "train_time": row["time"]}),
-                  stop=stop)
+                  stop=stop, tracker=tracker)
     try:
         if (run_dir / "eval.json").exists():
             pass  # finished before (by an earlier comparison): reuse it
@@ -110,12 +111,20 @@ def _trial(settings: RunSettings, entry: dict, stop_key: str) -> None:
                                       env_kwargs=settings.env_kwargs, wrappers=settings.wrappers)
             rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
     except Interrupted:
+        if tracker is not None:
+            tracker.finish(failed=True)
         report({"step": _checkpoint_step(run_dir / "checkpoints"), "interrupted": True})
         internal_kv._internal_kv_put(f"{stop_key}:{name}", b"saved")
         while True:  # Tune ends this actor once every trial has saved
             time.sleep(60)
+    except BaseException:
+        if tracker is not None:
+            tracker.finish(failed=True)
+        raise
     finally:
         done.set()
+    if tracker is not None:
+        tracker.finish()
     final = json.loads((run_dir / "eval.json").read_text())
     report({"step": final["step"], "train_time": final["train_time"], "final_mean": final["mean"], "finished": True})
     if remote:
@@ -212,8 +221,8 @@ class _CtrlC:
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop: saves its state, ends the actors
 
 
-def run(request: Request, *, out: Path, address: str | None, storage: str | None,
-        echo) -> tuple[list[Job], list[tuple[Job, str]]]:
+def run(request: Request, *, out: Path, address: str | None, storage: str | None, echo,
+        tracking: dict | None = None) -> tuple[list[Job], list[tuple[Job, str]]]:
     """Every job of `request` as a trial of one Ray Tune experiment (restored when the same
     request ran before); returns (finished jobs, [(failed job, reason)])."""
     out = out.absolute()
@@ -223,7 +232,8 @@ def run(request: Request, *, out: Path, address: str | None, storage: str | None
     runs = out / "runs" if is_uri(storage) else Path(storage) / "runs"
     settings = RunSettings(env_id=None if request.suite else request.env_ids[0], steps=request.steps,
                            cpus_per_run=request.cpus_per_run, storage=storage, runs=str(runs),
-                           env_kwargs=dict(request.env_kwargs), wrappers=tuple(request.wrappers))
+                           env_kwargs=dict(request.env_kwargs), wrappers=tuple(request.wrappers),
+                           tracking=tracking)
     jobs = request.jobs(runs)
     _refuse_other_runs(jobs, settings)
     with output_to(out / "ray.log") as terminal:

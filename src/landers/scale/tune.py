@@ -131,6 +131,7 @@ class StudySettings:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     wrappers: tuple[str, ...] = ()
     cpus_per_trial: float | None = None
+    tracking: dict[str, Any] | None = None  # a landers.run.tracking.Tracking as a dict: every seed's run to W&B
 
     @property
     def env_label(self) -> str:
@@ -293,7 +294,8 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
                            objective=objective, space=tuple(space), cpus_per_trial=cpus,
                            trials_dir=str(out / "trials"), base_config=plan.base_config, scoring=plan.scoring,
                            preset=settings.preset, options=dict(settings.options),
-                           env_kwargs=dict(settings.env_kwargs), wrappers=tuple(settings.wrappers))
+                           env_kwargs=dict(settings.env_kwargs), wrappers=tuple(settings.wrappers),
+                           tracking=settings.tracking)
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                         tune.PlacementGroupFactory([{}] + [{"CPU": cpus / runs}] * runs))
         experiment = f"{storage.rstrip('/')}/ray/tune"

@@ -57,17 +57,20 @@ class SeedRun:
                 self._add({"step": step, "mean": mean, "time": seconds})
 
     def train(self, setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: str, threads: int) -> dict:
-        from landers.run import rundir
+        from landers.run import rundir, tracking
         from landers.run import spec as spec_mod
         from landers.run.hooks import Hooks
 
         run_dir = Path(run_dir)
+        name = "-".join(run_dir.relative_to(setup.trials_dir).parts)  # <trial>-s<seed>, with the env for several
+        hooks = Hooks(on_eval=self._add, tracker=tracking.for_member(setup.tracking, name=name))
+        failed = True
         try:
             if (run_dir / "eval.json").exists():  # finished by an earlier attempt
                 self._earlier_rows(run_dir, finished=True)
             elif (run_dir / "config.json").exists():
                 self._earlier_rows(run_dir, finished=False)
-                rundir.resume(run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
+                rundir.resume(run_dir, quiet=True, hooks=hooks)
             else:
                 # base_config: the preset's and --set's values (one env), or the algorithm's
                 # defaults with --preset and --set (several envs: not each env's own preset)
@@ -75,10 +78,13 @@ class SeedRun:
                                           overrides={**setup.base_config, **params, **setup.options}, steps=setup.steps,
                                           seed=seed, threads=threads, env_kwargs=setup.env_kwargs,
                                           wrappers=setup.wrappers)
-                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=Hooks(on_eval=self._add))
+                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
             self.final = json.loads((run_dir / "eval.json").read_text())
+            failed = False
             return self.final
         finally:
+            if hooks.tracker is not None:
+                hooks.tracker.finish(failed=failed)
             with self.cv:
                 self.done = True
                 self.cv.notify_all()
@@ -112,6 +118,7 @@ class TrialSetup:
     options: dict[str, Any] = field(default_factory=dict)  # --set
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     wrappers: tuple[str, ...] = ()
+    tracking: dict[str, Any] | None = None  # a landers.run.tracking.Tracking as a dict: each seed's run logs to W&B
 
 
 def seed_threads(cpus_per_trial: float, seeds: int) -> int:
