@@ -57,7 +57,7 @@ def main() -> None:
         "evaluations (periodic, final, random)": cumulative(stats, "landers/policy/evaluation.py", "run_episodes"),
     }
     rows["everything else"] = wall - sum(rows.values())
-    print(f"| part | s under cProfile | share |\n|---|---|---|", file=sys.stderr)
+    print("| part | s under cProfile | share |\n|---|---|---|", file=sys.stderr)
     for name, seconds in rows.items():
         print(f"| {name} | {seconds:.2f} | {seconds / wall:.0%} |", file=sys.stderr)
     print(f"| whole process | {wall:.2f} | 100% |", file=sys.stderr)

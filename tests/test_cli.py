@@ -1,13 +1,12 @@
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import json
-import shutil
-
 import pytest
 
 from conftest import landers_cli, landers_in_process
@@ -177,8 +176,9 @@ def test_train_ends_without_pythons_teardown_yet_leaves_every_output_whole(tmp_p
     runs, yet every file is complete and every printed line is in the pipe."""
     import csv
 
-    import landers
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import landers
 
     run, marker = tmp_path / "r", tmp_path / "teardown-ran"
     program = ("import atexit, pathlib, sys; marker = pathlib.Path(sys.argv.pop(1)); "

@@ -17,18 +17,15 @@ from hypothesis import strategies as st
 from safetensors.torch import load, save
 
 import landers
+from conftest import landers_cli
 from landers.algos import get_algo
-from landers.core import checkpoint
 from landers.core.config import read_preset_file, replace_config
-from landers.core.files import read_table
+from landers.core.files import read_eval, read_table
 from landers.errors import LandersError
+from landers.run.rundir import resume
 from landers.run.runlog import _truncate_after
 from landers.run.spec import read_config
-from landers.run.rundir import resume
 from landers.see.plots import plot_runs, read_csv
-from landers.core.files import read_eval
-
-from conftest import landers_cli
 
 PRESET = Path(landers.__file__).parent / "presets" / "ppo-cartpole.json"
 

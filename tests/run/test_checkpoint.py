@@ -7,12 +7,11 @@ import pytest
 import torch
 
 import landers
+from conftest import TINY
 from landers.core import checkpoint
 from landers.errors import LandersError
 from landers.run.spec import RunSpec, make_spec
 from landers.run.trainer import Trainer
-
-from conftest import TINY
 
 
 def test_save_load_identical_parameters_optimizer_and_actions(tmp_path):

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 import landers
+from conftest import landers_cli
 from landers.core import checkpoint
 from landers.core.files import CsvAppender, read_json_object, read_table
 from landers.errors import WriteFailed
-
-from conftest import landers_cli
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
+import fake_envs
 import landers
+from conftest import landers_cli
 from landers.algos import optimizer_step
 from landers.core import checkpoint
 from landers.errors import Diverged
-
-import fake_envs
-from conftest import landers_cli
 
 TESTS = Path(__file__).resolve().parents[1]
 SMALL = ["--quiet", "--backend", "gymnasium", "--envs", "4", "--set", "num_steps=16", "--set", "num_minibatches=2",

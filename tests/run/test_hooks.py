@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
+from conftest import TINY
 from landers.run.hooks import Hooks
 from landers.run.rundir import resume, start
 from landers.run.spec import make_spec
 from landers.run.trainer import Interrupted
-from conftest import TINY
 
 
 def spec(steps):

@@ -11,10 +11,9 @@ import time
 
 import pytest
 
+from conftest import landers_cli
 from landers.core.lock import run_lock
 from landers.errors import LandersError
-
-from conftest import landers_cli
 
 
 def snapshot(run, names=("metrics.csv", "episodes.csv", "evals.csv", "config.json")):

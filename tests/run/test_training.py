@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import landers
+from conftest import TINY, landers_cli
 from landers.errors import LandersError
 from landers.run.rundir import resume
-from conftest import TINY, landers_cli
 
 TIMING = {"time", "sps"}
 

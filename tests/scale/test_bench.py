@@ -6,9 +6,9 @@ import csv
 import json
 
 import pytest
+from test_ray import ray_env  # noqa: F401  (fixture: marked Ray processes, none left behind)
 
 from conftest import landers_cli
-from test_ray import ray_env  # noqa: F401  (fixture: marked Ray processes, none left behind)
 
 
 @pytest.mark.ray

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from landers.see.stats import bootstrap_band, bootstrap_ci, iqm, smoothed_on_grid
 from conftest import landers_in_process
+from landers.see.stats import bootstrap_band, bootstrap_ci, iqm, smoothed_on_grid
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_ray import cluster, ray_env  # noqa: F401  (fixtures: a real cluster; marked Ray processes, none left behind)
 
 from conftest import landers_cli, landers_in_process
-from test_ray import cluster, ray_env  # noqa: F401  (fixtures: a real cluster; marked Ray processes, none left behind)
 
 # Tiny trials: CartPole, 4 envs x 64 steps, an evaluation every 768 steps.
 SMALL = ["--steps", "3072", "--seeds", "2", "--set", "num_envs=4", "--set", "num_steps=64",

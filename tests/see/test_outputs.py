@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import landers
-from landers.see.video import record
 from conftest import landers_cli, landers_in_process
+from landers.see.video import record
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

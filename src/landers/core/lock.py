@@ -13,8 +13,8 @@ import contextlib
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from landers.errors import LandersError, WriteFailed
 
