@@ -49,3 +49,26 @@ def cartpole_run(tmp_path_factory) -> Path:
     landers.train("ppo", "CartPole-v1", steps=2048, seed=3, run_dir=run_dir, backend="gymnasium",
                   eval_every=1024, final_eval_episodes=5, **TINY)
     return run_dir
+
+
+def headless_chrome(window_size: str = "1200,2400"):
+    """A headless Chromium driven by selenium (Debian's chromium and chromium-driver), or a
+    skip saying what is missing. The background-networking flags keep it off this machine's
+    closed network."""
+    import shutil
+
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install 'landers[dev]')")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Chromium and ChromeDriver are not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required", f"--window-size={window_size}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=options)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import headless_chrome
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SRC = ROOT / "src"
@@ -290,22 +292,6 @@ def test_a_broken_link_fails_the_build(tmp_path):
 # ---------------------------------------------------------------- in a browser
 
 
-def _chrome():
-    pytest.importorskip("selenium", reason="selenium is not installed (pip install 'landers[dev]')")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip("Chromium and ChromeDriver are not installed (Debian: apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
 
 def _wait(predicate, seconds: float = 20):
     deadline = time.time() + seconds
@@ -331,7 +317,7 @@ def test_site_in_a_real_browser(site):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
-    browser = _chrome()
+    browser = headless_chrome("1400,1000")
     try:
         browser.get(base)
         assert browser.find_element(By.TAG_NAME, "h1").text == "landers"

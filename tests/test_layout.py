@@ -179,3 +179,18 @@ def test_no_module_imports_the_package_face():
     face = sorted(mod for mod, path in MODULES.items() if mod not in ("landers", "landers.__main__")
                   for target, _ in imported_names(path, mod) if target == "landers")
     assert not face, f"modules importing landers/__init__.py: {', '.join(face)}"
+
+
+# Modules past this size say why in docs/development.md; each exception is named here.
+MAX_LINES = 400
+LONG_MODULES = {"landers/cli.py": 800, "landers/policy/networks.py": 450}
+
+
+def test_no_module_is_longer_than_its_room_allows():
+    too_long = {}
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        name = path.relative_to(ROOT / "src").as_posix()
+        lines = len(path.read_text().splitlines())
+        if lines > LONG_MODULES.get(name, MAX_LINES):
+            too_long[name] = lines
+    assert not too_long, f"modules over their size (split them or say why in docs/development.md): {too_long}"

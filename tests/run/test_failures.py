@@ -52,7 +52,8 @@ def test_a_learning_rate_that_diverges_exits_3_keeps_the_finite_state_and_resume
     assert result.returncode == 3, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in ("diverged in update 1", "loss", "learning rate", "reward scale", f"--resume {run}", "--set lr="):
+    for fragment in ("diverged in update 1", "loss", "learning rate", "reward scale", f"--resume {run}", "--set lr=",
+                     f"landers.resume('{run}', lr=1e+29)"):
         assert fragment in lines[0], lines[0]
     tensors, state = checkpoint.read(run / "checkpoints" / "last")
     assert state["global_step"] == 0 and all_finite(tensors)

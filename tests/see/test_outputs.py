@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import landers
-from conftest import landers_cli, landers_in_process
+from conftest import headless_chrome, landers_cli, landers_in_process
 from landers.see.video import record
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -88,23 +88,6 @@ def test_env_that_cannot_render(tmp_path):
     assert result.returncode == 2 and "cannot render frames" in result.stderr and "Traceback" not in result.stderr
 
 
-def _chrome():
-    pytest.importorskip("selenium", reason="selenium is not installed (pip install 'landers[dev]')")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip("Chromium and ChromeDriver are not installed (Debian: apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1200,2400"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
 
 @pytest.mark.slow  # a headless Chromium: ~14 s at load 12
 def test_report_in_a_real_browser(cartpole_run, tmp_path):
@@ -116,7 +99,7 @@ def test_report_in_a_real_browser(cartpole_run, tmp_path):
     assert result.returncode == 0, result.stderr
     page = run / "report.html"
     assert "http://" not in page.read_text() and "https://" not in page.read_text()  # self-contained
-    browser = _chrome()
+    browser = headless_chrome("1200,2400")
     try:
         browser.get(page.as_uri())
         deadline = time.time() + 30

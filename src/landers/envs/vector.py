@@ -140,7 +140,7 @@ class VecEnv(ABC):
             width = int(space.nvec.sum())
         else:
             raise LandersError(f"{self.source.describe()} offers an action mask, which landers applies to Discrete "
-                               f"and MultiDiscrete actions only, not {space}; ignore it with --set mask=false.")
+                               f"and MultiDiscrete actions only, not {space}; ignore it with mask=False (--set mask=false).")
         if mask is None:  # no env of this step gave one in its info
             return np.ones((self.num_envs, width), bool)
         mask = np.asarray(mask).reshape(self.num_envs, -1).astype(bool)
@@ -314,8 +314,8 @@ def resolve_backend(env: str | EnvSource, backend: str) -> str:
             raise LandersError("Backend 'envpool' needs EnvPool: pip install 'landers[fast]'.")
         if not source.plain and envpool_supports(source.env_id):
             raise LandersError(f"EnvPool cannot build {source.describe()} (it takes no wrappers or factories, "
-                               f"and of the kwargs only {', '.join(sorted(ENVPOOL_KWARGS))}); use --backend gymnasium.")
-        raise LandersError(f"EnvPool has no env '{source.env_id}'; use --backend gymnasium.")
+                               f"and of the kwargs only {', '.join(sorted(ENVPOOL_KWARGS))}); use backend='gymnasium' (--backend gymnasium).")
+        raise LandersError(f"EnvPool has no env '{source.env_id}'; use backend='gymnasium' (--backend gymnasium).")
     return backend
 
 

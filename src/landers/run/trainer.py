@@ -244,19 +244,22 @@ class Trainer:
         kept = ("nothing is saved yet" if self.saved_step is None
                 else f"checkpoints/last keeps step {self.saved_step:,}")
         resume = f"landers train --resume {self.run_dir}"
+        from_python = f" (from Python: landers.resume('{self.run_dir}'))"
         if isinstance(e, WriteFailed):
-            return f"{str(e).rstrip('.')}; {kept}; make room, then resume with: {resume}"
+            return f"{str(e).rstrip('.')}; {kept}; make room, then resume with: {resume}{from_python}"
         if isinstance(e, EnvCrashed):
             return (f"{e} in update {update}, after step {step:,} (its traceback is above); {kept}, the last "
-                    f"completed update; once the env is fixed, resume with: {resume}")
+                    f"completed update; once the env is fixed, resume with: {resume}{from_python}")
         if getattr(e, "env", None):
             return (f"{e}, in update {update}; nothing was learned from it and {kept}; fix the env "
-                    f"(or clip its output with a wrapper), then resume with: {resume}")
+                    f"(or clip its output with a wrapper), then resume with: {resume}{from_python}")
         lr = getattr(self.cfg, "lr", None)
         lower = f" --set lr={lr / 10:g}" if lr else ""
+        python = f"landers.resume('{self.run_dir}'{f', lr={lr / 10:g}' if lr else ''})"
         return (f"Training diverged in update {update} (step {step:,}): {e}, and was stopped before "
                 f"learning from it; {kept}, the last finite state; a learning rate or reward scale "
-                f"that is too large is the usual cause: resume with a smaller one, e.g. {resume}{lower}")
+                f"that is too large is the usual cause: resume with a smaller one, e.g. {resume}{lower} "
+                f"(from Python: {python})")
 
     def train(self) -> None:
         """The loop, one update per pass, until the step budget, stop_return or a callback ends it."""
