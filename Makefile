@@ -22,11 +22,11 @@ demo: $(STAMP)
 	$(VENV)/bin/landers train ppo LunarLander-v3 --report
 
 test: $(STAMP) browser xvfb
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # The edit loop: no Ray, no long multi-process runs, no learning to a threshold (README, Development).
 check: $(STAMP)
-	$(PY) -m pytest -q -m "not ray and not slow and not learning"
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not ray and not slow and not learning"
 
 # Headless Chromium for the report's browser test, where apt is available (CI, Debian/Ubuntu);
 # without it that one test is skipped with its reason.

@@ -72,3 +72,12 @@ def headless_chrome(window_size: str = "1200,2400"):
                  "--autoplay-policy=no-user-gesture-required", f"--window-size={window_size}"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), every test that starts Ray
+    runs on one worker, one after another: two Ray clusters at once would share this machine's
+    two cores and ports; the rest spreads over both workers."""
+    for item in items:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))

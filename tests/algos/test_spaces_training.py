@@ -12,7 +12,7 @@ import torch
 import fake_envs  # noqa: F401  registers the envs of each space
 import landers
 from conftest import TINY
-from landers.policy import networks
+from landers.policy import distributions, networks
 from landers.policy.spaces import ObsLayout
 
 SPACE_ENVS = ["DictCue-v0", "MultiDiscreteMatch-v0", "BitFlip-v0", "TupleGrid-v0", "DictPixels-v0"]
@@ -85,7 +85,7 @@ def test_ppo_gets_every_dimension_of_a_multidiscrete_action_right(tmp_path, monk
                 final_eval_episodes=20)
     assert run.eval.mean >= 6.5, run.eval  # 8 is every dimension right at every step; chance is 8/3
     # A distribution whose log-probability forgets all but the first dimension cannot learn the others.
-    monkeypatch.setattr(networks.MultiCategorical, "log_prob", lambda self, logits, actions: torch.log_softmax(
+    monkeypatch.setattr(distributions.MultiCategorical, "log_prob", lambda self, logits, actions: torch.log_softmax(
         logits[:, :self.nvec[0]], -1).gather(-1, actions[:, :1].long()).squeeze(-1))
     broken = train("ppo", "MultiDiscreteMatch-v0", tmp_path / "broken", steps=8192, num_envs=8, num_steps=64,
                    final_eval_episodes=20)
