@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -60,6 +61,9 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
                            f"{env.metadata.get('render_modes') or 'none'}); `landers record` may still work.")
     returns: list[float] = []
     actor = EpisodeActor(agent, env, deterministic)
+    # Ctrl-C is how a viewer stops watching, even where the parent process ignores SIGINT and we
+    # inherit that (a pytest-xdist worker does; Python then installs no handler of its own).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for episode in range(episodes):
             actor.reset()
@@ -88,5 +92,6 @@ def play(agent, episodes: int, seed: int, deterministic: bool = True,
     except KeyboardInterrupt:
         return returns, True
     finally:
+        signal.signal(signal.SIGINT, previous)
         env.close()
     return returns, False
