@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import sys
 import threading
@@ -36,7 +35,7 @@ from landers.policy.spaces import ObsLayout
 from landers.run.callbacks import Callbacks, Evaluation, Progress
 from landers.run.hooks import Hooks
 from landers.run.runlog import RunLog
-from landers.run.spec import RunSpec, resolve_device, versions
+from landers.run.spec import RunSpec, available_cores, resolve_device, versions
 from landers.run.state import TrainState
 
 
@@ -123,7 +122,7 @@ class Trainer:
             self.envs.close()
             raise
         is_cnn = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-        torch.set_num_threads(spec.threads or (os.cpu_count() or 1 if is_cnn else 1))
+        torch.set_num_threads(spec.threads or (available_cores() if is_cnn else 1))
         self.state = TrainState(
             model=model,
             optimizer=algos.make_optimizer(self.algo, model, self.cfg),

@@ -19,6 +19,7 @@ from pathlib import Path
 import ray
 
 from landers.errors import LandersError
+from landers.run.spec import available_cores
 
 MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its last checkpoint
 CONNECT_WAIT_S = 5.0  # for --address: TCP within this, ray.init within 6 times this
@@ -99,7 +100,7 @@ def connect(address: str | None, *, cpus_per_run: int, log_file: Path) -> str:
     quiet_ray_logs(log_file)
     common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.INFO)
     if address is None:
-        cpus = os.cpu_count() or 1
+        cpus = available_cores()
         if cpus_per_run > cpus:
             raise LandersError(f"--cpus-per-run {cpus_per_run} is more than this machine's {cpus} CPUs.")
         ray.init(address="local", num_cpus=cpus, **common)

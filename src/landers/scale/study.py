@@ -27,6 +27,7 @@ import numpy as np
 from landers.core.checkpoint import write_json_atomic
 from landers.core.search import Float, Int, Space
 from landers.errors import LandersError
+from landers.run.spec import available_cores
 
 OBJECTIVES = ("auc", "final", "auc-time", "time-to-threshold")
 TIME_OBJECTIVES = ("auc-time", "time-to-threshold")  # they count training seconds, not steps
@@ -132,7 +133,7 @@ def write_trials_csv(path: Path, trials: list[TrialRecord], *, seeds: int, space
 
 def machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version()}
+            "cpus": available_cores(), "python": platform.python_version()}
 
 
 def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_every: int | None,
