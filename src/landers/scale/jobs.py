@@ -141,3 +141,17 @@ def check_env(env_id: str, env_kwargs: dict[str, Any] | None = None, wrappers: t
     source.check()
     env = source.make()
     env.close()
+
+
+def mask_source(env_id: str, env_kwargs: dict[str, Any] | None = None, wrappers: tuple[str, ...] = ()) -> str | None:
+    """Where the env offers an action mask ("obs", "info" or "method"), or None: found as training
+    finds it, on one env of the Gymnasium backend (which can call a mask method), reset once."""
+    from landers.envs import make_vec_env
+    from landers.envs.source import env_source
+
+    envs = make_vec_env(env_source(env_id, env_kwargs, wrappers), 1, 0, "gymnasium")
+    try:
+        envs.reset()
+        return envs.mask_source
+    finally:
+        envs.close()

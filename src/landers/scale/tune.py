@@ -138,8 +138,12 @@ class StudySettings:
         return ",".join(self.env_ids)
 
 
-def default_space(module) -> Space:
-    """The algorithm's own space, and the network's size and activation where its Config has them."""
+def default_space(module, base: Any = None, fixed: Any = ()) -> Space:
+    """The algorithm's own space, and the network's size and activation where its Config has them;
+    for a recurrent study (`base`, the config the searched values go over, has `rnn`) the core's
+    width `rnn_size` too, unless `fixed` (--set's names) holds it. Whether to have memory at all
+    is not searched: that is a comparison (`landers compare ENV --algos ppo,ppo@FILE`), or a
+    --space file's `rnn` choice."""
     space = dict(module.SEARCH_SPACE)
     if not space:  # nothing to learn (the random policy)
         return space
@@ -148,6 +152,8 @@ def default_space(module) -> Space:
         space.setdefault("hidden_sizes", Choice(("64,64", "128,128", "256,256", "64,64,64")))
     if "activation" in fields:
         space.setdefault("activation", Choice(("tanh", "relu")))
+    if getattr(base, "rnn", None) and "rnn_size" in fields and "rnn_size" not in fixed:
+        space.setdefault("rnn_size", Choice((32, 64, 128, 256)))
     return space
 
 
