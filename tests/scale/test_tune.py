@@ -204,6 +204,9 @@ def test_a_bad_space_file_is_one_sentence_before_ray_starts(tmp_path, space, wor
     (["tune", "ppo", "CartPole-v1", "--wrap", "nope_xyz:w"], "nope_xyz"),
     # an argument the env refuses: the driver builds the env once, before Ray starts
     (["tune", "ppo", "CartPole-v1", "--env-kwargs", "pole_lenght=1"], "pole_lenght"),
+    # what every trial would refuse: memory TRPO lacks, a mask it cannot apply (Doors raises without it)
+    (["tune", "trpo", "CartPole-v1", "--set", "rnn=gru"], "TRPO has no recurrent policies"),
+    (["tune", "trpo", "fake_envs:Doors-v0"], "offers an action mask, which trpo cannot apply"),
 ])
 def test_bad_tune_input_is_one_sentence(tmp_path, args, words):
     result = landers_in_process(*args, "--out", str(tmp_path / "s"))

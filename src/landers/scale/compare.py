@@ -16,7 +16,7 @@ from landers.algos import get_algo
 from landers.core.files import read_eval
 from landers.envs import env_spec
 from landers.errors import LandersError
-from landers.scale.jobs import Job, Request, check_env, mask_source, parse_entry, run_name
+from landers.scale.jobs import Job, Request, check_env, parse_entry, run_name, unmasked
 from landers.scale.references import threshold_for
 from landers.see.plots import plot_comparison, read_csv
 from landers.see.stats import bootstrap_ci, iqm
@@ -65,10 +65,10 @@ def check_entries(env_id: str, algos: list[str], *, steps: int | None, env_kwarg
             specs[entry] = make_spec(algo, env_id, preset=preset, steps=steps, env_kwargs=env_kwargs, wrappers=wrappers)
         except LandersError as e:
             raise LandersError(f"--algos {entry} on {env_id}: {e}") from None
-    unmasked = [e for e, spec in specs.items() if not get_algo(spec.algo).MASKS and getattr(spec.hparams, "mask", False)]
-    if unmasked and mask_source(env_id, env_kwargs, wrappers) is not None:
-        raise LandersError(f"{env_id} offers an action mask, which {', '.join(unmasked)} cannot apply: leave "
-                           f"{'it' if len(unmasked) == 1 else 'them'} out of --algos (ppo, a2c and random obey "
+    refused = unmasked(env_id, specs, env_kwargs, wrappers)
+    if refused:
+        raise LandersError(f"{env_id} offers an action mask, which {', '.join(refused)} cannot apply: leave "
+                           f"{'it' if len(refused) == 1 else 'them'} out of --algos (ppo, a2c and random obey "
                            "masks), or give a preset file whose hparams set mask to false (ALGO@FILE).")
 
 
