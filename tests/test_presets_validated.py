@@ -27,7 +27,6 @@ AWAITING = {
     "a2c-lunarlander": "comparison preset; below the zoo's A2C 155.8 not yet checked on fresh seeds",
     "a2c-lunarlandercontinuous": "comparison preset; no fresh-seed validation run yet",
     "ppo-atari": "10M-step games do not fit a 2-core machine; needs a GPU session",
-    "ppo-lunarlander": "its budget is being cut to what its validation needs (issue 22)",
     "ppo-lunarlandercontinuous": "IQM 235 over 3 seeds, under the zoo's 271: needs a study",
     "ppo-mujoco": "one preset for eight MuJoCo envs; per-env validation at 1M steps not run yet",
     "reinforce-cartpole": "REINFORCE has no published mark to hold it to",
