@@ -483,7 +483,9 @@ def tune(
         from landers.scale import tune as tune_mod
         from landers.scale.study import format_params
 
-        search_space = load_space(space, module) if space is not None else tune_mod.default_space(module)
+        fixed = frozenset(options)
+        search_space = (load_space(space, module, fixed=fixed) if space is not None
+                        else tune_mod.default_space(module, fixed=fixed))
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
                                           steps=steps, threshold=threshold, space=search_space, preset=preset,
                                           options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),

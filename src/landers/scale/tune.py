@@ -138,8 +138,9 @@ class StudySettings:
         return ",".join(self.env_ids)
 
 
-def default_space(module) -> Space:
-    """The algorithm's own space, and the network's size and activation where its Config has them."""
+def default_space(module, *, fixed: frozenset[str] = frozenset()) -> Space:
+    """The algorithm's own space, and the network's size and activation where its Config has them,
+    less the parameters `fixed` (with --set)."""
     space = dict(module.SEARCH_SPACE)
     if not space:  # nothing to learn (the random policy)
         return space
@@ -148,6 +149,7 @@ def default_space(module) -> Space:
         space.setdefault("hidden_sizes", Choice(("64,64", "128,128", "256,256", "64,64,64")))
     if "activation" in fields:
         space.setdefault("activation", Choice(("tanh", "relu")))
+    space = {k: v for k, v in space.items() if k not in fixed}
     return space
 
 
@@ -169,7 +171,7 @@ def check(settings: StudySettings) -> None:
         raise LandersError("--threshold is for a study of one env; several envs use each env's own threshold.")
     for name in settings.space:
         if name in settings.options:
-            raise LandersError(f"--set {name} fixes a searched hyperparameter; drop it from the space (--space) instead.")
+            raise LandersError(f"--set {name} fixes a hyperparameter the space file searches; drop it from one of them.")
     for env_id in settings.env_ids:  # every id first: a typo in the last one is not a wait for the others
         env_spec(env_id)
     for env_id in settings.env_ids:
