@@ -62,23 +62,6 @@ HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME (@REV for a 
 ALGO_NAMES = "ppo, a2c, trpo, reinforce or random"  # written out: importing the registry imports torch
 
 
-def env_arg(text: str):
-    """An env as the command line names it: a Gymnasium id (`module:EnvId` too), or the import
-    path of a factory or env class, `module:callable`, as config.json records it (env_factory)."""
-    module, sep, name = text.rpartition(":")
-    if not sep or not module or "<" in text:
-        return text
-    import gymnasium as gym
-
-    from landers.envs.source import resolve
-
-    try:
-        found = resolve(text, "env factory")
-    except LandersError:
-        return text  # an id after all (or a module that fails to import): env_spec says which
-    return text if name in gym.registry else found
-
-
 @app.command()
 def train(
     algo: str | None = typer.Argument(None, help=f"algorithm: {ALGO_NAMES} (any case)"),
@@ -152,7 +135,7 @@ def train(
             overrides = config_mod.parse_assignments(set_)
             if envs is not None:
                 overrides["num_envs"] = envs
-            spec = spec_mod.make_spec(algo, env_arg(env_id), preset=preset, overrides=overrides, steps=steps,
+            spec = spec_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps,
                                        seed=seed or 0, env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every,
@@ -213,7 +196,7 @@ def eval_(
             seed = run.get("seed", 0) + EVAL_SEED_OFFSET
         if max_steps is None:
             max_steps = run.get("eval_max_steps", 0)
-        result = evaluate(agent, env_arg(env) if env else None, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
+        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
                           max_steps=max_steps or None)
     except LandersError as e:
         _fail_with(e)
@@ -289,7 +272,7 @@ def config(
             from landers.envs.source import parse_env_kwargs
 
             overrides = config_mod.parse_assignments(set_)
-            spec = make_spec(algo, env_arg(env), preset=preset, overrides=dict(overrides),
+            spec = make_spec(algo, env, preset=preset, overrides=dict(overrides),
                              env_kwargs=parse_env_kwargs(env_kwargs))
     except LandersError as e:
         _fail_with(e)
