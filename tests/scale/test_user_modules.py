@@ -99,8 +99,10 @@ def test_compare_trains_an_env_of_a_module_in_the_current_directory(tmp_path, ra
 def test_tune_and_bench_take_a_factory_of_a_module_in_the_current_directory(tmp_path, ray_env):  # noqa: F811
     home, _ = user_dir(tmp_path)
     env = without(ray_env, home)
-    study = tmp_path / "study"
+    study, space = tmp_path / "study", tmp_path / "space.json"
+    space.write_text(json.dumps({"replace": True, "lr": {"float": [1e-3, 3e-3]}}))
     tuned = landers_cli("tune", "ppo", "myenvs:make_tiny", "--trials", "2", "--seeds", "1", "--steps", "256",
+                        "--space", str(space),
                         "--set", "num_envs=2", "--set", "num_steps=64", "--set", "eval_every=128",
                         "--set", "eval_episodes=2", "--set", "final_eval_episodes=2", "--out", str(study),
                         env=env, cwd=home, timeout=600)
