@@ -60,6 +60,8 @@ HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME (@REV for a 
 
 
 ALGO_NAMES = "ppo, a2c, trpo, reinforce or random"  # written out: importing the registry imports torch
+ENV_PATHS = ("module:EnvId or module:factory imports module from the current directory first (a cluster's workers "
+             "get it with the job)")
 
 
 @app.command()
@@ -302,7 +304,7 @@ def _show(value) -> str:
 
 @app.command()
 def compare(
-    env_id: str = typer.Argument(..., help="Gymnasium env id"),
+    env_id: str = typer.Argument(..., help=f"Gymnasium env id; {ENV_PATHS}"),
     algos: str = typer.Option("ppo,trpo,a2c,reinforce,random",
                               help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file "
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
@@ -364,7 +366,7 @@ def compare(
 
 @app.command()
 def bench(
-    suite: str = typer.Argument(..., help="a suite (classic, box2d, mujoco, atari) or comma-separated env ids"),
+    suite: str = typer.Argument(..., help=f"a suite (classic, box2d, mujoco, atari) or comma-separated env ids; {ENV_PATHS}"),
     algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
     seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),
@@ -407,7 +409,7 @@ def bench(
 def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
     env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "
-                                             "over envs of its normalized score (random policy 0, threshold 1)"),
+                                             f"over envs of its normalized score (random policy 0, threshold 1); {ENV_PATHS}"),
     trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
     steps: int | None = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
     seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
