@@ -135,6 +135,27 @@ def test_a_missing_module_or_name_is_one_sentence_before_ray_starts(tmp_path, co
     assert not (tmp_path / "o").exists()
 
 
+def test_what_goes_to_a_cluster_is_the_named_modules_under_the_current_directory(tmp_path, monkeypatch):
+    from landers.envs.source import env_source
+    from landers.scale.cluster import local_modules
+
+    home, _ = user_dir(tmp_path)
+    (home / "mypkg").mkdir()
+    (home / "mypkg" / "__init__.py").write_text("")
+    (home / "mypkg" / "wrappers.py").write_text("def keep(env):\n    return env\n")
+    (home / "unused.py").write_text("")
+    monkeypatch.chdir(home)
+    monkeypatch.syspath_prepend(str(home))
+    for name in ("myenvs", "mypkg", "mypkg.wrappers"):  # this test's own files, imported now, gone afterwards
+        monkeypatch.setitem(sys.modules, name, None)
+        monkeypatch.delitem(sys.modules, name)
+    clip = 'gymnasium.wrappers:ClipReward:{"min_reward": -1, "max_reward": 1}'
+    sources = [env_source("myenvs:make_tiny", wrappers=["mypkg.wrappers:keep", clip]), env_source("CartPole-v1"),
+               env_source("fake_envs:NoRender-v0")]  # tests/, not under the current directory
+    # a module's file, a package's directory (not the submodule); not gymnasium, tests/ or unused.py
+    assert local_modules(sources) == [str(home / "myenvs.py"), str(home / "mypkg")]
+
+
 def _unshare() -> list[str]:
     """`unshare` with a mount namespace of its own (and, not as root, a user namespace that
     allows it), or a skip where this system refuses one."""
