@@ -232,7 +232,7 @@ def presets(
         typer.echo(json.dumps(data if name is None else data[name], indent=2))
         return
     rows = [(p.name, p.algo, p.env_id if isinstance(p.env_id, str) else f"{p.env_id[0]} (+{len(p.env_id) - 1})",
-             f"{p.steps:,}", _result_in_brief(p.results.get("summary", ""))) for p in chosen]
+             f"{p.steps:,}", _validated(p.validation) or _result_in_brief(p.results.get("summary", ""))) for p in chosen]
     widths = [max(len(r[i]) for r in rows + [PRESET_COLUMNS]) for i in range(4)]
     for row in [PRESET_COLUMNS, *rows]:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
@@ -240,6 +240,15 @@ def presets(
 
 
 PRESET_COLUMNS = ("name", "algo", "env", "steps", "measured")
+
+
+def _validated(record: dict) -> str:
+    """A validated preset's result in brief: its IQM over fresh seeds beside the mark it holds."""
+    if not record:
+        return ""
+    ref = record.get("reference") or {}
+    return (f"IQM {record['iqm']:g} over {len(record['seeds'])} new seeds"
+            + (f" ({ref['library']} {ref['score']:g})" if ref else ""))
 
 
 def _result_in_brief(summary: str, width: int = 60) -> str:
