@@ -26,4 +26,6 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     except gym.error.Error:
         close = close_names(name, list(gym.registry))
         hint = f" Did you mean {', '.join(close)}?" if close else ""
+        if sep:  # `module:name` is an id that module registers, or the import path of a factory
+            hint = f" Module '{module}' registers no such id and has no callable '{name}'.{hint}"
         raise LandersError(f"Unknown environment '{env_id}'.{hint}") from None
