@@ -193,3 +193,13 @@ def test_the_module_reaches_cluster_workers_that_do_not_see_the_drivers_director
     worker_imports = [p for p in paths if p != str(private / "myenvs.py")]
     assert driver_imports and worker_imports, paths
     assert all("/runtime_resources/py_modules_files/" in p for p in worker_imports), worker_imports
+
+
+@pytest.mark.parametrize("env", ["broken_envs:Tiny-v0", "broken_envs:make_tiny"])
+def test_a_user_module_with_a_syntax_error_is_one_sentence_naming_the_line(tmp_path, monkeypatch, env):
+    (tmp_path / "broken_envs.py").write_text("import gymnasium\n\ndef make_tiny(:\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as the CLI puts the current directory first
+    result = landers_in_process("train", "ppo", env, "--steps", "64")
+    assert result.returncode == 2 and "broken_envs" in result.stderr and "line 3" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

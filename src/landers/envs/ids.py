@@ -8,7 +8,7 @@ import importlib
 import gymnasium as gym
 
 from landers.envs import atari
-from landers.errors import LandersError, close_names
+from landers.errors import LandersError, close_names, first_line
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -19,8 +19,8 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     if sep:
         try:
             importlib.import_module(module)
-        except ImportError as e:
-            raise LandersError(f"Cannot import module '{module}' for env '{env_id}': {e}.") from None
+        except (ImportError, SyntaxError) as e:  # a typo in a user module is bad input too
+            raise LandersError(f"Cannot import module '{module}' for env '{env_id}': {first_line(e)}.") from None
     try:
         return gym.spec(name)
     except gym.error.Error:

@@ -138,7 +138,7 @@ def resolve(ref: str, what: str) -> Callable:
         raise LandersError(f"The {what} '{ref}' is not of the form module:callable.")
     try:
         obj: Any = importlib.import_module(module)
-    except ImportError as e:
+    except (ImportError, SyntaxError) as e:  # a typo in a user module is bad input too
         raise LandersError(f"Cannot import the {what} '{ref}': {first_line(e)}.") from None
     for attr in name.split("."):
         if not hasattr(obj, attr):
