@@ -24,6 +24,7 @@ from landers.errors import Diverged, LandersError, first_line
 from landers.policy.agent import Agent
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer
+from landers.policy.sde import build_sde_model
 from landers.policy.spaces import ObsLayout
 
 ALGOS = {
@@ -83,7 +84,10 @@ def get_algo(name: str) -> Algorithm:
 
 
 def default_model(cfg: Any, observation_space, action_space) -> nn.Module:
-    """An `ActorCritic` MLP, or the Nature CNN for pixels (`networks.build_model`)."""
+    """An `ActorCritic` MLP, or the Nature CNN for pixels (`networks.build_model`); with `sde`, the
+    MLP with state-dependent exploration (`sde.build_sde_model`)."""
+    if cfg.sde:
+        return build_sde_model(cfg, observation_space, action_space)
     return build_model(cfg, observation_space, action_space)
 
 
