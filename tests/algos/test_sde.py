@@ -12,6 +12,7 @@ import torch
 
 import landers
 from conftest import landers_in_process
+from landers.algos import default_model
 from landers.algos.ppo import PPOConfig
 from landers.core import checkpoint
 from landers.core.rollout import Collector
@@ -204,3 +205,24 @@ def test_an_sde_policy_exports_its_mean_and_state_dependent_std(sde_run, tmp_pat
     want = agent.policy_params(obs)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- ortho_init, which the zoo's gSDE setting for
+# MountainCarContinuous needs (bench/tuning/gsde/README.md)
+
+
+def test_ortho_init_false_keeps_pytorchs_default_initialization():
+    obs_space, act_space = PENDULUM.observation_space, PENDULUM.action_space
+    torch.manual_seed(0)
+    ortho = default_model(PPOConfig(), obs_space, act_space)
+    plain = default_model(PPOConfig(ortho_init=False, sde=True), obs_space, act_space)
+    eye = torch.eye(3)
+    first = ortho.actor_body[0].weight.detach()  # (64, 3): orthogonal columns of norm sqrt(2)
+    assert torch.allclose(first.T @ first, 2 * eye, atol=1e-5) and not ortho.actor_body[0].bias.any()
+    assert ortho.actor_head.weight.abs().max() < 0.05  # gain 0.01: near-zero means at first
+    for linear in (plain.actor_body[0], plain.critic_body[2], plain.actor_head, plain.critic_head):
+        bound = 1 / math.sqrt(linear.in_features)  # PyTorch's kaiming-uniform weights and uniform biases
+        assert linear.weight.abs().max() <= bound and linear.bias.abs().max() <= bound and linear.bias.any()
+    weights = plain.actor_body[0].weight.detach()
+    assert not torch.allclose(weights.T @ weights, 2 * eye, atol=0.1)
+    assert plain.actor_head.weight.abs().max() > 0.05

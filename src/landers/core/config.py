@@ -212,6 +212,8 @@ class BaseConfig:
     hidden_sizes: tuple[int, ...] = doc((64, 64), "MLP hidden layer sizes")
     activation: str = doc("tanh", "MLP activation: tanh or relu")
     shared_network: bool = doc(False, "one MLP trunk for actor and critic instead of two")
+    ortho_init: bool = doc(True, "orthogonal weights and zero biases (gain sqrt 2, 0.01 for the policy head, 1 for the "
+                                 "value head); false keeps PyTorch's default initialization of every layer")
     init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions); with sde, of "
                                    "every entry of the exploration matrices' std")
     sde: bool = doc(False, "generalized state-dependent exploration (gSDE) for continuous actions: the noise is "
