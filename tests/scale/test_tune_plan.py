@@ -52,7 +52,7 @@ def test_a_recurrent_study_searches_the_cores_width_and_cuts_minibatches_to_whol
     base = make_spec("ppo", "CartPole-v1", overrides={"rnn": "gru"}).hparams
     space = tune.default_space(PPO, base=base)
     assert "rnn_size" in space and "rnn_size" not in tune.default_space(PPO)
-    assert "rnn_size" not in tune.default_space(PPO, base=base, fixed={"rnn": "gru", "rnn_size": "64"})
+    assert "rnn_size" not in tune.default_space(PPO, base=base, fixed=frozenset({"rnn", "rnn_size"}))
     planned = tune.plan(settings(options={"rnn": "gru"}, space=space), out=tmp_path / "s")
     # best.json fixes rnn beside the searched values; the trials train on the preset with rnn
     assert planned.base_hparams["rnn"] == "gru" and planned.base_config["rnn"] == "gru"

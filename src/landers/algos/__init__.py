@@ -24,6 +24,7 @@ from landers.errors import Diverged, LandersError, first_line
 from landers.policy.agent import Agent
 from landers.policy.networks import build_model
 from landers.policy.normalize import ObsNormalizer
+from landers.policy.sde import build_sde_model
 from landers.policy.spaces import ObsLayout
 
 ALGOS = {
@@ -83,8 +84,15 @@ def get_algo(name: str) -> Algorithm:
 
 
 def default_model(cfg: Any, observation_space, action_space) -> nn.Module:
-    """An `ActorCritic` MLP, or the Nature CNN for pixels (`networks.build_model`)."""
-    return build_model(cfg, observation_space, action_space)
+    """An `ActorCritic` MLP, or the Nature CNN for pixels (`networks.build_model`); with `sde`, the
+    MLP with state-dependent exploration (`sde.build_sde_model`); without `ortho_init`, with
+    PyTorch's default initialization."""
+    model = (build_sde_model if cfg.sde else build_model)(cfg, observation_space, action_space)
+    if not cfg.ortho_init:  # rl-baselines3-zoo's ortho_init=False, which its MountainCarContinuous PPO needs
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU)):
+                module.reset_parameters()
+    return model
 
 
 def default_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:

@@ -212,7 +212,14 @@ class BaseConfig:
     hidden_sizes: tuple[int, ...] = doc((64, 64), "MLP hidden layer sizes")
     activation: str = doc("tanh", "MLP activation: tanh or relu")
     shared_network: bool = doc(False, "one MLP trunk for actor and critic instead of two")
-    init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions)")
+    ortho_init: bool = doc(True, "orthogonal weights and zero biases (gain sqrt 2, 0.01 for the policy head, 1 for the "
+                                 "value head); false keeps PyTorch's default initialization of every layer")
+    init_log_std: float = doc(0.0, "initial log-std of the Gaussian policy (continuous actions); with sde, of "
+                                   "every entry of the exploration matrices' std")
+    sde: bool = doc(False, "generalized state-dependent exploration (gSDE) for continuous actions: the noise is "
+                           "the policy's last hidden layer times a random matrix per env, redrawn on a schedule")
+    sde_sample_freq: int = doc(-1, "with sde, draw new exploration matrices every this many steps of a "
+                                   "rollout; -1 draws them only at the start of each rollout")
     norm_obs: bool = doc(False, "normalize observations with running statistics")
     norm_reward: bool = doc(False, "scale rewards by the running std of the discounted return")
     rnn: str | None = doc(None, "recurrent core between the observation encoder and the heads: lstm or gru "
@@ -228,6 +235,11 @@ class BaseConfig:
                 "must be positive layer sizes, e.g. (64, 64)")
         must_be(self, ("rnn",), lambda v: v in (None, "lstm", "gru"), "must be lstm, gru or none")
         must_be(self, ("rnn_size",), lambda v: v > 0, "must be positive")
+        must_be(self, ("sde_sample_freq",), lambda v: v == -1 or v > 0,
+                "must be -1 (new exploration matrices once per rollout) or a positive number of steps")
+        if self.sde and self.rnn:
+            raise LandersError("sde (state-dependent exploration) does not combine with a recurrent policy (rnn); "
+                               "choose one of them.")
 
     @property
     def batch_size(self) -> int:
@@ -252,6 +264,11 @@ class Preset:
     # it measured faster for the env and learned the same (bench/RESULTS.md).
     overlap: bool = False
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # How it was found (`landers tune`: command, trials, seeds, steps, objective) and checked
+    # (`landers bench` on seeds no study used: seeds, IQM, CI, date, machine, times), written by
+    # bench/tuning/record_validation.py; tests/test_presets_validated.py holds them to the mark.
+    study: dict[str, Any] = dataclasses.field(default_factory=dict)
+    validation: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def preset_from_json(name: str, data: Any, where: str) -> Preset:

@@ -17,6 +17,7 @@ from landers.envs.source import EnvSource
 from landers.errors import Diverged, LandersError
 from landers.policy.networks import ActorCritic, RecurrentActorCritic
 from landers.policy.normalize import ObsNormalizer, RewardScaler
+from landers.policy.sde import ExplorationNoise
 from landers.policy.spaces import ObsLayout, env_actions
 
 
@@ -66,6 +67,7 @@ class Collector:
     global_step: int = 0
     episodes: list[Episode] = field(default_factory=list)
     use_masks: bool = True  # False ignores the envs' action masks (`--set mask=false`)
+    noise: ExplorationNoise | None = None  # gSDE's exploration matrices (`sde`), drawn on their schedule
 
     def __post_init__(self):
         n = self.envs.num_envs
@@ -117,6 +119,11 @@ class Collector:
         if self.mask is not None:
             self._masks[t, envs] = self.mask[envs]
 
+    def _explore(self, model, t: int, envs: slice) -> None:
+        """gSDE: new exploration matrices for `envs` where step `t` of the rollout is due them."""
+        if self.noise is not None and self.noise.due(t):
+            self.noise.resample(model, envs)
+
     def _begin(self, model) -> torch.Tensor | None:
         """A copy of the recurrent state the rollout begins with (None for a feed-forward policy)."""
         if not isinstance(model, RecurrentActorCritic):
@@ -144,6 +151,8 @@ class Collector:
             action, logp, value, self.state[envs] = model.act(obs, self.state[envs], starts, mask=mask)
         elif mask is not None:
             action, logp, value = model.act(obs, mask=mask)
+        elif self.noise is not None:
+            action, logp, value = model.act(obs, noise=self.noise.matrices[envs])
         else:
             action, logp, value = model.act(obs)
         return obs, action, logp, value
@@ -197,6 +206,7 @@ class Collector:
         actions, logps, values = [], [], []
         for t in range(self.num_steps):
             self._record(t, slice(None))
+            self._explore(model, t, slice(None))
             obs, action, logp, value, *flags = self._step(model)
             self._obs[t] = obs
             actions.append(action)
@@ -220,6 +230,7 @@ class Collector:
                 if t == self.num_steps:
                     continue
                 self._record(t, envs)
+                self._explore(model, t, envs)
                 obs, action, logp, value = self._act(model, envs)
                 vec.send(self._to_env(action.cpu().numpy()))
                 self._obs[t, envs] = obs
@@ -263,7 +274,10 @@ class Collector:
             if self._open[i]:
                 self._stale[i], self._open[i] = True, []
         rows: list[tuple] = []
+        t = 0
         while len(rows) < min_steps:
+            self._explore(model, t, slice(None))
+            t += 1
             obs, action, logp, value, reward, terminated, truncated, valid = self._step(model)
             done = terminated | truncated
             if done.any():

@@ -67,7 +67,7 @@ def _refuse_existing_run(run_dir: Path) -> None:
 # What a resumed run cannot change: the network and the statistics its checkpoint holds, and
 # where its envs' seeds come from.
 FIXED_ON_RESUME = ("hidden_sizes", "activation", "shared_network", "norm_obs", "norm_reward", "optimizer",
-                   "seed", "backend", "rnn", "rnn_size")
+                   "seed", "backend", "rnn", "rnn_size", "sde")
 
 
 def _refuse_reached_total(steps: int | None, found: Path, run_dir: Path) -> None:

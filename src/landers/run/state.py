@@ -15,6 +15,7 @@ import torch
 from landers.core import checkpoint
 from landers.errors import LandersError, first_line
 from landers.policy.normalize import ObsNormalizer, RewardScaler
+from landers.policy.sde import ExplorationNoise
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer | None  # None for the random policy
     obs_norm: ObsNormalizer | None
     reward_scaler: RewardScaler | None
+    noise: ExplorationNoise | None = None  # gSDE's exploration matrices (`sde`)
     global_step: int = 0
     updates: int = 0
     train_time: float = 0.0  # seconds in rollouts and updates, evaluation excluded
@@ -44,6 +46,8 @@ class TrainState:
             tensors.update(self.obs_norm.rms.state("obs_norm"))
         if self.reward_scaler is not None:
             tensors.update(self.reward_scaler.rms.state("reward_rms"))
+        if self.noise is not None:
+            tensors.update(self.noise.state("sde"))
         meta = {"global_step": self.global_step, "updates": self.updates, "train_time": self.train_time,
                 "best_eval": self.best_eval, "next_eval": self.next_eval, "optimizer": optim_meta}
         return tensors, meta
@@ -69,6 +73,8 @@ class TrainState:
             self.obs_norm.rms.load(numpy_tensors, "obs_norm")
         if self.reward_scaler is not None:
             self.reward_scaler.rms.load(numpy_tensors, "reward_rms")
+        if self.noise is not None:
+            self.noise.load(tensors, "sde")
         for key in ("global_step", "updates", "train_time", "best_eval", "next_eval"):
             setattr(self, key, meta[key])
 

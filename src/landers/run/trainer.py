@@ -31,6 +31,7 @@ from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
 from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
 from landers.policy.normalize import ObsNormalizer, RewardScaler
+from landers.policy.sde import ExplorationNoise, SDEActorCritic
 from landers.policy.spaces import ObsLayout
 from landers.run.callbacks import Callbacks, Evaluation, Progress
 from landers.run.hooks import Hooks
@@ -130,6 +131,8 @@ class Trainer:
                       if getattr(self.cfg, "norm_obs", False) else None),
             reward_scaler=(RewardScaler(self.cfg.num_envs, self.cfg.gamma)
                            if getattr(self.cfg, "norm_reward", False) else None),
+            noise=(ExplorationNoise(model, self.cfg.num_envs, self.cfg.sde_sample_freq)
+                   if isinstance(model, SDEActorCritic) else None),
         )
         if from_checkpoint is not None:
             if meta["env_id"] != spec.env_id or meta["algo"] != spec.algo:
@@ -140,7 +143,7 @@ class Trainer:
             self.state.next_eval = self.eval_every
         self.collector = Collector(self.envs, self.cfg.num_steps, self.device, self.state.obs_norm,
                                    self.state.reward_scaler, global_step=self.state.global_step,
-                                   use_masks=getattr(self.cfg, "mask", True))
+                                   use_masks=getattr(self.cfg, "mask", True), noise=self.state.noise)
         self.callbacks = hooks.callbacks or Callbacks()
         self.last_eval: Evaluation | None = None  # this call's latest periodic evaluation, for callbacks
         self.runlog = RunLog(run_dir, resume_step=self.state.global_step,
