@@ -9,11 +9,15 @@ the last update's end, which they barely touch. Landers and sb3-contrib run one 
 for each seed, so that both see the same conditions.
 
     python bench/recurrent_vs_sb3contrib.py --env cartpole --steps 100000 --seeds 0 1 2
-    python bench/recurrent_vs_sb3contrib.py --env lunar --steps 500000 --seeds 0 1 2 --only landers
+    python bench/recurrent_vs_sb3contrib.py --env lunar --steps 150000 --seeds 0 1
+    python bench/recurrent_vs_sb3contrib.py --env lunar --steps 20000 --seeds 0 --only landers --out /tmp/try.json
+
+(bench/RESULTS.md has the measured numbers and the machine.)
 
 Settings follow FACTS.md's sb3-contrib measurement (8 envs x 32 steps, one minibatch of 256,
-20 epochs, lr 1e-3, gamma 0.999, lambda 0.98, LSTM 64); sb3-contrib needs
-`pip install sb3-contrib` (not a landers dependency). Results go to bench/recurrent_vs_sb3contrib.json.
+20 epochs, lr 1e-3, gamma 0.999, lambda 0.98, LSTM 64); sb3-contrib comes with the `peers`
+extra (`pip install 'landers[peers]'`). Rows are appended to --out (default
+bench/recurrent_vs_sb3contrib.json).
 """
 
 from __future__ import annotations
