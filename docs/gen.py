@@ -124,6 +124,12 @@ BREAKOUT = ("landers train ppo BreakoutNoFrameskip-v4 --steps 1000000 --eval-eve
             "2026-11-22, the project's 2-core VM (AMD EPYC), torch 2.13.0+cpu with 1 thread, EnvPool backend, "
             "beside two to four other processes the whole time (6,481 s of training)")
 
+RECURRENT = ("python bench/recurrent_vs_sb3contrib.py --env ENV --steps STEPS --seeds SEEDS",
+             "2026-12-05, the project's 2-core VM (AMD EPYC), torch 2.13.0+cpu with 1 thread each, "
+             "sb3-contrib 2.9.2, on a core other processes shared; landers and sb3-contrib one after the "
+             "other for each seed")
+RECURRENT_ENVS = {"cartpole": "CartPole-v1", "lunar": "LunarLander-v3"}
+
 
 def _read_json(path: str) -> dict:
     return json.loads((ROOT / path).read_text())
@@ -160,6 +166,32 @@ def suite_section() -> list[str]:
     out += ["", "Suite envs without a validated PPO preset yet (they train with the general defaults or an "
             "unvalidated preset): " + ", ".join(missing) + ".", ""]
     return out
+
+
+def recurrent_section() -> list[str]:
+    """landers' recurrent PPO beside sb3-contrib's RecurrentPPO (bench/recurrent_vs_sb3contrib.json)."""
+    rows = _read_json("bench/recurrent_vs_sb3contrib.json")
+    out = ["## Recurrent PPO beside sb3-contrib's RecurrentPPO", "",
+           "The envs without their velocities (a wrapper keeps positions and angles), the same settings for "
+           "both libraries (8 envs x 32 steps, one minibatch, 20 epochs, LSTM 64 for the policy and for the "
+           "value), final evaluation over 20 deterministic episodes. Speed is CPU steps/s (the process's CPU "
+           f"time over training, which other processes on the core barely move). `{RECURRENT[0]}` → "
+           f"`bench/recurrent_vs_sb3contrib.json`; measured {RECURRENT[1]}.", "",
+           "| env | steps | library | seeds | mean return | mean CPU steps/s | landers / sb3-contrib |",
+           "|---|---|---|---|---|---|---|"]
+    groups = dict.fromkeys((r["env"], r["steps"]) for r in rows)
+    for env, steps in groups:
+        speed = {}
+        for library in ("landers", "sb3-contrib"):
+            runs = [r for r in rows if (r["env"], r["steps"], r["library"]) == (env, steps, library)]
+            if not runs:
+                continue
+            speed[library] = sum(r["cpu_steps_per_s"] for r in runs) / len(runs)
+            ratio = f"{speed['landers'] / speed[library]:.1f}x" if library == "sb3-contrib" and "landers" in speed else ""
+            out.append(f"| {RECURRENT_ENVS.get(env, env)} | {steps:,} | {library} | {len(runs)} | "
+                       f"{sum(r['return'] for r in runs) / len(runs):.1f} | {speed[library]:,.0f} | {ratio} |")
+    return out + ["", "The speed target was 3x sb3-contrib's. Two or three seeds do not separate the returns: "
+                  "neither library learns these envs well with these settings in this budget.", ""]
 
 
 def benchmarks_page() -> tuple[str, dict[str, bytes]]:
@@ -203,6 +235,8 @@ def benchmarks_page() -> tuple[str, dict[str, bytes]]:
         image = f"assets/bench/compare-{env}.png"
         files[image] = (src / "curves_steps.png").read_bytes()
         out += [f"![{env}: learning curves of every algorithm]({image})", ""]
+
+    out += recurrent_section()
 
     evaluation = _read_json("bench/atari/breakout-1m-eval.json")
     stochastic = _read_json("bench/atari/breakout-1m-eval-stochastic.json")
