@@ -129,6 +129,39 @@ def _read_json(path: str) -> dict:
     return json.loads((ROOT / path).read_text())
 
 
+def suite_section() -> list[str]:
+    """The standard suite: each validated preset's record (written by bench/tuning/record_validation.py
+    from a `landers bench` run on fresh seeds) beside its mark, and the suite envs still without one."""
+    from landers.core.config import all_presets
+    from landers.scale.references import SUITES
+
+    out = ["## The standard suite: validated presets", "",
+           "A preset ships validated when `landers bench` on seeds no study used (10 for classic control and "
+           "Box2D, at least 5 for MuJoCo) gives an IQM of the final 100-episode evaluations at or above the "
+           "published PPO mark (the rl-baselines3-zoo's, else CleanRL's), within the mark's budget. Each "
+           "record is in the preset file (`landers presets NAME`); the scripts are under `bench/tuning/`.", "",
+           "| env | preset | budget | IQM [95% CI] | seeds | mark | median training s | whole process s | measured |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    covered = set()
+    for name, preset in sorted(all_presets().items()):
+        record = preset.validation
+        if not record:
+            continue
+        env = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
+        covered.add(env)
+        ref = record["reference"]
+        budget = f", {ref['steps'] / 1e6:g}M" if ref.get("steps") else ""
+        mark = f"{ref['score']:g} ({ref['library']}{budget})"
+        whole = f"{record['whole_process_s']:.1f}" if "whole_process_s" in record else "not timed"
+        out.append(f"| {env} | {name} | {preset.steps:,} | {record['iqm']:.1f} [{record['iqm_ci95'][0]:.1f}, "
+                   f"{record['iqm_ci95'][1]:.1f}] | {len(record['seeds'])} | {mark} | {record['train_s_median']:.1f} | "
+                   f"{whole} | {record['date'][:10]}, {record['machine']['cpu']} |")
+    missing = [env for suite in ("classic", "box2d", "mujoco") for env in SUITES[suite] if env not in covered]
+    out += ["", "Suite envs without a validated PPO preset yet (they train with the general defaults or an "
+            "unvalidated preset): " + ", ".join(missing) + ".", ""]
+    return out
+
+
 def benchmarks_page() -> tuple[str, dict[str, bytes]]:
     """The page and the figures it shows (copied from bench/ into docs/assets/bench/)."""
     files: dict[str, bytes] = {}
@@ -138,6 +171,7 @@ def benchmarks_page() -> tuple[str, dict[str, bytes]]:
            "in the repository. Training time excludes evaluation; \"process\" is the whole `landers train` "
            "process (imports, env creation, every evaluation).", ""]
 
+    out += suite_section()
     out += ["## PPO: time to solve", "",
             "A seed reaches the threshold at its first periodic 10-episode deterministic evaluation at or "
             "above it (steps and training seconds are taken there; `--stop` ends the run there) and holds it "

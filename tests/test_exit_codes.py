@@ -38,6 +38,16 @@ def test_bad_input_to_any_command_exits_2(args, fragment):
     assert fragment in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
+def test_tune_refuses_set_on_what_its_space_file_searches_but_not_on_the_default_space(tmp_path):
+    (tmp_path / "space.json").write_text('{"norm_obs": {"choice": [true, false]}}')
+    result = landers_in_process("tune", "ppo", "CartPole-v1", "--env-kwargs", "nosuch=1",
+                                "--space", str(tmp_path / "space.json"), "--set", "norm_obs=true")
+    assert result.returncode == 2 and "--set norm_obs fixes a hyperparameter the space file searches" in result.stderr
+    # Without the file naming it, --set fixes it: only the bad env argument (checked next) is left to refuse.
+    result = landers_in_process("tune", "ppo", "CartPole-v1", "--env-kwargs", "nosuch=1", "--set", "norm_obs=true")
+    assert result.returncode == 2 and "nosuch" in result.stderr and "--set" not in result.stderr, result.stderr
+
+
 def test_an_export_whose_check_fails_exits_1_and_writes_nothing(cartpole_run, tmp_path, monkeypatch):
     from landers.export.inputs import ObservationInput
 

@@ -60,23 +60,8 @@ HELP_PATH = "run directory, checkpoint directory, or hf://USER/NAME (@REV for a 
 
 
 ALGO_NAMES = "ppo, a2c, trpo, reinforce or random"  # written out: importing the registry imports torch
-
-
-def env_arg(text: str):
-    """An env as the command line names it: a Gymnasium id (`module:EnvId` too), or the import
-    path of a factory or env class, `module:callable`, as config.json records it (env_factory)."""
-    module, sep, name = text.rpartition(":")
-    if not sep or not module or "<" in text:
-        return text
-    import gymnasium as gym
-
-    from landers.envs.source import resolve
-
-    try:
-        found = resolve(text, "env factory")
-    except LandersError:
-        return text  # an id after all (or a module that fails to import): env_spec says which
-    return text if name in gym.registry else found
+ENV_PATHS = ("module:EnvId or module:factory imports module from the current directory first (a cluster's workers "
+             "get it with the job)")
 
 
 @app.command()
@@ -152,7 +137,7 @@ def train(
             overrides = config_mod.parse_assignments(set_)
             if envs is not None:
                 overrides["num_envs"] = envs
-            spec = spec_mod.make_spec(algo, env_arg(env_id), preset=preset, overrides=overrides, steps=steps,
+            spec = spec_mod.make_spec(algo, env_id, preset=preset, overrides=overrides, steps=steps,
                                        seed=seed or 0, env_kwargs=parse_env_kwargs(env_kwargs), wrappers=wrap or (),
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every,
@@ -213,7 +198,7 @@ def eval_(
             seed = run.get("seed", 0) + EVAL_SEED_OFFSET
         if max_steps is None:
             max_steps = run.get("eval_max_steps", 0)
-        result = evaluate(agent, env_arg(env) if env else None, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
+        result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,
                           max_steps=max_steps or None)
     except LandersError as e:
         _fail_with(e)
@@ -247,7 +232,7 @@ def presets(
         typer.echo(json.dumps(data if name is None else data[name], indent=2))
         return
     rows = [(p.name, p.algo, p.env_id if isinstance(p.env_id, str) else f"{p.env_id[0]} (+{len(p.env_id) - 1})",
-             f"{p.steps:,}", _result_in_brief(p.results.get("summary", ""))) for p in chosen]
+             f"{p.steps:,}", _validated(p.validation) or _result_in_brief(p.results.get("summary", ""))) for p in chosen]
     widths = [max(len(r[i]) for r in rows + [PRESET_COLUMNS]) for i in range(4)]
     for row in [PRESET_COLUMNS, *rows]:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
@@ -255,6 +240,15 @@ def presets(
 
 
 PRESET_COLUMNS = ("name", "algo", "env", "steps", "measured")
+
+
+def _validated(record: dict) -> str:
+    """A validated preset's result in brief: its IQM over fresh seeds beside the mark it holds."""
+    if not record:
+        return ""
+    ref = record.get("reference") or {}
+    return (f"IQM {record['iqm']:g} over {len(record['seeds'])} new seeds"
+            + (f" ({ref['library']} {ref['score']:g})" if ref else ""))
 
 
 def _result_in_brief(summary: str, width: int = 60) -> str:
@@ -289,7 +283,7 @@ def config(
             from landers.envs.source import parse_env_kwargs
 
             overrides = config_mod.parse_assignments(set_)
-            spec = make_spec(algo, env_arg(env), preset=preset, overrides=dict(overrides),
+            spec = make_spec(algo, env, preset=preset, overrides=dict(overrides),
                              env_kwargs=parse_env_kwargs(env_kwargs))
     except LandersError as e:
         _fail_with(e)
@@ -319,7 +313,7 @@ def _show(value) -> str:
 
 @app.command()
 def compare(
-    env_id: str = typer.Argument(..., help="Gymnasium env id"),
+    env_id: str = typer.Argument(..., help=f"Gymnasium env id; {ENV_PATHS}"),
     algos: str = typer.Option("ppo,trpo,a2c,reinforce,random",
                               help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file "
                                    "(e.g. ppo,ppo@runs/tune__ppo__LunarLander-v3/best.json)"),
@@ -381,7 +375,7 @@ def compare(
 
 @app.command()
 def bench(
-    suite: str = typer.Argument(..., help="a suite (classic, box2d, mujoco, atari) or comma-separated env ids"),
+    suite: str = typer.Argument(..., help=f"a suite (classic, box2d, mujoco, atari) or comma-separated env ids; {ENV_PATHS}"),
     algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
     seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),
@@ -424,7 +418,7 @@ def bench(
 def tune(
     algo: str = typer.Argument(..., help="algorithm: ppo, a2c, trpo or reinforce"),
     env_id: str = typer.Argument(..., help="Gymnasium env id, or several comma-separated: a trial then scores the mean "
-                                             "over envs of its normalized score (random policy 0, threshold 1)"),
+                                             f"over envs of its normalized score (random policy 0, threshold 1); {ENV_PATHS}"),
     trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
     steps: int | None = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
     seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
@@ -474,7 +468,9 @@ def tune(
         from landers.scale import tune as tune_mod
         from landers.scale.study import format_params
 
-        search_space = load_space(space, module) if space is not None else tune_mod.default_space(module)
+        fixed = frozenset(options)
+        search_space = (load_space(space, module, fixed=fixed) if space is not None
+                        else tune_mod.default_space(module, fixed=fixed))
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
                                           steps=steps, threshold=threshold, space=search_space, preset=preset,
                                           options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),

@@ -53,6 +53,17 @@ def test_a_space_file_narrows_drops_and_replaces(tmp_path):
     assert only == {"num_envs": Choice((4, 8))}
 
 
+def test_a_parameter_fixed_with_set_leaves_the_algorithms_space_but_not_the_files(tmp_path):
+    from landers.scale.tune import default_space
+
+    ppo = get_algo("ppo")
+    assert "norm_obs" in default_space(ppo) and "norm_obs" not in default_space(ppo, fixed=frozenset({"norm_obs"}))
+    space = load_space(write(tmp_path, {"lr": {"float": [1e-4, 5e-4], "log": True}}), ppo, fixed=frozenset({"norm_obs"}))
+    assert "norm_obs" not in space and "lr" in space
+    named = load_space(write(tmp_path, {"norm_obs": {"choice": [True]}}), ppo, fixed=frozenset({"norm_obs"}))
+    assert named["norm_obs"] == Choice((True,))  # the file names it too: tune refuses the pair in one sentence
+
+
 @pytest.mark.parametrize("content, words", [
     ("{not json", "not valid JSON"),
     ([1, 2], "must hold an object"),

@@ -264,6 +264,11 @@ class Preset:
     # it measured faster for the env and learned the same (bench/RESULTS.md).
     overlap: bool = False
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # How it was found (`landers tune`: command, trials, seeds, steps, objective) and checked
+    # (`landers bench` on seeds no study used: seeds, IQM, CI, date, machine, times), written by
+    # bench/tuning/record_validation.py; tests/test_presets_validated.py holds them to the mark.
+    study: dict[str, Any] = dataclasses.field(default_factory=dict)
+    validation: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def preset_from_json(name: str, data: Any, where: str) -> Preset:

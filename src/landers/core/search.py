@@ -132,7 +132,7 @@ def check_space(algo, space: Space) -> None:
                                    f"valid domain ({e})") from None
 
 
-def load_space(path: Path, algo) -> Space:
+def load_space(path: Path, algo, *, fixed: frozenset[str] = frozenset()) -> Space:
     """The algorithm's space with FILE applied: a JSON (or YAML) object of parameter specs.
     Its parameters replace the algorithm's ones of the same name and add new ones; `null`
     drops a parameter; `"replace": true` at the top level searches only the file's parameters."""
@@ -158,7 +158,8 @@ def load_space(path: Path, algo) -> Space:
     replace = data.pop("replace", False)
     if not isinstance(replace, bool):
         raise LandersError(f"The search space file '{path}': replace must be true or false.")
-    space: Space = {} if replace else dict(algo.SEARCH_SPACE)
+    # A parameter fixed with --set leaves the algorithm's space; the file naming it too is a conflict.
+    space: Space = {} if replace else {k: v for k, v in algo.SEARCH_SPACE.items() if k not in fixed}
     for name, spec in data.items():
         if spec is None:
             space.pop(name, None)

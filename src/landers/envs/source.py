@@ -55,6 +55,15 @@ class EnvSource:
         extra = [f"{k}={json.dumps(v)}" for k, v in self.kwargs.items()] + [f"--wrap {w}" for w in self.wrappers]
         return f"{self.env_id} ({', '.join(extra)})" if extra else self.env_id
 
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The modules this env is imported from by name: the id's `module:` part (or the factory's)
+        and each wrapper's."""
+        refs = [self.factory] if self.factory else []
+        names = [self.env_id.rpartition(":")[0]] if self.factory is None and ":" in self.env_id else []
+        names += [ref.partition(":")[0] for ref in [*refs, *self.wrappers] if not ref.startswith("<")]
+        return tuple(dict.fromkeys(n for n in names if n))
+
     def check(self) -> None:
         """Fail early, in one sentence, on an unknown env id or a factory that cannot be imported."""
         if self.factory is None:
@@ -129,7 +138,7 @@ def resolve(ref: str, what: str) -> Callable:
         raise LandersError(f"The {what} '{ref}' is not of the form module:callable.")
     try:
         obj: Any = importlib.import_module(module)
-    except ImportError as e:
+    except (ImportError, SyntaxError) as e:  # a typo in a user module is bad input too
         raise LandersError(f"Cannot import the {what} '{ref}': {first_line(e)}.") from None
     for attr in name.split("."):
         if not hasattr(obj, attr):
@@ -197,13 +206,16 @@ def _json_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def env_source(env: Any, kwargs: dict[str, Any] | None = None, wrappers: Any = ()) -> EnvSource:
     """An EnvSource from what users pass: an id, a `gymnasium.EnvSpec`, a callable returning an
-    env, or an EnvSource; `wrappers` are `module:callable[:JSON]` strings or callables."""
+    env (or its import path, `module:callable`), or an EnvSource; `wrappers` are
+    `module:callable[:JSON]` strings or callables."""
     kwargs = _json_kwargs(kwargs or {})
     wrappers = tuple(w if isinstance(w, str) else reference(w) for w in wrappers or ())
     for ref in wrappers:
         parse_wrapper(ref)  # an unknown module or a bad argument fails now, before anything is made
     if isinstance(env, EnvSource):
         return dataclasses.replace(env, kwargs={**env.kwargs, **kwargs}, wrappers=env.wrappers + wrappers)
+    if isinstance(env, str):
+        env = factory_at(env) or env
     if isinstance(env, str):
         return EnvSource(env, kwargs, wrappers)
     if isinstance(env, gym.envs.registration.EnvSpec):
@@ -216,6 +228,20 @@ def env_source(env: Any, kwargs: dict[str, Any] | None = None, wrappers: Any = (
         return EnvSource(getattr(env, "__name__", type(env).__name__), kwargs, wrappers, factory=reference(env))
     raise LandersError(f"An env must be a Gymnasium id, a gymnasium.EnvSpec or a callable returning an env, "
                        f"not a {type(env).__name__}.")
+
+
+def factory_at(text: str) -> Callable | None:
+    """The callable an env path `module:callable` names (a factory or an env class, as config.json
+    records one under env_factory), or None for an id (`CartPole-v1`, `module:EnvId`) and for a
+    module that does not import (the id's check then says why)."""
+    module, sep, name = text.rpartition(":")
+    if not sep or not module or text.startswith("<"):
+        return None
+    try:
+        found = resolve(text, "env factory")
+    except LandersError:
+        return None
+    return None if name in gym.registry else found
 
 
 def _from_env_spec(spec: gym.envs.registration.EnvSpec, kwargs: dict, wrappers: tuple) -> EnvSource:

@@ -8,6 +8,7 @@ Everything here runs before or around `Tuner.fit`; nothing is imported by `lande
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -93,12 +94,39 @@ def resolve_address(address: str) -> str:
     return address
 
 
-def connect(address: str | None, *, cpus_per_run: int, log_file: Path) -> str:
+def local_modules(sources) -> list[str]:
+    """The files and package directories, under the current directory, of the modules that the
+    env `sources` (EnvSources) import by name (`module:EnvId`, `module:factory`, `--wrap
+    module:callable`): the top-level module or package of each, as the driver imported it."""
+    cwd = Path.cwd().resolve()
+    found: list[str] = []
+    for name in dict.fromkeys(m.split(".")[0] for source in sources for m in source.modules):
+        if name == "landers":  # the workers run their own landers: never one shipped over it
+            continue
+        try:
+            module = importlib.import_module(name)  # imported already by the checks before Ray
+        except ImportError:
+            continue
+        package = list(getattr(module, "__path__", None) or [])
+        where = package[0] if len(package) == 1 else getattr(module, "__file__", None)
+        if where and Path(where).resolve().is_relative_to(cwd):
+            found.append(str(Path(where).resolve()))
+    return found
+
+
+def connect(address: str | None, *, cpus_per_run: int, log_file: Path, modules: list[str] = ()) -> str:
     """Start a local Ray (no address) or join the cluster at `address`; Ray's logs go to
     `log_file`. Returns the resources in words; one sentence when a run cannot fit.
-    `cpus_per_run` is what one trial asks for (checked against the biggest node)."""
+    `cpus_per_run` is what one trial asks for (checked against the biggest node). `modules`
+    (`local_modules`) go to a cluster's workers with the job (Ray's runtime_env py_modules)."""
     quiet_ray_logs(log_file)
     common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.INFO)
+    if address is not None and modules:
+        # Ray puts the driver's working directory on every worker's sys.path, which finds a user's
+        # env module on this machine only: a worker on another machine has no such file there.
+        # So the module's file (or its package) is uploaded with the job, nothing else of the
+        # directory; on this machine the working directory still comes first.
+        common["runtime_env"] = {"py_modules": list(modules)}
     if address is None:
         cpus = available_cores()
         if cpus_per_run > cpus:

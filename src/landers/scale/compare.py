@@ -14,7 +14,7 @@ import numpy as np
 
 from landers.algos import get_algo
 from landers.core.files import read_eval
-from landers.envs import env_spec
+from landers.envs.source import env_source
 from landers.errors import LandersError
 from landers.scale.jobs import Job, Request, check_env, parse_entry, run_name
 from landers.scale.references import threshold_for
@@ -31,7 +31,7 @@ def validate(env_ids: list[str], algos: list[str], *, seeds: int, steps: int | N
     if not algos:
         raise LandersError("--algos names no algorithm; e.g. --algos ppo,trpo,a2c,reinforce,random.")
     for env_id in env_ids:
-        env_spec(env_id)
+        env_source(env_id).check()
     names = [run_name(*parse_entry(entry), 0) for entry in algos]
     if len(set(names)) < len(names):  # e.g. ppo and ppo@, or two paths that differ only in characters a name drops
         raise LandersError("--algos names the same entry twice (or two whose run directories would be the same).")

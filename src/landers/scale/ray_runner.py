@@ -37,8 +37,18 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from landers.envs.source import env_source
 from landers.errors import LandersError
-from landers.scale.cluster import MAX_FAILURES, check_storage, connect, is_uri, one_line, output_to, reason_of
+from landers.scale.cluster import (
+    MAX_FAILURES,
+    check_storage,
+    connect,
+    is_uri,
+    local_modules,
+    one_line,
+    output_to,
+    reason_of,
+)
 from landers.scale.jobs import Job, Request, RunSettings, key_of_config, preset_of
 from landers.scale.live import RunLines, SuiteLine
 
@@ -280,7 +290,8 @@ def _run(request: Request, jobs: list[Job], settings: RunSettings, *, address: s
     from landers.run.trainer import Interrupted
 
     cpus_per_run, storage, runs = settings.cpus_per_run, settings.storage, Path(settings.runs)
-    resources = connect(address, cpus_per_run=cpus_per_run, log_file=out / "ray.log")
+    sources = [env_source(e, settings.env_kwargs, settings.wrappers) for e in request.env_ids]
+    resources = connect(address, cpus_per_run=cpus_per_run, log_file=out / "ray.log", modules=local_modules(sources))
     try:
         # One Tune experiment per distinct request: the same command restores it; another
         # (more seeds, other algorithms) starts a new one whose trials reuse finished run dirs.

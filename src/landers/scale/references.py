@@ -99,11 +99,15 @@ SOURCES = (f"SB3 zoo: {ZOO}", f"CleanRL: {CLEANRL}")
 
 
 def threshold_for(env_id: str) -> float | None:
-    """The score that counts as solving `env_id`: landers' table, else Gymnasium's `reward_threshold`."""
+    """The score that counts as solving `env_id`: landers' table, else Gymnasium's `reward_threshold`;
+    None for a factory's import path (`module:callable`), which registers no threshold."""
     if env_id in THRESHOLDS:
         return THRESHOLDS[env_id][0]
     from landers.envs import env_spec
+    from landers.envs.source import env_source
 
+    if env_source(env_id).factory is not None:
+        return None
     found = env_spec(env_id).reward_threshold
     return None if found is None else float(found)
 

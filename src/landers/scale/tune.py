@@ -30,10 +30,10 @@ from landers.algos import get_algo
 from landers.core.checkpoint import write_json_atomic
 from landers.core.files import read_json_object
 from landers.core.search import Choice, Int, Space, space_to_json
-from landers.envs import env_spec
+from landers.envs.source import env_source
 from landers.errors import LandersError, WorkFailed
 from landers.scale import study
-from landers.scale.cluster import MAX_FAILURES, check_storage, connect, one_line, output_to
+from landers.scale.cluster import MAX_FAILURES, check_storage, connect, local_modules, one_line, output_to
 from landers.scale.jobs import check_env
 from landers.scale.references import threshold_for
 
@@ -138,8 +138,9 @@ class StudySettings:
         return ",".join(self.env_ids)
 
 
-def default_space(module) -> Space:
-    """The algorithm's own space, and the network's size and activation where its Config has them."""
+def default_space(module, *, fixed: frozenset[str] = frozenset()) -> Space:
+    """The algorithm's own space, and the network's size and activation where its Config has them,
+    less the parameters `fixed` (with --set)."""
     space = dict(module.SEARCH_SPACE)
     if not space:  # nothing to learn (the random policy)
         return space
@@ -148,6 +149,7 @@ def default_space(module) -> Space:
         space.setdefault("hidden_sizes", Choice(("64,64", "128,128", "256,256", "64,64,64")))
     if "activation" in fields:
         space.setdefault("activation", Choice(("tanh", "relu")))
+    space = {k: v for k, v in space.items() if k not in fixed}
     return space
 
 
@@ -169,9 +171,9 @@ def check(settings: StudySettings) -> None:
         raise LandersError("--threshold is for a study of one env; several envs use each env's own threshold.")
     for name in settings.space:
         if name in settings.options:
-            raise LandersError(f"--set {name} fixes a searched hyperparameter; drop it from the space (--space) instead.")
+            raise LandersError(f"--set {name} fixes a hyperparameter the space file searches; drop it from one of them.")
     for env_id in settings.env_ids:  # every id first: a typo in the last one is not a wait for the others
-        env_spec(env_id)
+        env_source(env_id).check()
     for env_id in settings.env_ids:
         check_env(env_id, settings.env_kwargs, settings.wrappers)
         make_spec(settings.algo, env_id, preset=settings.preset, overrides=dict(settings.options), steps=settings.steps,
@@ -184,7 +186,6 @@ def check(settings: StudySettings) -> None:
 
 def random_score(env_id: str, *, env_kwargs: dict[str, Any], wrappers: tuple[str, ...]) -> float:
     """The random policy's mean return over 10 episodes (fixed seeds: the same every time)."""
-    from landers.envs.source import env_source
     from landers.policy.evaluation import evaluate_random
 
     source = env_source(env_id, env_kwargs, wrappers)
@@ -284,7 +285,8 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
     settings, out, storage, space, steps = plan.settings, plan.out, plan.storage, plan.space, plan.steps
     seeds, objective, trials = settings.seeds, settings.objective, settings.trials
     runs = len(settings.env_ids) * seeds
-    connect(address, cpus_per_run=1, log_file=out / "ray.log")
+    sources = [env_source(e, settings.env_kwargs, settings.wrappers) for e in settings.env_ids]
+    connect(address, cpus_per_run=1, log_file=out / "ray.log", modules=local_modules(sources))
     try:
         total = ray.cluster_resources().get("CPU", 1)
         cpus = settings.cpus_per_trial or min(runs, total)
