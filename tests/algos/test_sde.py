@@ -209,7 +209,7 @@ def test_an_sde_policy_exports_its_mean_and_state_dependent_std(sde_run, tmp_pat
 
 
 # ---------------------------------------------------------------- ortho_init, which the zoo's gSDE setting for
-# MountainCarContinuous needs (bench/tuning/gsde/README.md)
+# MountainCarContinuous turns off (bench/tuning/gsde/README.md)
 
 
 def test_ortho_init_false_keeps_pytorchs_default_initialization():
