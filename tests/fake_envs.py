@@ -391,6 +391,17 @@ def make_doors(via: str = "method", multi: bool = False, render_mode=None) -> Do
 
 
 gym.register("Doors-v0", entry_point=make_doors)
+
+
+def make_window_doors(via: str = "method", render_mode=None) -> gym.Env:
+    """Doors that `landers play` can show: in human mode its frames go to a pygame window
+    (Gymnasium's HumanRendering), the mask still reached through the wrapper."""
+    if render_mode == "human":
+        return gym.wrappers.HumanRendering(make_doors(via, render_mode="rgb_array"))
+    return make_doors(via, render_mode=render_mode)
+
+
+gym.register("WindowDoors-v0", entry_point=make_window_doors)
 class CrashesInWindow(NoRender):
     """Trains like NoRender; in a window (`landers play`) its step raises, as a simulator's
     viewer might."""

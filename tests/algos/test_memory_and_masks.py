@@ -141,6 +141,35 @@ def test_recurrent_run_resumes_mid_training_and_keeps_its_network(tmp_path):
     assert not list(run.run_dir.rglob("*.pkl")) and not list(run.run_dir.rglob("*.pt"))
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_a_resumed_recurrent_run_begins_fresh_episodes_from_zero_states(split, tmp_path):
+    """The envs' internal state cannot be checkpointed, so a resume resets them with new seeds
+    (the run's seed + the steps done); the recurrent state then starts at zeros with every env
+    at an episode's start, as a new run's does: no episode goes on without the state it had.
+    So the checkpoint holds no collector state (nothing to lose), only the network."""
+    from landers.run.spec import read_config
+    from landers.run.trainer import Trainer
+
+    run = landers.train("ppo", "CartPole-v1", steps=256, seed=3, run_dir=tmp_path / "run", quiet=True,
+                        rnn="lstm", rnn_size=8, backend="gymnasium", overlap=split, **TINY)
+    spec, _ = read_config(run.run_dir / "config.json")
+    trainer = Trainer(spec, run.run_dir, from_checkpoint="last", quiet=True)
+    try:
+        assert isinstance(trainer.envs, SplitVecEnv) == split
+        rollout, _ = trainer.collect()
+    finally:
+        trainer.close()
+    assert rollout.state.shape == (4, 2 * 2 * 8) and not rollout.state.any()  # two LSTM cores' h and c
+    assert rollout.starts[0].all() and torch.equal(rollout.starts[1:], ~rollout.valid[:-1])
+    fresh = make_vec_env(spec.env, 4, spec.seed + run.global_step, "gymnasium")
+    np.testing.assert_array_equal(rollout.obs[0].numpy(), fresh.reset())
+    fresh.close()
+    # The resumed first step acts as the checkpoint's network does from a zero state.
+    model = trainer.state.model
+    params, _, _ = model.step(rollout.obs[0], torch.zeros(4, model.state_size))
+    assert torch.allclose(model.dist.log_prob(params, rollout.actions[0]), rollout.logp[0], atol=1e-6)
+
+
 @pytest.mark.parametrize("algo", ["trpo", "reinforce"])
 def test_trpo_and_reinforce_refuse_memory_and_masks_in_one_sentence(algo, tmp_path):
     with pytest.raises(LandersError, match="has no recurrent policies"):

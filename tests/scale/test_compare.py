@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -32,3 +34,25 @@ def test_bootstrap_band_and_smoothing():
 def test_compare_bad_input():
     result = landers_in_process("compare", "CartPole-v1", "--algos", "ppo,dqn")
     assert result.returncode == 2 and "Unknown algorithm 'dqn'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_refuses_what_its_runs_would_refuse_before_ray_starts(tmp_path, monkeypatch):
+    """A masked env with an algorithm that cannot apply masks, and a preset file whose hparams a
+    run refuses (an unknown core, TRPO with memory): one sentence each, in-process, no Ray."""
+    monkeypatch.chdir(tmp_path)
+    for name, hparams in (("bad.json", {"rnn": "gruu"}), ("trpo-gru.json", {"rnn": "gru"}),
+                          ("trpo-unmasked.json", {"mask": False})):
+        algo = "trpo" if name.startswith("trpo") else "ppo"
+        (tmp_path / name).write_text(json.dumps({"algo": algo, "env_id": "Doors-v0", "steps": 512, "hparams": hparams}))
+    for env, algos, words in (
+            ("fake_envs:Doors-v0", "ppo,trpo,reinforce", "offers an action mask, which trpo, reinforce cannot apply"),
+            ("fake_envs:Doors-v0", "ppo,ppo@bad.json", "--algos ppo@bad.json on fake_envs:Doors-v0: rnn='gruu' must be"),
+            ("CartPole-v1", "trpo@trpo-gru.json", "TRPO has no recurrent policies")):
+        result = landers_in_process("compare", env, "--algos", algos, "--seeds", "1", "--out", str(tmp_path / "out"))
+        assert result.returncode == 2 and words in result.stderr, (algos, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    # mask=false in a preset file is the way to compare trpo on a masked env (an ablation)
+    from landers.scale import compare
+
+    compare.validate(["fake_envs:Doors-v0"], ["ppo", "trpo@trpo-unmasked.json"], seeds=1, steps=512, cpus_per_run=1)

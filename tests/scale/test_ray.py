@@ -181,6 +181,33 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
 
 
 @pytest.mark.ray
+def test_compare_trains_a_recurrent_policy_from_a_preset_file_on_an_env_that_raises_on_illegal_actions(
+        tmp_path, ray_env):
+    """`--algos ppo@gru.json,random` on Doors, which raises on a closed door: the preset file's
+    rnn reaches its run on a Ray worker, and no run (trained, evaluated) ever breaks the mask."""
+    from safetensors import safe_open
+
+    (tmp_path / "gru.json").write_text(json.dumps({"algo": "ppo", "env_id": "Doors-v0", "steps": 512, "hparams": {
+        "num_envs": 4, "num_steps": 32, "num_minibatches": 2, "update_epochs": 2, "rnn": "gru", "rnn_size": 16}}))
+    out = tmp_path / "cmp"
+    result = landers_cli("compare", "fake_envs:Doors-v0", "--algos", "ppo@gru.json,random", "--seeds", "1",
+                         "--steps", "512", "--out", str(out), env=ray_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r["algo"] for r in _rows(out)] == ["ppo@gru.json", "random"]
+    runs = out / "runs"
+    recurrent = json.loads((runs / "ppo@gru.json__s1" / "config.json").read_text())["hparams"]
+    assert (recurrent["rnn"], recurrent["rnn_size"]) == ("gru", 16)
+    with safe_open(str(runs / "ppo@gru.json__s1" / "checkpoints" / "last" / "tensors.safetensors"), "pt") as f:
+        assert f.get_tensor("model.cores.0.weight_hh_l0").shape == (3 * 16, 16)  # a GRU's three gates
+    metrics = list(csv.DictReader((runs / "ppo@gru.json__s1" / "metrics.csv").open()))
+    assert metrics and all(float(m["gradient_steps"]) == 4 for m in metrics)  # 2 epochs x 2 groups of envs
+    state = json.loads((runs / "ppo@gru.json__s1" / "checkpoints" / "last" / "state.json").read_text())
+    assert state["action_mask"] == "method"
+    for name in ("ppo@gru.json__s1", "random__s1"):  # the final 100 episodes of Doors ran
+        assert json.loads((runs / name / "eval.json").read_text())["episodes"] == 100
+
+
+@pytest.mark.ray
 def test_a_uri_storage_holds_the_runs_as_checkpoints_and_out_gets_them(tmp_path, ray_env):
     out, storage = tmp_path / "cmp", tmp_path / "store"
     result = landers_cli(*COMPARE, "--algos", "random", "--seeds", "1", "--steps", "1024", "--out", str(out),

@@ -42,3 +42,25 @@ def test_a_study_of_two_envs_normalizes_over_the_algorithms_defaults(tmp_path):
     assert planned.base_config == to_json_dict(PPO.Config())
     with pytest.raises(Exception, match="--threshold is for a study of one env"):
         tune.plan(settings(env_ids=("CartPole-v1", "Acrobot-v1"), threshold=10.0), out=tmp_path / "s")
+
+
+def test_a_recurrent_study_searches_the_cores_width_and_cuts_minibatches_to_whole_envs(tmp_path):
+    from landers.core.config import replace_config
+    from landers.core.search import constrained, load_space
+    from landers.run.spec import make_spec
+
+    base = make_spec("ppo", "CartPole-v1", overrides={"rnn": "gru"}).hparams
+    space = tune.default_space(PPO, base=base)
+    assert "rnn_size" in space and "rnn_size" not in tune.default_space(PPO)
+    assert "rnn_size" not in tune.default_space(PPO, base=base, fixed=frozenset({"rnn", "rnn_size"}))
+    planned = tune.plan(settings(options={"rnn": "gru"}, space=space), out=tmp_path / "s")
+    # best.json fixes rnn beside the searched values; the trials train on the preset with rnn
+    assert planned.base_hparams["rnn"] == "gru" and planned.base_config["rnn"] == "gru"
+    assert planned.base_config["num_envs"] == 8  # ppo-cartpole's
+    trial_base = replace_config(PPO.Config(), planned.base_config)
+    assert constrained(PPO, {"num_minibatches": 32}, trial_base)["num_minibatches"] == 8
+    assert constrained(PPO, {"num_minibatches": 32}, PPO.Config(num_envs=8))["num_minibatches"] == 32
+    # Memory itself may be searched from a space file: none, or either core.
+    file = tmp_path / "space.json"
+    file.write_text('{"rnn": {"choice": [null, "lstm", "gru"]}, "rnn_size": {"choice": [16, 64]}}')
+    assert load_space(file, PPO)["rnn"].options == (None, "lstm", "gru")

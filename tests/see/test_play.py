@@ -83,3 +83,25 @@ def test_play_shows_the_agent_in_a_window_and_ctrl_c_ends_cleanly(cartpole_run, 
     assert len(np.unique(shot.reshape(-1, 3), axis=0)) >= 4
     assert player.returncode == 0 and "Traceback" not in err, err
     assert first.startswith("episode 1/1000: return") and "stopped: mean return" in out
+
+
+@pytest.mark.slow  # Xvfb, two short trainings and a landers process each: ~15 s
+@pytest.mark.parametrize("env_id, rnn", [("CartPole-v1", "gru"), ("fake_envs:WindowDoors-v0", None), ("fake_envs:WindowDoors-v0", "lstm")])
+def test_play_carries_a_recurrent_state_and_obeys_a_mask_in_a_window(env_id, rnn, tmp_path, virtual_display):
+    """A recurrent agent plays whole episodes in a window (play carries its state), and a masked
+    agent plays Doors, which raises on a closed door: play must obey the env's mask."""
+    import landers
+
+    hparams = dict(num_envs=4, num_steps=32, num_minibatches=2, update_epochs=2) | (
+        dict(rnn=rnn, rnn_size=8) if rnn else {})
+    run = landers.train("ppo", env_id, steps=256, seed=0, run_dir=tmp_path / "run", quiet=True, preset="none",
+                        final_eval_episodes=2, eval_every=10**9, **hparams)
+    agent = landers.load(run.run_dir)
+    assert agent.recurrent == bool(rnn) and (agent.mask_source == "method") == ("Doors" in env_id)
+    env = {**{k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"}, "DISPLAY": virtual_display,
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
+                                                                  os.environ.get("PYTHONPATH", "")])}
+    played = subprocess.run([sys.executable, "-m", "landers", "play", str(run.run_dir), "--episodes", "2"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert played.returncode == 0 and "Traceback" not in played.stderr, played.stdout + played.stderr
+    assert "episode 1/2: return" in played.stdout and "episode 2/2: return" in played.stdout

@@ -16,7 +16,7 @@ from landers.algos import get_algo
 from landers.core.files import read_eval
 from landers.envs.source import env_source
 from landers.errors import LandersError
-from landers.scale.jobs import Job, Request, check_env, parse_entry, run_name
+from landers.scale.jobs import Job, Request, check_env, parse_entry, run_name, unmasked
 from landers.scale.references import threshold_for
 from landers.see.plots import plot_comparison, read_csv
 from landers.see.stats import bootstrap_ci, iqm
@@ -25,7 +25,8 @@ from landers.see.stats import bootstrap_ci, iqm
 def validate(env_ids: list[str], algos: list[str], *, seeds: int, steps: int | None, cpus_per_run: int,
              first_seed: int = 1, env_kwargs: dict | None = None, wrappers: tuple = ()) -> None:
     """The checks that need no Ray: fail in one sentence before anything starts. `algos` are
-    `--algos` entries, `ALGO` or `ALGO@PRESET`; each env is built once with its arguments."""
+    `--algos` entries, `ALGO` or `ALGO@PRESET`; each env is built once with its arguments, and
+    each entry's run spec resolved on it (a preset file's hyperparameters, e.g. `rnn`, checked)."""
     from landers.core.config import find_preset
 
     if not algos:
@@ -47,6 +48,28 @@ def validate(env_ids: list[str], algos: list[str], *, seeds: int, steps: int | N
         raise LandersError(f"--first-seed must be >= 0, got {first_seed}.")
     for env_id in env_ids:
         check_env(env_id, env_kwargs, tuple(wrappers))
+        check_entries(env_id, algos, steps=steps, env_kwargs=env_kwargs, wrappers=tuple(wrappers))
+
+
+def check_entries(env_id: str, algos: list[str], *, steps: int | None, env_kwargs: dict | None,
+                  wrappers: tuple) -> None:
+    """Each `--algos` entry's run spec resolved on `env_id`, as its trial will (a preset file's
+    hyperparameters, e.g. `rnn`, checked), and refused where its algorithm cannot apply the env's
+    action mask: both would otherwise fail in every trial, after Ray's start-up."""
+    from landers.run.spec import make_spec
+
+    specs = {}
+    for entry in algos:
+        algo, preset = parse_entry(entry)
+        try:
+            specs[entry] = make_spec(algo, env_id, preset=preset, steps=steps, env_kwargs=env_kwargs, wrappers=wrappers)
+        except LandersError as e:
+            raise LandersError(f"--algos {entry} on {env_id}: {e}") from None
+    refused = unmasked(env_id, specs, env_kwargs, wrappers)
+    if refused:
+        raise LandersError(f"{env_id} offers an action mask, which {', '.join(refused)} cannot apply: leave "
+                           f"{'it' if len(refused) == 1 else 'them'} out of --algos (ppo, a2c and random obey "
+                           "masks), or give a preset file whose hparams set mask to false (ALGO@FILE).")
 
 
 def run_all(env_id: str, algos: list[str], *, seeds: int, steps: int | None, out: Path,

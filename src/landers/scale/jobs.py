@@ -141,3 +141,26 @@ def check_env(env_id: str, env_kwargs: dict[str, Any] | None = None, wrappers: t
     source.check()
     env = source.make()
     env.close()
+
+
+def unmasked(env_id: str, specs: dict[str, Any], env_kwargs: dict[str, Any] | None = None,
+             wrappers: tuple[str, ...] = ()) -> list[str]:
+    """The names of `specs` (name -> RunSpec on `env_id`) whose algorithm cannot apply action masks
+    (and that do not ignore them with mask=false), where the env offers one: each would fail at
+    its first rollout. The env is probed (one env of the Gymnasium backend, which can call a mask
+    method, reset once) only when some spec would need it."""
+    from landers.algos import get_algo
+
+    names = [name for name, spec in specs.items()
+             if not get_algo(spec.algo).MASKS and getattr(spec.hparams, "mask", False)]
+    if not names:
+        return []
+    from landers.envs import make_vec_env
+    from landers.envs.source import env_source
+
+    envs = make_vec_env(env_source(env_id, env_kwargs, wrappers), 1, 0, "gymnasium")
+    try:
+        envs.reset()
+        return names if envs.mask_source is not None else []
+    finally:
+        envs.close()

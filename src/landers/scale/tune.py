@@ -34,7 +34,7 @@ from landers.envs.source import env_source
 from landers.errors import LandersError, WorkFailed
 from landers.scale import study
 from landers.scale.cluster import MAX_FAILURES, check_storage, connect, local_modules, one_line, output_to
-from landers.scale.jobs import check_env
+from landers.scale.jobs import check_env, unmasked
 from landers.scale.references import threshold_for
 
 # The searcher, scheduler and space are pickled into a study's state by reference: studies begun
@@ -138,9 +138,12 @@ class StudySettings:
         return ",".join(self.env_ids)
 
 
-def default_space(module, *, fixed: frozenset[str] = frozenset()) -> Space:
-    """The algorithm's own space, and the network's size and activation where its Config has them,
-    less the parameters `fixed` (with --set)."""
+def default_space(module, *, base: Any = None, fixed: frozenset[str] = frozenset()) -> Space:
+    """The algorithm's own space, and the network's size and activation where its Config has them;
+    for a recurrent study (`base`, the config the searched values go over, has `rnn`) the core's
+    width `rnn_size` too; less the parameters `fixed` (with --set). Whether to have memory at all
+    is not searched: that is a comparison (`landers compare ENV --algos ppo,ppo@FILE`), or a
+    --space file's `rnn` choice."""
     space = dict(module.SEARCH_SPACE)
     if not space:  # nothing to learn (the random policy)
         return space
@@ -149,15 +152,16 @@ def default_space(module, *, fixed: frozenset[str] = frozenset()) -> Space:
         space.setdefault("hidden_sizes", Choice(("64,64", "128,128", "256,256", "64,64,64")))
     if "activation" in fields:
         space.setdefault("activation", Choice(("tanh", "relu")))
+    if getattr(base, "rnn", None) and "rnn_size" in fields:
+        space.setdefault("rnn_size", Choice((32, 64, 128, 256)))
     space = {k: v for k, v in space.items() if k not in fixed}
     return space
 
 
 def check(settings: StudySettings) -> None:
     """What needs no Ray, in one sentence: the numbers, every env built once with its arguments
-    (a misspelled id, --env-kwargs or --wrap), every env's spec (an unknown --set key)."""
-    from landers.run.spec import make_spec
-
+    (a misspelled id, --env-kwargs or --wrap), every env's spec (an unknown --set key, a masked
+    env the algorithm cannot apply)."""
     if settings.objective not in study.OBJECTIVES:
         raise LandersError(f"--objective must be one of {', '.join(study.OBJECTIVES)}, got '{settings.objective}'.")
     if (settings.trials <= 0 or settings.seeds <= 0 or (settings.steps is not None and settings.steps <= 0)
@@ -176,12 +180,23 @@ def check(settings: StudySettings) -> None:
         env_source(env_id).check()
     for env_id in settings.env_ids:
         check_env(env_id, settings.env_kwargs, settings.wrappers)
-        make_spec(settings.algo, env_id, preset=settings.preset, overrides=dict(settings.options), steps=settings.steps,
-                  env_kwargs=settings.env_kwargs, wrappers=settings.wrappers)
+        check_spec(settings, env_id)
     needs = settings.objective == "time-to-threshold" or len(settings.env_ids) > 1
     for env_id in settings.env_ids:
         if needs and settings.threshold is None and threshold_for(env_id) is None:
             raise LandersError(f"{env_id} has no threshold to score against; give --threshold.")
+
+
+def check_spec(settings: StudySettings, env_id: str) -> None:
+    """The study's base spec on `env_id` (an unknown --set key, or an rnn the algorithm refuses),
+    and a masked env refused where the algorithm cannot apply the mask: every trial would fail."""
+    from landers.run.spec import make_spec
+
+    spec = make_spec(settings.algo, env_id, preset=settings.preset, overrides=dict(settings.options),
+                     steps=settings.steps, env_kwargs=settings.env_kwargs, wrappers=settings.wrappers)
+    if unmasked(env_id, {settings.algo: spec}, settings.env_kwargs, settings.wrappers):
+        raise LandersError(f"{env_id} offers an action mask, which {settings.algo} cannot apply: tune ppo or a2c, "
+                           "or ignore the mask with --set mask=false.")
 
 
 def random_score(env_id: str, *, env_kwargs: dict[str, Any], wrappers: tuple[str, ...]) -> float:
