@@ -16,7 +16,7 @@ from landers.algos import default_model
 from landers.algos.ppo import PPOConfig
 from landers.core import checkpoint
 from landers.core.rollout import Collector
-from landers.envs import make_vec_env
+from landers.envs import SplitVecEnv, make_vec_env
 from landers.errors import LandersError
 from landers.policy.sde import VARIANCE_EPS, ExplorationNoise, SDEActorCritic, build_sde_model
 from landers.run.rundir import resume
@@ -47,13 +47,14 @@ def residual_of_one_matrix(features: torch.Tensor, noise: torch.Tensor) -> float
     return float((features.double() @ solution - noise.double()).abs().max())
 
 
-@pytest.mark.parametrize("sample_freq", [4, -1])
-def test_the_noise_is_redrawn_exactly_on_its_schedule(sample_freq):
+@pytest.mark.parametrize("sample_freq, split", [(4, False), (-1, False), (4, True)])
+def test_the_noise_is_redrawn_exactly_on_its_schedule(sample_freq, split):
     """An env's noise (action - mean) is its features times one matrix for `sample_freq` steps
-    (a whole rollout for -1) and another after; two features make a matrix checkable from a few steps."""
+    (a whole rollout for -1) and another after, also where the envs step in two halves (`overlap`);
+    two features make a matrix checkable from a few steps."""
     model = sde_model(hidden=(2,))
-    envs = make_vec_env("Pendulum-v1", 3, seed=0, backend="gymnasium")
-    noise = ExplorationNoise(model, 3, sample_freq)
+    envs = (SplitVecEnv if split else make_vec_env)("Pendulum-v1", 4, 0, "gymnasium")
+    noise = ExplorationNoise(model, 4, sample_freq)
     collector = Collector(envs, num_steps=12, device=torch.device("cpu"), noise=noise)
     try:
         rollouts = [collector.collect(model) for _ in range(2)]
@@ -64,7 +65,7 @@ def test_the_noise_is_redrawn_exactly_on_its_schedule(sample_freq):
         for rollout in rollouts:
             mean, features = mean_and_features(model, rollout.obs)
             residual = rollout.actions - mean  # (T, N, 1)
-            for env in range(3):
+            for env in range(4):
                 blocks = [slice(start, start + period) for start in range(0, 12, period)]
                 for block in blocks:  # one matrix per block
                     assert residual_of_one_matrix(features[block, env], residual[block, env]) < 1e-5
@@ -208,7 +209,7 @@ def test_an_sde_policy_exports_its_mean_and_state_dependent_std(sde_run, tmp_pat
 
 
 # ---------------------------------------------------------------- ortho_init, which the zoo's gSDE setting for
-# MountainCarContinuous needs (bench/tuning/gsde/README.md)
+# MountainCarContinuous turns off (bench/tuning/gsde/README.md)
 
 
 def test_ortho_init_false_keeps_pytorchs_default_initialization():

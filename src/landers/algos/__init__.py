@@ -88,7 +88,7 @@ def default_model(cfg: Any, observation_space, action_space) -> nn.Module:
     MLP with state-dependent exploration (`sde.build_sde_model`); without `ortho_init`, with
     PyTorch's default initialization."""
     model = (build_sde_model if cfg.sde else build_model)(cfg, observation_space, action_space)
-    if not cfg.ortho_init:  # rl-baselines3-zoo's ortho_init=False, which its MountainCarContinuous PPO needs
+    if not cfg.ortho_init:  # rl-baselines3-zoo's ortho_init=False, as in its MountainCarContinuous PPO
         for module in model.modules():
             if isinstance(module, (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU)):
                 module.reset_parameters()
