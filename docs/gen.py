@@ -135,36 +135,53 @@ def _read_json(path: str) -> dict:
     return json.loads((ROOT / path).read_text())
 
 
-def suite_section() -> list[str]:
+def suite_section(files: dict[str, bytes]) -> list[str]:
     """The standard suite: each validated preset's record (written by bench/tuning/record_validation.py
-    from a `landers bench` run on fresh seeds) beside its mark, and the suite envs still without one."""
+    from a `landers bench` run on fresh seeds) beside its mark, the suite envs still without a validated
+    PPO preset, and the one `landers bench` run of the shipped presets across envs (bench/tuning/suite/)."""
     from landers.core.config import all_presets
     from landers.scale.references import SUITES
 
     out = ["## The standard suite: validated presets", "",
            "A preset ships validated when `landers bench` on seeds no study used (10 for classic control and "
            "Box2D, at least 5 for MuJoCo) gives an IQM of the final 100-episode evaluations at or above the "
-           "published PPO mark (the rl-baselines3-zoo's, else CleanRL's), within the mark's budget. Each "
-           "record is in the preset file (`landers presets NAME`); the scripts are under `bench/tuning/`.", "",
-           "| env | preset | budget | IQM [95% CI] | seeds | mark | median training s | whole process s | measured |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "published mark for its algorithm (the rl-baselines3-zoo's, else CleanRL's; for MuJoCo CleanRL's "
+           "PPO figures on the v4 envs first), within the mark's budget. Each record is in the preset file "
+           "(`landers presets NAME`); the scripts are under `bench/tuning/`.", "",
+           "| env | algorithm | preset | budget | IQM [95% CI] | seeds | mark | median training s | "
+           "whole process s | measured |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     covered = set()
     for name, preset in sorted(all_presets().items()):
         record = preset.validation
         if not record:
             continue
         env = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
-        covered.add(env)
+        if preset.algo == "ppo":
+            covered.add(env)
         ref = record["reference"]
         budget = f", {ref['steps'] / 1e6:g}M" if ref.get("steps") else ""
         mark = f"{ref['score']:g} ({ref['library']}{budget})"
         whole = f"{record['whole_process_s']:.1f}" if "whole_process_s" in record else "not timed"
-        out.append(f"| {env} | {name} | {preset.steps:,} | {record['iqm']:.1f} [{record['iqm_ci95'][0]:.1f}, "
-                   f"{record['iqm_ci95'][1]:.1f}] | {len(record['seeds'])} | {mark} | {record['train_s_median']:.1f} | "
-                   f"{whole} | {record['date'][:10]}, {record['machine']['cpu']} |")
+        out.append(f"| {env} | {preset.algo} | {name} | {preset.steps:,} | {record['iqm']:.1f} "
+                   f"[{record['iqm_ci95'][0]:.1f}, {record['iqm_ci95'][1]:.1f}] | {len(record['seeds'])} | {mark} | "
+                   f"{record['train_s_median']:.1f} | {whole} | {record['date'][:10]}, {record['machine']['cpu']} |")
     missing = [env for suite in ("classic", "box2d", "mujoco") for env in SUITES[suite] if env not in covered]
     out += ["", "Suite envs without a validated PPO preset yet (they train with the general defaults or an "
             "unvalidated preset): " + ", ".join(missing) + ".", ""]
+    suite = BENCH / "tuning" / "suite"
+    if (suite / "bench.md").is_file():
+        command = (suite / "command.txt").read_text().strip()
+        table = (suite / "bench.md").read_text().strip().split("\n")
+        out += ["### The shipped presets in one `landers bench` run", "",
+                f"`{command}` → `bench/tuning/suite/` (`bench/tuning/suite.sh`): the report `landers bench` "
+                "writes, with scores normalized per env (random policy 0, threshold 1) and aggregated across "
+                "envs with stratified-bootstrap CIs.", "",
+                *("#" + line if line.startswith("### ") else line for line in table[1:]), ""]
+        for name in ("aggregate", "curves"):
+            if (suite / f"{name}.png").is_file():
+                files[f"assets/bench/suite-{name}.png"] = (suite / f"{name}.png").read_bytes()
+                out += [f"![the suite: {name}](assets/bench/suite-{name}.png)", ""]
     return out
 
 
@@ -203,7 +220,7 @@ def benchmarks_page() -> tuple[str, dict[str, bytes]]:
            "in the repository. Training time excludes evaluation; \"process\" is the whole `landers train` "
            "process (imports, env creation, every evaluation).", ""]
 
-    out += suite_section()
+    out += suite_section(files)
     out += ["## PPO: time to solve", "",
             "A seed reaches the threshold at its first periodic 10-episode deterministic evaluation at or "
             "above it (steps and training seconds are taken there; `--stop` ends the run there) and holds it "

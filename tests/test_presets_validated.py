@@ -1,6 +1,7 @@
 """A shipped preset carries the evidence that it works: its validation record, written from a
 `landers bench` run by bench/tuning/record_validation.py on seeds no study used, must reach the
-published mark for its algorithm (the zoo's figure, else CleanRL's) within a budget no larger
+published mark for its algorithm (`preset_mark`: the zoo's figure, else CleanRL's; CleanRL's first
+for MuJoCo) within a budget no larger
 than the reference's. Presets from before validation records existed are listed below with why
 they have none yet; a new preset cannot join that list without saying so here.
 (That each preset loads and trains a few updates is tests/run/test_preset_fingerprints.py.)
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from landers.core.config import all_presets
+from landers.scale.references import preset_mark
 from landers.see.stats import iqm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +66,9 @@ def test_validation_record_holds_the_mark(name):
     per_update = preset.hparams.get("num_envs", 8) * preset.hparams.get("num_steps", 128)
     assert preset.steps <= record["steps"] < preset.steps + per_update, f"{name} was validated at another budget"
     reference = record["reference"]
+    expected = preset_mark(env_id, preset.algo)
+    assert expected and (reference["library"], reference["score"]) == (expected.library, expected.score), (
+        f"{name} was held to {reference}, not to its mark {expected}")
     assert reference and record["meets_reference"] and record["iqm"] >= reference["score"], (
         f"{name}: IQM {record['iqm']} does not reach {reference}")
     if reference.get("steps"):
@@ -72,3 +77,13 @@ def test_validation_record_holds_the_mark(name):
         study_seeds = set(range(1, (preset.study.get("seeds") or 0) + 1))
         assert not study_seeds & set(record["seeds"]), f"{name} was validated on seeds its study used"
     assert (ROOT / record["results"] / "bench.md").is_file(), f"{name}: the validation's report is not in the repo"
+
+
+def test_the_mark_is_the_zoos_else_cleanrls_and_cleanrls_first_for_mujoco():
+    assert preset_mark("LunarLander-v3", "ppo").library == "SB3 zoo"
+    assert preset_mark("CartPole-v1", "ppo").library == "CleanRL"  # the zoo's table has no CartPole PPO
+    hopper = preset_mark("Hopper-v4", "ppo")
+    assert (hopper.library, hopper.score, hopper.measured_on) == ("CleanRL", 2383.0, "Hopper-v4")
+    assert preset_mark("Ant-v4", "ppo").library == "SB3 zoo"  # CleanRL publishes no Ant figure
+    assert preset_mark("Swimmer-v4", "ppo") is None
+    assert preset_mark("Hopper-v4", "trpo").library == "SB3 zoo"

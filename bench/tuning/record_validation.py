@@ -29,13 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from landers.scale.references import REFERENCES
+from landers.scale.references import preset_mark
 from landers.see.aggregate import aggregate_iqm, stratified_bootstrap_ci
 from landers.see.stats import iqm
 
 HERE = Path(__file__).resolve().parent
-# The mark a preset must reach: the zoo's figure for the algorithm, else CleanRL's (MuJoCo).
-MARK_LIBRARIES = ("SB3 zoo", "CleanRL")
 
 
 def finished_runs(out: Path) -> list[dict]:
@@ -61,12 +59,9 @@ def cpu_model() -> str:
 
 
 def mark(env_id: str, algo: str) -> dict | None:
-    for library in MARK_LIBRARIES:
-        for ref in REFERENCES.get(env_id, []):
-            if ref.library == library and ref.algo == algo:
-                return {"library": ref.library, "score": ref.score, "steps": ref.steps, "source": ref.source,
-                        "measured_on": ref.measured_on}
-    return None
+    ref = preset_mark(env_id, algo)
+    return None if ref is None else {"library": ref.library, "score": ref.score, "steps": ref.steps,
+                                     "source": ref.source, "measured_on": ref.measured_on}
 
 
 def whole_process_seconds(algo: str, env_id: str, preset: Path, seed: int) -> float:

@@ -114,3 +114,12 @@ def threshold_for(env_id: str) -> float | None:
 
 def references_for(env_id: str, algo: str) -> list[Reference]:
     return [r for r in REFERENCES.get(env_id, []) if r.algo == algo]
+
+
+def preset_mark(env_id: str, algo: str) -> Reference | None:
+    """The published figure a shipped preset must reach (issue 22): the zoo's for the algorithm,
+    else CleanRL's; for MuJoCo, CleanRL's PPO on the v4 envs first (the zoo's ran v3 with tuned
+    per-env settings), else the zoo's. None where neither has published one."""
+    order = ("CleanRL", "SB3 zoo") if env_id in SUITES["mujoco"] else ("SB3 zoo", "CleanRL")
+    found = references_for(env_id, algo)
+    return next((r for library in order for r in found if r.library == library), None)
