@@ -30,7 +30,8 @@ AWAITING = {
     "a2c-lunarlandercontinuous": "comparison preset; no fresh-seed validation run yet",
     "ppo-atari": "10M-step games do not fit a 2-core machine; needs a GPU session",
     "ppo-lunarlandercontinuous": "IQM 235 over 3 seeds, under the zoo's 271: needs a study",
-    "ppo-mujoco": "one preset for eight MuJoCo envs; per-env validation at 1M steps not run yet",
+    "ppo-mujoco": "PPO's published settings for the MuJoCo envs without a validated per-env preset of their own "
+                  "(bench/tuning/mujoco.sh validates them env by env)",
     "reinforce-cartpole": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlander": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlandercontinuous": "REINFORCE has no published mark to hold it to",

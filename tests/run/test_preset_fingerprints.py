@@ -21,9 +21,16 @@ from landers.core.config import all_presets
 
 FILE = Path(__file__).with_name("preset_fingerprints.json")
 WALL_CLOCK = {"time", "sps"}
-# A preset that names several envs is fingerprinted on its first; these need their extras.
-NEEDS = {"ppo-atari": "ale_py", "ppo-mujoco": "mujoco"}
+# A preset that names several envs is fingerprinted on its first; Atari and MuJoCo need their extras.
+MUJOCO = ("Hopper", "HalfCheetah", "Walker2d", "Ant", "Swimmer", "InvertedPendulum", "InvertedDoublePendulum",
+          "Reacher", "Humanoid")
 PRESETS = sorted(all_presets())
+
+
+def extra_needed(name: str) -> str | None:
+    preset = all_presets()[name]
+    env_id = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
+    return "ale_py" if "NoFrameskip" in env_id else "mujoco" if env_id.startswith(MUJOCO) else None
 
 
 def fingerprint(run_dir: Path) -> tuple[int, str]:
@@ -47,8 +54,8 @@ def train_preset(name: str, tmp_path: Path) -> tuple[int, str]:
 # ppo-atari trains a CNN on Breakout: ~29 s at load 10, more than the other presets together.
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "ppo-atari" else n for n in PRESETS])
 def test_preset_trains_as_fingerprinted(name, tmp_path):
-    if name in NEEDS:
-        pytest.importorskip(NEEDS[name])
+    if extra_needed(name):
+        pytest.importorskip(extra_needed(name))
     got = train_preset(name, tmp_path)
     assert got[0] >= 2, f"{name} logged {got[0]} updates; the fingerprint needs at least two"
     recorded = json.loads(FILE.read_text()) if FILE.exists() else {}
