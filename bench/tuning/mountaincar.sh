@@ -15,6 +15,8 @@ cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/s
 # Validation (2026-12-05): trial 14 (candidate.json; the study was at 20 of 30 trials) on seeds
 # 201-210 at 200k steps: IQM -109.7 [-112.9, -107.6] against the zoo's -110.4 at 1M: shipped as
 # src/landers/presets/ppo-mountaincar.json. At 100k the same seeds fall short: IQM -127.1
-# [-138.2, -117.6], 3/10 reaching -110 (probe-100k/, the shipped preset with --steps 100000).
+# [-138.2, -117.6], 3/10 reaching -110 (probe-100k/, the shipped preset with --steps 100000), and
+# at 150k too: IQM -112.7 [-127.4, -109.3] (probe-150k/).
 # $LANDERS bench MountainCar-v0 --algos "ppo@$HERE/candidate.json" --seeds 10 --first-seed 201 --out "$OUT/validation"
 # $LANDERS bench MountainCar-v0 --algos ppo --steps 100000 --seeds 10 --first-seed 201 --out "$OUT/probe-100k"
+# $LANDERS bench MountainCar-v0 --algos ppo --steps 150000 --seeds 10 --first-seed 201 --out "$OUT/probe-150k"
