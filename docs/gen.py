@@ -270,8 +270,9 @@ def benchmarks_page() -> tuple[str, dict[str, bytes]]:
 
     out += ["## Not generated here", "",
             "These measurements have no results file in `bench/` (their run directories are not committed), "
-            "so their tables live only in `bench/RESULTS.md`: the MuJoCo benchmark (`sh bench/mujoco.sh`, "
-            "the `ppo-mujoco` preset on Hopper-v4 and HalfCheetah-v4, 3 seeds, 2026-11-25), Atari training-loop "
+            "so their tables live only in `bench/RESULTS.md`: the first MuJoCo benchmark (the `ppo-mujoco` preset "
+            "on Hopper-v4 and HalfCheetah-v4, 3 seeds, 2026-11-25; the per-env validations above replace it), "
+            "Atari training-loop "
             "throughput (`python bench/atari_sps.py`), and the timings behind the speed work (issue 14).", ""]
     return "\n".join(out), files
 
