@@ -27,7 +27,8 @@ MUJOCO = ("Hopper", "HalfCheetah", "Walker2d", "Ant", "Swimmer", "InvertedPendul
 AWAITING = {
     "a2c-cartpole": "no published A2C figure for CartPole-v1 on record (scale/references.py) to hold it to",
     "a2c-lunarlander": "IQM 121.6 over 5 seeds at 1M, under the zoo's A2C 155.8 at 200k: needs a study",
-    "a2c-lunarlandercontinuous": "comparison preset; no fresh-seed validation run yet",
+    "a2c-lunarlandercontinuous": "seeds 201-205 ended at 34.7, 44.8, 92.5, 156.5 and -1.0 at 1M, under the zoo's "
+                                 "A2C 84.2 (validation stopped there; bench/tuning/SUITE.md): needs a study",
     "ppo-atari": "10M-step games do not fit a 2-core machine; needs a GPU session",
     "ppo-lunarlandercontinuous": "IQM 235 over 3 seeds, under the zoo's 271: needs a study",
     "ppo-mujoco": "PPO's published settings for the MuJoCo envs without a validated per-env preset of their own "
@@ -36,7 +37,8 @@ AWAITING = {
     "reinforce-lunarlander": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlandercontinuous": "REINFORCE has no published mark to hold it to",
     "trpo-cartpole": "no published TRPO figure for CartPole-v1 on record (scale/references.py) to hold it to",
-    "trpo-lunarlander": "comparison preset; no fresh-seed validation run yet",
+    "trpo-lunarlander": "within the zoo's TRPO budget (133.2 at 200k) it reaches IQM 17.8 on seeds 201-210 "
+                        "(bench/tuning/trpo-lunarlander/probe-200k): needs a study",
     "trpo-lunarlandercontinuous": "IQM 195.5 over 3 seeds at 1M, under the zoo's TRPO 262.4 at 200k: needs a study",
 }
 PRESETS = all_presets()
