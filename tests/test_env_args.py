@@ -165,7 +165,7 @@ def test_compare_passes_env_arguments_to_its_runs(tmp_path):
 @pytest.mark.slow  # a landers process training MuJoCo: ~8 s at load 10
 def test_mujoco_smoke_run_uses_the_ppo_mujoco_preset(tmp_path):
     run = tmp_path / "run"
-    result = landers_cli("train", "ppo", "Hopper-v4", "--steps", "128", "--set", "num_steps=64",
+    result = landers_cli("train", "ppo", "Swimmer-v4", "--steps", "128", "--set", "num_steps=64",
                          "--set", "num_minibatches=4", "--set", "final_eval_episodes=2", "--set", "eval_max_steps=100",
                          "--backend", "gymnasium", "--run-dir", str(run), "--quiet")
     assert result.returncode == 0, result.stderr

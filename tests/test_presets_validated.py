@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landers.core.config import all_presets
+from landers.core.config import all_presets, find_preset
 from landers.scale.references import preset_mark
 from landers.see.stats import iqm
 
@@ -90,3 +90,19 @@ def test_the_mark_is_the_zoos_else_cleanrls_and_cleanrls_first_for_mujoco():
     assert preset_mark("Ant-v4", "ppo").library == "SB3 zoo"  # CleanRL publishes no Ant figure
     assert preset_mark("Swimmer-v4", "ppo") is None
     assert preset_mark("Hopper-v4", "trpo").library == "SB3 zoo"
+
+
+@pytest.mark.parametrize("name", VALIDATED)
+def test_every_env_a_validated_preset_names_trains_with_it(name):
+    preset = PRESETS[name]
+    for env_id in [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id:
+        found = find_preset(preset.algo, env_id, None)
+        assert found == preset, f"landers train {preset.algo} {env_id} would use another preset than {name}"
+
+
+def test_no_env_is_named_by_two_presets_of_one_algorithm():
+    seen: dict[tuple[str, str], str] = {}
+    for name, preset in sorted(PRESETS.items()):
+        for env_id in [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id:
+            assert (preset.algo, env_id) not in seen, f"{env_id} is in {seen[preset.algo, env_id]} and {name}"
+            seen[preset.algo, env_id] = name
