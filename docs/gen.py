@@ -156,9 +156,9 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
         record = preset.validation
         if not record:
             continue
-        env = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
+        env = record["env_id"]
         if preset.algo == "ppo":
-            covered.add(env)
+            covered.update([preset.env_id] if isinstance(preset.env_id, str) else preset.env_id)
         ref = record["reference"]
         budget = f", {ref['steps'] / 1e6:g}M" if ref.get("steps") else ""
         mark = f"{ref['score']:g} ({ref['library']}{budget})"
@@ -167,7 +167,10 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
                    f"[{record['iqm_ci95'][0]:.1f}, {record['iqm_ci95'][1]:.1f}] | {len(record['seeds'])} | {mark} | "
                    f"{record['train_s_median']:.1f} | {whole} | {record['date'][:10]}, {record['machine']['cpu']} |")
     missing = [env for suite in ("classic", "box2d", "mujoco") for env in SUITES[suite] if env not in covered]
-    out += ["", "Suite envs without a validated PPO preset yet (they train with the general defaults or an "
+    out += ["", "Training seconds are the validation runs' own, measured with the core shared as each record's "
+            "`how` says (`landers presets NAME`), so they are upper bounds; the whole-process time is one "
+            "`landers train` run timed after the validation.", "",
+            "Suite envs without a validated PPO preset yet (they train with the general defaults or an "
             "unvalidated preset): " + ", ".join(missing) + ".", ""]
     suite = BENCH / "tuning" / "suite"
     if (suite / "bench.md").is_file():
@@ -176,7 +179,7 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
         out += ["### The shipped presets in one `landers bench` run", "",
                 f"`{command}` → `bench/tuning/suite/` (`bench/tuning/suite.sh`): the report `landers bench` "
                 "writes, with scores normalized per env (random policy 0, threshold 1) and aggregated across "
-                "envs with stratified-bootstrap CIs.", "",
+                "envs with stratified-bootstrap CIs.",
                 *("#" + line if line.startswith("### ") else line for line in table[1:]), ""]
         for name in ("aggregate", "curves"):
             if (suite / f"{name}.png").is_file():

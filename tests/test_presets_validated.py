@@ -15,14 +15,12 @@ import numpy as np
 import pytest
 
 from landers.core.config import all_presets, find_preset
-from landers.scale.references import preset_mark
+from landers.scale.references import mujoco_v4, preset_mark
 from landers.see.stats import iqm
 
 ROOT = Path(__file__).resolve().parent.parent
-FIELDS = {"command", "seeds", "steps", "final_evals", "episodes_per_eval", "iqm", "iqm_ci95", "mean", "reference",
+FIELDS = {"env_id", "command", "seeds", "steps", "final_evals", "episodes_per_eval", "iqm", "iqm_ci95", "mean", "reference",
           "meets_reference", "train_s_median", "date", "machine", "results"}
-MUJOCO = ("Hopper", "HalfCheetah", "Walker2d", "Ant", "Swimmer", "InvertedPendulum", "InvertedDoublePendulum",
-          "Reacher", "Humanoid")
 # Presets shipped before validation records existed, and what stands between each and its record.
 AWAITING = {
     "a2c-cartpole": "no published A2C figure for CartPole-v1 on record (scale/references.py) to hold it to",
@@ -58,10 +56,12 @@ def test_validation_record_holds_the_mark(name):
     preset = PRESETS[name]
     record = preset.validation
     assert FIELDS <= set(record), f"{name}'s validation lacks {sorted(FIELDS - set(record))}"
-    env_id = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
+    ids = [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id
+    env_id = record["env_id"]
+    assert env_id in ids, f"{name} was validated on {env_id}, which it does not name"
     finals = np.array(record["final_evals"], dtype=float)
     assert len(finals) == len(record["seeds"]) == len(set(record["seeds"]))
-    assert len(finals) >= (5 if env_id.startswith(MUJOCO) else 10), f"{name}: too few validation seeds"
+    assert len(finals) >= (5 if mujoco_v4(env_id) else 10), f"{name}: too few validation seeds"
     # The recorded numbers are the runs' numbers, not typed in.
     assert iqm(finals) == pytest.approx(record["iqm"], abs=0.01)
     assert record["iqm_ci95"][0] <= record["iqm"] <= record["iqm_ci95"][1]
@@ -70,9 +70,10 @@ def test_validation_record_holds_the_mark(name):
     assert preset.steps <= record["steps"] < preset.steps + per_update, f"{name} was validated at another budget"
     reference = record["reference"]
     expected = preset_mark(env_id, preset.algo)
-    assert expected and (reference["library"], reference["score"]) == (expected.library, expected.score), (
+    assert reference and expected, f"{name} has no published mark to be held to"
+    assert (reference["library"], reference["score"]) == (expected.library, expected.score), (
         f"{name} was held to {reference}, not to its mark {expected}")
-    assert reference and record["meets_reference"] and record["iqm"] >= reference["score"], (
+    assert record["meets_reference"] and record["iqm"] >= reference["score"], (
         f"{name}: IQM {record['iqm']} does not reach {reference}")
     if reference.get("steps"):
         assert preset.steps <= reference["steps"], f"{name} needs a larger budget than the reference's"
@@ -87,6 +88,8 @@ def test_the_mark_is_the_zoos_else_cleanrls_and_cleanrls_first_for_mujoco():
     assert preset_mark("CartPole-v1", "ppo").library == "CleanRL"  # the zoo's table has no CartPole PPO
     hopper = preset_mark("Hopper-v4", "ppo")
     assert (hopper.library, hopper.score, hopper.measured_on) == ("CleanRL", 2383.0, "Hopper-v4")
+    assert preset_mark("Hopper-v5", "ppo") == hopper  # the published figures are for v4
+    assert preset_mark("Humanoid-v4", "ppo") is None  # not in the suite, no figure on record
     assert preset_mark("Ant-v4", "ppo").library == "SB3 zoo"  # CleanRL publishes no Ant figure
     assert preset_mark("Swimmer-v4", "ppo") is None
     assert preset_mark("Hopper-v4", "trpo").library == "SB3 zoo"

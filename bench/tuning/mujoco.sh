@@ -14,7 +14,14 @@ for pair in InvertedPendulum:invertedpendulum Hopper:hopper HalfCheetah:halfchee
   taskset -c ${CORE:-1} $LANDERS bench "$env-v4" --algos "ppo@$HERE/ppo-$name.json" --seeds 5 --first-seed 201 \
     --out "$OUT/$name"
 done
-# InvertedPendulum's budget, bisected with the shipped preset on the same seeds: 1000 on every seed
-# at 100k, 50k and 20k, about 100 at 10k, so ppo-invertedpendulum ships at 20k
-# (invertedpendulum/validation-20k; the others are invertedpendulum/probe-*).
+# Run from the repository root. Each "$OUT/<name>" run was recorded into its preset with
+#   python bench/tuning/record_validation.py "$OUT/<name>" --preset src/landers/presets/ppo-<name>.json \
+#     --command "..." --how "..." [--no-timing]
+# which copies the report to bench/tuning/<name>/validation-<steps>k/.
+#
+# InvertedPendulum's budget was then bisected with the shipped preset on the same seeds 201-205:
+# 1000 on every seed at 100k, 50k and 20k, about 100 at 10k (bench/tuning/invertedpendulum/probe-*
+# and validation-200k), so ppo-invertedpendulum ships at 20k; its record is a fresh run of the
+# shipped preset on seeds 211-220, which the bisection did not use (validation-20k).
 # for k in 100 50 20 10; do $LANDERS bench InvertedPendulum-v4 --algos ppo --steps ${k}000 --seeds 5 --first-seed 201 --out "$OUT/ip-${k}k"; done
+# $LANDERS bench InvertedPendulum-v4 --algos ppo --seeds 10 --first-seed 211 --out "$OUT/ip-20k-fresh"

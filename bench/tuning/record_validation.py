@@ -6,7 +6,7 @@ a preset file are never typed by hand.
 
 It reads every run's final evaluation (eval.json) under BENCH_OUT/runs, recomputes the IQM and its
 bootstrap CI with landers' own statistics, compares it with the published reference for the
-algorithm (the zoo's figure, else CleanRL's), times one whole `landers train` process with the
+algorithm (`preset_mark`: the zoo's figure, else CleanRL's; CleanRL's first for MuJoCo), times one whole `landers train` process with the
 preset (the first validation seed, pinned to the cores this script may use), copies the bench
 report's small files to bench/tuning/<env>/validation-<steps>/, and writes the `validation`
 object into the preset file. `--study DIR` records the `landers tune` study it came from
@@ -104,6 +104,7 @@ def main() -> None:
     reference = mark(env_id, algo)
     steps = max(r["steps"] for r in runs)
     record = {
+        "env_id": env_id,
         "command": args.command,
         "seeds": [r["seed"] for r in runs],
         "steps": steps,

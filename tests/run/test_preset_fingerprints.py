@@ -18,19 +18,18 @@ import pytest
 
 import landers
 from landers.core.config import all_presets
+from landers.scale.references import mujoco_v4
 
 FILE = Path(__file__).with_name("preset_fingerprints.json")
 WALL_CLOCK = {"time", "sps"}
 # A preset that names several envs is fingerprinted on its first; Atari and MuJoCo need their extras.
-MUJOCO = ("Hopper", "HalfCheetah", "Walker2d", "Ant", "Swimmer", "InvertedPendulum", "InvertedDoublePendulum",
-          "Reacher", "Humanoid")
 PRESETS = sorted(all_presets())
 
 
 def extra_needed(name: str) -> str | None:
     preset = all_presets()[name]
     env_id = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
-    return "ale_py" if "NoFrameskip" in env_id else "mujoco" if env_id.startswith(MUJOCO) else None
+    return "ale_py" if "NoFrameskip" in env_id else "mujoco" if mujoco_v4(env_id) else None
 
 
 def fingerprint(run_dir: Path) -> tuple[int, str]:

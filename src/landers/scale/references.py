@@ -116,10 +116,18 @@ def references_for(env_id: str, algo: str) -> list[Reference]:
     return [r for r in REFERENCES.get(env_id, []) if r.algo == algo]
 
 
+def mujoco_v4(env_id: str) -> str | None:
+    """The v4 id of a MuJoCo suite env named by any version (Hopper-v5 -> Hopper-v4), else None."""
+    family = env_id.rsplit("-v", 1)[0]
+    return next((e for e in SUITES["mujoco"] if e.rsplit("-v", 1)[0] == family), None)
+
+
 def preset_mark(env_id: str, algo: str) -> Reference | None:
     """The published figure a shipped preset must reach (issue 22): the zoo's for the algorithm,
-    else CleanRL's; for MuJoCo, CleanRL's PPO on the v4 envs first (the zoo's ran v3 with tuned
-    per-env settings), else the zoo's. None where neither has published one."""
-    order = ("CleanRL", "SB3 zoo") if env_id in SUITES["mujoco"] else ("SB3 zoo", "CleanRL")
-    found = references_for(env_id, algo)
+    else CleanRL's; for MuJoCo (any version of the ids: the figures are for v4, or the zoo's v3),
+    CleanRL's PPO on the v4 envs first (the zoo's ran v3 with tuned per-env settings), else the
+    zoo's. None where neither has published one."""
+    v4 = mujoco_v4(env_id)
+    order = ("CleanRL", "SB3 zoo") if v4 else ("SB3 zoo", "CleanRL")
+    found = references_for(v4 or env_id, algo)
     return next((r for library in order for r in found if r.library == library), None)
