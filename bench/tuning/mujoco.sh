@@ -26,6 +26,7 @@ done
 # for k in 100 50 20 10; do $LANDERS bench InvertedPendulum-v4 --algos ppo --steps ${k}000 --seeds 5 --first-seed 201 --out "$OUT/ip-${k}k"; done
 # $LANDERS bench InvertedPendulum-v4 --algos ppo --seeds 10 --first-seed 211 --out "$OUT/ip-20k-fresh"
 # Hopper's budget, bisected the same way on seeds 201-205: IQM 2980.3 at 500k (3229.1 at 1M,
-# hopper/probe-1000k), so ppo-hopper ships at 500k with that run as its record (validation-500k);
-# a fresh-seed confirmation at 500k is not run yet.
+# hopper/probe-1000k, probe-500k), so ppo-hopper ships at 500k; its record is a fresh run of the
+# shipped preset on seeds 211-215: IQM 2573.3 (validation-500k).
 # $LANDERS bench Hopper-v4 --algos ppo --steps 500000 --seeds 5 --first-seed 201 --out "$OUT/hopper-500k"
+# $LANDERS bench Hopper-v4 --algos ppo --seeds 5 --first-seed 211 --out "$OUT/hopper-500k-fresh"
