@@ -158,7 +158,7 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
             continue
         env = record["env_id"]
         if preset.algo == "ppo":
-            covered.update([preset.env_id] if isinstance(preset.env_id, str) else preset.env_id)
+            covered.update(preset.env_ids)
         ref = record["reference"]
         budget = f", {ref['steps'] / 1e6:g}M" if ref.get("steps") else ""
         mark = f"{ref['score']:g} ({ref['library']}{budget})"

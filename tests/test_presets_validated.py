@@ -57,9 +57,8 @@ def test_validation_record_holds_the_mark(name):
     preset = PRESETS[name]
     record = preset.validation
     assert FIELDS <= set(record), f"{name}'s validation lacks {sorted(FIELDS - set(record))}"
-    ids = [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id
     env_id = record["env_id"]
-    assert env_id in ids, f"{name} was validated on {env_id}, which it does not name"
+    assert env_id in preset.env_ids, f"{name} was validated on {env_id}, which it does not name"
     finals = np.array(record["final_evals"], dtype=float)
     assert len(finals) == len(record["seeds"]) == len(set(record["seeds"]))
     assert len(finals) >= (5 if mujoco_v4(env_id) else 10), f"{name}: too few validation seeds"
@@ -99,7 +98,7 @@ def test_the_mark_is_the_zoos_else_cleanrls_and_cleanrls_first_for_mujoco():
 @pytest.mark.parametrize("name", VALIDATED)
 def test_every_env_a_validated_preset_names_trains_with_it(name):
     preset = PRESETS[name]
-    for env_id in [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id:
+    for env_id in preset.env_ids:
         found = find_preset(preset.algo, env_id, None)
         assert found == preset, f"landers train {preset.algo} {env_id} would use another preset than {name}"
 
@@ -107,6 +106,6 @@ def test_every_env_a_validated_preset_names_trains_with_it(name):
 def test_no_env_is_named_by_two_presets_of_one_algorithm():
     seen: dict[tuple[str, str], str] = {}
     for name, preset in sorted(PRESETS.items()):
-        for env_id in [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id:
+        for env_id in preset.env_ids:
             assert (preset.algo, env_id) not in seen, f"{env_id} is in {seen[preset.algo, env_id]} and {name}"
             seen[preset.algo, env_id] = name

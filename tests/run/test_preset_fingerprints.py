@@ -28,7 +28,7 @@ PRESETS = sorted(all_presets())
 
 def extra_needed(name: str) -> str | None:
     preset = all_presets()[name]
-    env_id = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
+    env_id = preset.env_ids[0]
     return "ale_py" if "NoFrameskip" in env_id else "mujoco" if mujoco_v4(env_id) else None
 
 
@@ -40,7 +40,7 @@ def fingerprint(run_dir: Path) -> tuple[int, str]:
 
 def train_preset(name: str, tmp_path: Path) -> tuple[int, str]:
     preset = all_presets()[name]
-    env_id = preset.env_id if isinstance(preset.env_id, str) else preset.env_id[0]
+    env_id = preset.env_ids[0]
     hp = preset.hparams
     per_update = hp.get("num_envs", 8) * hp.get("num_steps", 128)
     if preset.algo == "reinforce":

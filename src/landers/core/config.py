@@ -270,6 +270,11 @@ class Preset:
     study: dict[str, Any] = dataclasses.field(default_factory=dict)
     validation: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def env_ids(self) -> list[str]:
+        """Every env id the preset names, the first being the one it is shown and fingerprinted on."""
+        return [self.env_id] if isinstance(self.env_id, str) else list(self.env_id)
+
 
 def preset_from_json(name: str, data: Any, where: str) -> Preset:
     """A Preset from a JSON object, or one sentence saying what is wrong with it."""
@@ -331,7 +336,6 @@ def find_preset(algo: str, env_id: str, name: str | None) -> Preset | None:
             raise LandersError(f"Preset '{name}' is for {preset.algo}, not {algo}.")
         return preset
     for preset in presets.values():
-        ids = [preset.env_id] if isinstance(preset.env_id, str) else preset.env_id
-        if preset.algo == algo and env_id in ids:
+        if preset.algo == algo and env_id in preset.env_ids:
             return preset
     return None
