@@ -74,10 +74,20 @@ def headless_chrome(window_size: str = "1200,2400"):
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+# Ray tests run in two groups, each on one pytest-xdist worker, one test after another; the
+# rest spreads over both workers. One group holds the studies (tune, bench, tracking) and every
+# test that starts a `ray start` cluster (a head takes fixed ports, the client server's among
+# them, so two at once would collide); the other holds the embedded-Ray comparisons and the
+# docs' Ray pages. A serial Ray group was the suite's critical path (`make test` ~14 min on
+# the 2-core CI machine, the other worker idle for minutes).
+STUDY_MODULES = {"test_tune", "test_bench", "test_tracking"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), every test that starts Ray
-    runs on one worker, one after another: two Ray clusters at once would share this machine's
-    two cores and ports; the rest spreads over both workers."""
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), the Ray tests go into the
+    two groups above."""
     for item in items:
         if item.get_closest_marker("ray") is not None:
-            item.add_marker(pytest.mark.xdist_group("ray"))
+            module = item.module.__name__.rsplit(".", 1)[-1]
+            studies = "cluster" in getattr(item, "fixturenames", ()) or module in STUDY_MODULES
+            item.add_marker(pytest.mark.xdist_group("ray-studies" if studies else "ray-runs"))

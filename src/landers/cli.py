@@ -375,7 +375,7 @@ def compare(
 
 @app.command()
 def bench(
-    suite: str = typer.Argument(..., help=f"a suite (classic, box2d, mujoco, atari) or comma-separated env ids; {ENV_PATHS}"),
+    suite: str = typer.Argument(..., help=f"comma-separated suites (classic, box2d, mujoco, atari) and env ids; {ENV_PATHS}"),
     algos: str = typer.Option("ppo", help="comma-separated algorithms; ALGO@PRESET trains with a preset name or file"),
     seeds: int = typer.Option(5, help="seeds per env and algorithm (FIRST_SEED .. FIRST_SEED + N - 1)"),
     first_seed: int = typer.Option(1, help="the seeds are FIRST_SEED .. FIRST_SEED + N - 1"),

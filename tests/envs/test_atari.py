@@ -224,7 +224,8 @@ def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
 def test_breakout_smoke_through_the_cli(tmp_path):
     result = landers_cli("train", "ppo", "BreakoutNoFrameskip-v4", "--steps", "2048", "--envs", "4", "--quiet",
                          "--run-dir", str(tmp_path / "run"), "--set", "final_eval_episodes=2",
-                         "--set", "eval_max_steps=300", "--set", "num_minibatches=2", "--eval-every", "1024")
+                         "--set", "eval_max_steps=300", "--set", "num_minibatches=2", "--eval-every", "1024",
+                         "--set", "eval_episodes=2")
     assert result.returncode == 0, result.stderr
     assert "over 2 episodes" in result.stdout.strip().splitlines()[-1]
     eval_result = landers_cli("eval", str(tmp_path / "run"), "--episodes", "2", "--stochastic", "--json")

@@ -262,7 +262,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_env):
 @pytest.mark.ray
 def test_ctrl_c_then_the_same_command_resumes(tmp_path, ray_env):
     out = tmp_path / "cmp"
-    args = [*COMPARE, "--algos", "random,ppo", "--seeds", "1", "--out", str(out), "--steps", "40000"]
+    args = [*COMPARE, "--algos", "random,ppo", "--seeds", "1", "--out", str(out), "--steps", "20000"]
     env = {**ray_env, "OMP_NUM_THREADS": "1"}
     # random (cheap updates) finishes first; ppo is still training when Ctrl-C comes
     proc = subprocess.Popen([sys.executable, "-m", "landers", *args], stdout=subprocess.PIPE,

@@ -82,3 +82,7 @@ def test_the_named_suites():
     assert bench.parse_suite("classic") == ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
                                             "Pendulum-v1")
     assert len(bench.parse_suite("mujoco")) == 8 and bench.parse_suite("A-v0, B-v1") == ("A-v0", "B-v1")
+    # suites and ids mix, each suite standing for its envs in order
+    assert bench.parse_suite("box2d,Pendulum-v1") == ("LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3",
+                                                      "Pendulum-v1")
+    assert len(bench.parse_suite("classic, box2d,mujoco")) == 16

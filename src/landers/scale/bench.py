@@ -31,12 +31,12 @@ PROFILE_TAUS = np.linspace(0.0, 2.0, 81)  # normalized scores the performance pr
 
 
 def parse_suite(text: str) -> tuple[str, ...]:
-    """A suite's name (`classic`, `box2d`, `mujoco`, `atari`) or comma-separated env ids."""
-    if text in SUITES:
-        return SUITES[text]
-    envs = tuple(e.strip() for e in text.split(",") if e.strip())
-    if not envs:
+    """Comma-separated suite names (`classic`, `box2d`, `mujoco`, `atari`) and env ids, a suite
+    standing for its envs in order."""
+    items = [e.strip() for e in text.split(",") if e.strip()]
+    if not items:
         raise LandersError(f"Give a suite ({', '.join(SUITES)}) or comma-separated env ids.")
+    envs = tuple(e for item in items for e in SUITES.get(item, (item,)))
     if len(set(envs)) < len(envs):
         raise LandersError("The suite names an env twice.")
     if len(envs) == 1 and "-v" not in envs[0] and ":" not in envs[0]:

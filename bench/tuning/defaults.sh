@@ -1,0 +1,14 @@
+#!/bin/sh
+# Issue 22, item 4: PPO's general defaults (what an env with no preset trains with), chosen by one
+# study across four suite envs at once: each trial trains 2 seeds per env at 150k steps with no
+# preset (--preset none: the search goes over the algorithm's defaults) and scores the mean over
+# envs of the normalized area under the learning curve (random policy 0, threshold 1). One run at
+# a time on one pinned core.
+set -e
+LANDERS=${LANDERS:-landers}
+OUT=${OUT:-runs/bench-tune-defaults}
+HERE=$(dirname "$0")/defaults
+export OMP_NUM_THREADS=1
+taskset -c ${CORE:-1} $LANDERS tune ppo CartPole-v1,Acrobot-v1,Pendulum-v1,LunarLander-v3 --preset none \
+  --trials ${TRIALS:-30} --steps 150000 --seeds 2 --objective auc --out "$OUT/study"
+cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
