@@ -172,19 +172,34 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
             "`landers train` run timed after the validation.", "",
             "Suite envs without a validated PPO preset yet (they train with the general defaults or an "
             "unvalidated preset): " + ", ".join(missing) + ".", ""]
-    suite = BENCH / "tuning" / "suite"
-    if (suite / "bench.md").is_file():
-        command = (suite / "command.txt").read_text().strip()
-        table = (suite / "bench.md").read_text().strip().split("\n")
-        out += ["### The shipped presets in one `landers bench` run", "",
-                f"`{command}` → `bench/tuning/suite/` (`bench/tuning/suite.sh`): the report `landers bench` "
-                "writes, with scores normalized per env (random policy 0, threshold 1) and aggregated across "
-                "envs with stratified-bootstrap CIs.",
-                *("#" + line if line.startswith("### ") else line for line in table[1:]), ""]
-        for name in ("aggregate", "curves"):
-            if (suite / f"{name}.png").is_file():
-                files[f"assets/bench/suite-{name}.png"] = (suite / f"{name}.png").read_bytes()
-                out += [f"![the suite: {name}](assets/bench/suite-{name}.png)", ""]
+    out += bench_report(files, "suite", "The shipped presets in one `landers bench` run",
+                        "the report `landers bench` writes, with scores normalized per env (random policy 0, "
+                        "threshold 1) and aggregated across envs with stratified-bootstrap CIs.")
+    out += bench_report(files, "defaults", "PPO's general defaults on every suite env",
+                        "an env with no preset trains with PPO's general defaults, for 100k steps unless told "
+                        "otherwise. `ppo@none` is what they are; `bench/tuning/defaults.sh` chose them with one "
+                        "`landers tune` study across CartPole, Acrobot, Pendulum and LunarLander (2 seeds per env "
+                        "per trial, 150k steps, the mean of the normalized learning-curve areas); the other twelve "
+                        "envs are the check outside that study. Seeds 201-203, which the study did not use.",
+                        sub="check")
+    return out
+
+
+def bench_report(files: dict[str, bytes], name: str, title: str, what: str, sub: str = "") -> list[str]:
+    """A `landers bench` report kept under bench/tuning/NAME[/SUB] (bench.md, its command.txt, the
+    figures), as a section of the page; nothing where it has not been run."""
+    where = BENCH / "tuning" / name / sub if sub else BENCH / "tuning" / name
+    if not (where / "bench.md").is_file():
+        return []
+    command = (where / "command.txt").read_text().strip()
+    table = (where / "bench.md").read_text().strip().split("\n")
+    out = [f"### {title}", "", f"`{command}` → `{where.relative_to(BENCH.parent)}/` (`bench/tuning/{name}"
+           f"{'-' + sub if sub else ''}.sh`): {what}",
+           *("#" + line if line.startswith("### ") else line for line in table[1:]), ""]
+    for figure in ("aggregate", "curves"):
+        if (where / f"{figure}.png").is_file():
+            files[f"assets/bench/{name}-{figure}.png"] = (where / f"{figure}.png").read_bytes()
+            out += [f"![{name}: {figure}](assets/bench/{name}-{figure}.png)", ""]
     return out
 
 
