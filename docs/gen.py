@@ -177,10 +177,11 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
                         "threshold 1) and aggregated across envs with stratified-bootstrap CIs.")
     out += bench_report(files, "defaults", "PPO's general defaults on every suite env",
                         "an env with no preset trains with PPO's general defaults, for 100k steps unless told "
-                        "otherwise. `ppo@none` is what they are; `bench/tuning/defaults.sh` chose them with one "
+                        "otherwise. `bench/tuning/defaults.sh` chose them with one "
                         "`landers tune` study across CartPole, Acrobot, Pendulum and LunarLander (2 seeds per env "
                         "per trial, 150k steps, the mean of the normalized learning-curve areas); the other twelve "
-                        "envs are the check outside that study. Seeds 201-203, which the study did not use.",
+                        "envs are the check outside that study. `ppo@none` is the defaults before that study, "
+                        "`candidate.json` the ones now. Seeds 201-203, which the study did not use.",
                         sub="check")
     return out
 
@@ -189,7 +190,7 @@ def bench_report(files: dict[str, bytes], name: str, title: str, what: str, sub:
     """A `landers bench` report kept under bench/tuning/NAME[/SUB] (bench.md, its command.txt, the
     figures), as a section of the page; nothing where it has not been run."""
     where = BENCH / "tuning" / name / sub if sub else BENCH / "tuning" / name
-    if not (where / "bench.md").is_file():
+    if not ((where / "bench.md").is_file() and (where / "command.txt").is_file()):
         return []
     command = (where / "command.txt").read_text().strip()
     table = (where / "bench.md").read_text().strip().split("\n")

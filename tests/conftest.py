@@ -75,10 +75,10 @@ def headless_chrome(window_size: str = "1200,2400"):
 
 
 # Ray tests run in two groups, each on one pytest-xdist worker, one test after another; the
-# rest spreads over both workers. One group holds the studies (tune, bench, tracking) and every
-# test that starts a `ray start` cluster (a head takes fixed ports, the client server's among
-# them, so two at once would collide); the other holds the embedded-Ray comparisons and the
-# docs' Ray pages. A serial Ray group was the suite's critical path (`make test` ~14 min on
+# rest spreads over both workers. One group holds the study modules (test_tune, test_bench,
+# test_tracking) and every test that starts a `ray start` cluster (a head takes fixed ports, the
+# client server's among them, so two at once would collide); the other holds the rest: the
+# embedded-Ray comparisons, the user-module tests and the docs' Ray pages. A serial Ray group was the suite's critical path (`make test` ~14 min on
 # the 2-core CI machine, the other worker idle for minutes).
 STUDY_MODULES = {"test_tune", "test_bench", "test_tracking"}
 
@@ -88,6 +88,5 @@ def pytest_collection_modifyitems(config, items):
     two groups above."""
     for item in items:
         if item.get_closest_marker("ray") is not None:
-            module = item.module.__name__.rsplit(".", 1)[-1]
-            studies = "cluster" in getattr(item, "fixturenames", ()) or module in STUDY_MODULES
+            studies = "cluster" in getattr(item, "fixturenames", ()) or item.path.stem in STUDY_MODULES
             item.add_marker(pytest.mark.xdist_group("ray-studies" if studies else "ray-runs"))

@@ -66,7 +66,9 @@ def test_tune_refuses_an_unknown_set_key_before_ray(tmp_path):
 @pytest.mark.parametrize("suite, words", [
     ("clasic", "Unknown suite 'clasic'"),
     ("CartPole-v1,NoSuchEnv-v0", "NoSuchEnv-v0"),
-    ("CartPole-v1,CartPole-v1", "twice"),
+    ("CartPole-v1,CartPole-v1", "names CartPole-v1 twice"),
+    ("classic,CartPole-v1", "names CartPole-v1 twice"),
+    ("clasic,box2d", "Unknown suite 'clasic'"),
 ])
 def test_bench_refuses_a_bad_suite_before_ray(tmp_path, suite, words):
     from landers.scale import bench

@@ -36,12 +36,16 @@ def parse_suite(text: str) -> tuple[str, ...]:
     items = [e.strip() for e in text.split(",") if e.strip()]
     if not items:
         raise LandersError(f"Give a suite ({', '.join(SUITES)}) or comma-separated env ids.")
-    envs = tuple(e for item in items for e in SUITES.get(item, (item,)))
-    if len(set(envs)) < len(envs):
-        raise LandersError("The suite names an env twice.")
-    if len(envs) == 1 and "-v" not in envs[0] and ":" not in envs[0]:
-        raise LandersError(f"Unknown suite '{text}'; the suites are {', '.join(SUITES)}, or give env ids "
+    from gymnasium.envs.registration import registry
+
+    unknown = [i for i in items if i not in SUITES and "-v" not in i and ":" not in i and i not in registry]
+    if unknown:
+        raise LandersError(f"Unknown suite '{unknown[0]}'; the suites are {', '.join(SUITES)}, or give env ids "
                            "separated by commas.")
+    envs = tuple(e for item in items for e in SUITES.get(item, (item,)))
+    twice = [e for n, e in enumerate(envs) if e in envs[:n]]
+    if twice:
+        raise LandersError(f"The suite names {twice[0]} twice.")
     return envs
 
 
