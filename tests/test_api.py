@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import landers
 from landers.algos import ALGOS
 from landers.cli import app
-from landers.core.config import all_presets
+from landers.core.config import all_presets, find_preset
 from landers.errors import LandersError
 from landers.run.spec import make_spec
 
@@ -190,7 +190,8 @@ def test_preset_none_trains_with_the_general_defaults(tmp_path):
     assert json.loads((tmp_path / "r" / "config.json").read_text())["preset"] is None
     result = cli("config", "ppo", "--env", "CartPole-v1", "--preset", "none")
     assert result.exit_code == 0, result.output
-    assert "preset none" in result.output and _row(result.output, "num_steps") == ["128", "default"]
+    assert defaults.num_steps != find_preset("ppo", "CartPole-v1", None).hparams["num_steps"]
+    assert "preset none" in result.output and _row(result.output, "num_steps") == [str(defaults.num_steps), "default"]
 
 
 def test_a_factory_gets_the_preset_of_the_id_it_makes():
@@ -216,7 +217,7 @@ def test_config_env_prints_a_runs_values_and_where_each_comes_from():
     assert _row(result.output, "steps") == ["999", "--set"]
     assert _row(result.output, "num_steps") == [str(preset.hparams["num_steps"]), "preset", "ppo-cartpole"]
     assert _row(result.output, "eval_every") == [str(preset.eval_every), "preset", "ppo-cartpole"]
-    assert _row(result.output, "clip_coef") == ["0.2", "default"]
+    assert _row(result.output, "vf_coef") == ["0.5", "default"]
     assert _row(result.output, "stop_return") == ["None", "default"]
     bad = cli("config", "ppo", "--env", "CartPole-v1", "--set", "lr=-1")
     assert bad.exit_code == 2 and "lr=-1.0 must be positive" in bad.output
@@ -493,3 +494,18 @@ def test_a_callbacks_own_error_reaches_the_caller_and_the_run_can_go_on(tmp_path
                       callbacks=[broken], **RESUMABLE)
     assert landers.load(tmp_path / "r").info["global_step"] == 64  # saved with the evaluation at step 64
     assert landers.resume(tmp_path / "r", steps=128).global_step == 128
+
+
+def test_the_default_norm_obs_applies_where_there_are_vector_observations(tmp_path):
+    import fake_envs  # noqa: F401  (registers the fake envs)
+
+    assert landers.algos.get_algo("ppo").Config().norm_obs  # the general default
+    assert make_spec("ppo", "Pendulum-v1").hparams.norm_obs  # no preset: the default
+    assert make_spec("ppo", "DictPixels-v0").hparams.norm_obs  # pixels beside a vector: on
+    assert not make_spec("ppo", "BitFlip-v0").hparams.norm_obs  # bits only: nothing to normalize
+    assert not make_spec("ppo", "FakePixels-v0").hparams.norm_obs
+    # asked for where nothing can be normalized: refused in one sentence when the run starts
+    spec = make_spec("ppo", "FakePixels-v0", overrides={"norm_obs": True})
+    assert spec.hparams.norm_obs
+    with pytest.raises(LandersError, match="norm_obs is for vector observations"):
+        landers.train("ppo", "FakePixels-v0", steps=64, norm_obs=True, run_dir=tmp_path / "r", **TINY, **QUICK)

@@ -76,7 +76,7 @@ def test_overlapped_halves_carry_each_envs_state_as_stepping_all_together():
     rollouts = []
     for split in (False, True):
         torch.manual_seed(0)
-        cfg = ppo.PPOConfig(num_envs=4, rnn="gru", rnn_size=8)
+        cfg = ppo.PPOConfig(num_envs=4, num_minibatches=4, rnn="gru", rnn_size=8)
         envs = SplitVecEnv("CartPole-v1", 4, 3, "gymnasium") if split else make_vec_env("CartPole-v1", 4, 3, "gymnasium")
         model = build_model(cfg, envs.single_observation_space, envs.single_action_space)
         # The same actions on both paths, whatever the sampling.

@@ -26,7 +26,8 @@ from test_cli import assert_one_sentence_error
 
 PENDULUM = gym.make("Pendulum-v1")
 # anneal_lr off: a run of 64 steps and one of 96 then take the same first two updates.
-TINY_SDE = dict(sde=True, num_envs=2, num_steps=16, num_minibatches=2, update_epochs=2, anneal_lr=False)
+# norm_obs off: the tests feed the model raw observations, as the agent does without a normalizer.
+TINY_SDE = dict(sde=True, num_envs=2, num_steps=16, num_minibatches=2, update_epochs=2, anneal_lr=False, norm_obs=False)
 
 
 def sde_model(hidden=(64, 64), init_log_std=-1.0, seed=0) -> SDEActorCritic:

@@ -21,16 +21,26 @@ from landers.errors import LandersError
 
 @dataclass(frozen=True)
 class PPOConfig(BaseConfig):
-    """PPO hyperparameters (the shared ones are in `BaseConfig`); defaults follow the PPO
-    paper's MuJoCo setting and CleanRL, tuned presets per env live in `landers/presets/`."""
+    """PPO hyperparameters (the shared ones are in `BaseConfig`). The defaults are what an env
+    with no preset trains with: one `landers tune` study across CartPole, Acrobot, Pendulum and
+    LunarLander chose them, and a `landers bench` of every classic, Box2D and MuJoCo env checked
+    them (bench/tuning/defaults/, issue 22). Tuned presets per env live in `landers/presets/`."""
 
-    num_minibatches: int = doc(4, "minibatches per epoch; must divide num_envs * num_steps")
-    update_epochs: int = doc(4, "passes over each rollout")
-    gae_lambda: float = doc(0.95, "GAE lambda: 0 is one-step TD, 1 is Monte Carlo")
-    clip_coef: float = doc(0.2, "surrogate clipping range epsilon")
+    num_envs: int = doc(16, "parallel environments")
+    num_steps: int = doc(64, "steps per environment per rollout (T)")
+    gamma: float = doc(0.999, "discount factor")
+    lr: float = doc(1e-3, "learning rate")
+    max_grad_norm: float = doc(1.0, "global gradient-norm clipping")
+    hidden_sizes: tuple[int, ...] = doc((64, 64, 64), "MLP hidden layer sizes")
+    norm_obs: bool = doc(True, "normalize observations with running statistics")
+    norm_reward: bool = doc(True, "scale rewards by the running std of the discounted return")
+    num_minibatches: int = doc(8, "minibatches per epoch; must divide num_envs * num_steps")
+    update_epochs: int = doc(6, "passes over each rollout")
+    gae_lambda: float = doc(0.98, "GAE lambda: 0 is one-step TD, 1 is Monte Carlo")
+    clip_coef: float = doc(0.1, "surrogate clipping range epsilon")
     anneal_clip: bool = doc(False, "decay the clipping range linearly to 0 over the run")
     clip_vloss: bool = doc(False, "clip the value update around the old values with clip_coef")
-    ent_coef: float = doc(0.0, "entropy bonus coefficient")
+    ent_coef: float = doc(0.003, "entropy bonus coefficient")
     vf_coef: float = doc(0.5, "value loss coefficient")
     target_kl: float | None = doc(None, "stop the epochs of an update once approx_kl exceeds this")
     norm_adv: bool = doc(True, "normalize advantages per minibatch")

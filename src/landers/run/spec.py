@@ -138,6 +138,12 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
                                 "hyperparameter or run option", plural="hyperparameters",
                                 also={"run options": RUN_OPTIONS})
     hparams = replace_config(hparams, overrides)
+    chosen = set(overrides) | set(found.hparams if found else {})
+    if (getattr(hparams, "norm_obs", False) and "norm_obs" not in chosen and not isinstance(config, module.Config)
+            and not has_vector_observations(source)):
+        # The general default normalizes vector observations; an env with none (pixels, categories,
+        # bits) trains without it, where asking for it (--set, a preset) is refused.
+        hparams = dataclasses.replace(hparams, norm_obs=False)
     spec = replace_config(RunSpec(algo=algo, env_id=source.env_id, env_kwargs=source.kwargs,
                                   wrappers=source.wrappers, env_factory=source.factory,
                                   preset=found.name if found else None, hparams=hparams), run_overrides)
@@ -163,6 +169,20 @@ def base_config(module: Any, algo: str, config: Any, preset: str | None,
         raise LandersError(f"config= gives every hyperparameter, so preset={preset!r} would have nothing to set; "
                            "pass one of them.")
     return config, NO_PRESET, overrides
+
+
+def has_vector_observations(source: EnvSource) -> bool:
+    """Whether the env's observations hold a vector part (one env is built to ask); a space
+    landers cannot handle counts as one, for the trainer to refuse in its own words."""
+    from landers.policy.spaces import ObsLayout
+
+    probe = source.make()
+    try:
+        return ObsLayout(probe.observation_space).has_vector
+    except LandersError:
+        return True
+    finally:
+        probe.close()
 
 
 def preset_env_id(source: EnvSource) -> str:
