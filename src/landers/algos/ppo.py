@@ -32,7 +32,8 @@ class PPOConfig(BaseConfig):
     lr: float = doc(1e-3, "learning rate")
     max_grad_norm: float = doc(1.0, "global gradient-norm clipping")
     hidden_sizes: tuple[int, ...] = doc((64, 64, 64), "MLP hidden layer sizes")
-    norm_obs: bool = doc(True, "normalize observations with running statistics")
+    norm_obs: bool = doc(True, "normalize vector observations with running statistics (the default only where the "
+                               "env has some: pixels, categories and bits are left as they are)")
     norm_reward: bool = doc(True, "scale rewards by the running std of the discounted return")
     num_minibatches: int = doc(8, "minibatches per epoch; must divide num_envs * num_steps")
     update_epochs: int = doc(6, "passes over each rollout")

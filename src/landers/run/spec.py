@@ -139,8 +139,7 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
                                 also={"run options": RUN_OPTIONS})
     hparams = replace_config(hparams, overrides)
     chosen = set(overrides) | set(found.hparams if found else {})
-    if (getattr(hparams, "norm_obs", False) and "norm_obs" not in chosen and not isinstance(config, module.Config)
-            and not has_vector_observations(source)):
+    if getattr(hparams, "norm_obs", False) and "norm_obs" not in chosen and not has_vector_observations(source):
         # The general default normalizes vector observations; an env with none (pixels, categories,
         # bits) trains without it, where asking for it (--set, a preset) is refused.
         hparams = dataclasses.replace(hparams, norm_obs=False)
