@@ -109,3 +109,25 @@ def test_no_env_is_named_by_two_presets_of_one_algorithm():
         for env_id in preset.env_ids:
             assert (preset.algo, env_id) not in seen, f"{env_id} is in {seen[preset.algo, env_id]} and {name}"
             seen[preset.algo, env_id] = name
+
+
+def test_ppo_defaults_are_the_ones_checked_on_every_suite_env():
+    """PPO's general defaults, what an env with no preset trains with (issue 22, item 4), are the
+    values bench/tuning/defaults/candidate.json holds, which bench/tuning/defaults-check.sh ran on
+    every classic, Box2D and MuJoCo env of the suite beside the defaults before them (ppo@none
+    at the time): a change of the defaults needs that check again."""
+    import csv
+
+    from landers.algos.ppo import PPOConfig
+    from landers.core.config import read_preset_file, to_json_dict
+    from landers.scale.references import SUITES
+
+    candidate = read_preset_file(ROOT / "bench" / "tuning" / "defaults" / "candidate.json")
+    defaults = to_json_dict(PPOConfig())
+    assert candidate.hparams and {k: defaults[k] for k in candidate.hparams} == candidate.hparams
+    with (ROOT / "bench" / "tuning" / "defaults" / "check" / "bench.csv").open() as f:
+        measured = {(r["env"], r["algo"]) for r in csv.DictReader(f) if not r["metric"]}
+    entries = {"ppo@none", "ppo@bench/tuning/defaults/candidate.json"}
+    missing = [(env, e) for suite in ("classic", "box2d", "mujoco") for env in SUITES[suite] for e in entries
+               if (env, e) not in measured]
+    assert not missing, f"the defaults' check lacks {missing}"
