@@ -180,7 +180,9 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
                         "otherwise. `bench/tuning/defaults.sh` chose them with one "
                         "`landers tune` study across CartPole, Acrobot, Pendulum and LunarLander (2 seeds per env "
                         "per trial, 150k steps, the mean of the normalized learning-curve areas); the other twelve "
-                        "envs are the check outside that study. `ppo@none` is the defaults before that study, "
+                        "envs are the check outside that study (every suite MuJoCo id has a preset of its own or "
+                        "`ppo-mujoco`: those rows show how the defaults carry to continuous control no preset "
+                        "covers). `ppo@none` is the defaults before that study, "
                         "`candidate.json` the ones now. Seeds 201-203, which the study did not use.",
                         sub="check")
     return out
