@@ -14,7 +14,7 @@ from torch import nn
 from landers.algos import annealed, default_model, default_optimizer, mean_metrics, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
 from landers.core.buffer import Minibatch, Rollout, evaluate_batch
-from landers.core.config import BaseConfig, doc, must_be
+from landers.core.config import BaseConfig, doc, must_be, redefault
 from landers.core.search import Choice, Float, Int, largest_divisor_at_most
 from landers.errors import LandersError
 
@@ -26,15 +26,15 @@ class PPOConfig(BaseConfig):
     LunarLander chose them, and a `landers bench` of every classic, Box2D and MuJoCo env checked
     them (bench/tuning/defaults/, issue 22). Tuned presets per env live in `landers/presets/`."""
 
-    num_envs: int = doc(16, "parallel environments")
-    num_steps: int = doc(64, "steps per environment per rollout (T)")
-    gamma: float = doc(0.999, "discount factor")
-    lr: float = doc(1e-3, "learning rate")
-    max_grad_norm: float = doc(1.0, "global gradient-norm clipping")
-    hidden_sizes: tuple[int, ...] = doc((64, 64, 64), "MLP hidden layer sizes")
+    num_envs: int = redefault(BaseConfig, "num_envs", 16)
+    num_steps: int = redefault(BaseConfig, "num_steps", 64)
+    gamma: float = redefault(BaseConfig, "gamma", 0.999)
+    lr: float = redefault(BaseConfig, "lr", 1e-3)
+    max_grad_norm: float = redefault(BaseConfig, "max_grad_norm", 1.0)
+    hidden_sizes: tuple[int, ...] = redefault(BaseConfig, "hidden_sizes", (64, 64, 64))
     norm_obs: bool = doc(True, "normalize vector observations with running statistics (the default only where the "
                                "env has some: pixels, categories and bits are left as they are)")
-    norm_reward: bool = doc(True, "scale rewards by the running std of the discounted return")
+    norm_reward: bool = redefault(BaseConfig, "norm_reward", True)
     num_minibatches: int = doc(8, "minibatches per epoch; must divide num_envs * num_steps")
     update_epochs: int = doc(6, "passes over each rollout")
     gae_lambda: float = doc(0.98, "GAE lambda: 0 is one-step TD, 1 is Monte Carlo")

@@ -29,6 +29,12 @@ def doc(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+def redefault(cls: type, name: str, default: Any) -> Any:
+    """`cls`'s field `name` with another default and the same documentation, for a subclass that
+    changes a shared hyperparameter's default."""
+    return doc(default, cls.__dataclass_fields__[name].metadata["help"])
+
+
 def field_docs(cls: type) -> list[tuple[str, str, Any, str]]:
     """(name, type, default, help) for each field of a config dataclass."""
     hints = typing.get_type_hints(cls)
