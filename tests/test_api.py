@@ -509,3 +509,17 @@ def test_the_default_norm_obs_applies_where_there_are_vector_observations(tmp_pa
     assert spec.hparams.norm_obs
     with pytest.raises(LandersError, match="norm_obs is for vector observations"):
         landers.train("ppo", "FakePixels-v0", steps=64, norm_obs=True, run_dir=tmp_path / "r", **TINY, **QUICK)
+
+
+def test_a_default_num_minibatches_fits_the_batch_that_set_values_make():
+    # rnn with 4 envs: PPO's default of 8 minibatches is cut to 4 (whole env sequences)
+    spec = make_spec("ppo", "CartPole-v1", preset="none", overrides={"rnn": "lstm", "num_envs": "4"})
+    assert (spec.hparams.num_envs, spec.hparams.num_minibatches) == (4, 4)
+    # a batch of 100 steps: 8 does not divide it, the largest divisor below does
+    assert make_spec("ppo", "CartPole-v1", preset="none",
+                     overrides={"num_envs": 1, "num_steps": 100}).hparams.num_minibatches == 5
+    # a preset's value that divides its batch is kept; one the user gives is never changed, only refused
+    preset = landers.core.config.find_preset("ppo", "LunarLander-v3", None)
+    assert make_spec("ppo", "LunarLander-v3").hparams.num_minibatches == preset.hparams["num_minibatches"]
+    with pytest.raises(LandersError, match="must be at most num_envs=4"):
+        make_spec("ppo", "CartPole-v1", preset="none", overrides={"rnn": "lstm", "num_envs": 4, "num_minibatches": 8})

@@ -35,7 +35,8 @@ class PPOConfig(BaseConfig):
     norm_obs: bool = doc(True, "normalize vector observations with running statistics (the default only where the "
                                "env has some: pixels, categories and bits are left as they are)")
     norm_reward: bool = redefault(BaseConfig, "norm_reward", True)
-    num_minibatches: int = doc(8, "minibatches per epoch; must divide num_envs * num_steps")
+    num_minibatches: int = doc(8, "minibatches per epoch; must divide num_envs * num_steps (with rnn, at most "
+                                      "num_envs); left unset, rounded down to fit")
     update_epochs: int = doc(6, "passes over each rollout")
     gae_lambda: float = doc(0.98, "GAE lambda: 0 is one-step TD, 1 is Monte Carlo")
     clip_coef: float = doc(0.1, "surrogate clipping range epsilon")

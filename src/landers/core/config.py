@@ -122,6 +122,12 @@ def must_be(cfg: Any, names: tuple[str, ...], ok: Callable[[Any], bool], rule: s
 
 def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
     """A copy of dataclass `cfg` with `overrides`; string values are parsed to the field's type."""
+    return dataclasses.replace(cfg, **typed_overrides(cfg, overrides))
+
+
+def typed_overrides(cfg: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` for dataclass `cfg`, each value of its field's type (strings parsed); one
+    sentence for an unknown key or a value of the wrong type."""
     hints = typing.get_type_hints(type(cfg))
     known = [f.name for f in dataclasses.fields(cfg)]
     values: dict[str, Any] = {}
@@ -136,7 +142,7 @@ def replace_config(cfg: Any, overrides: dict[str, Any]) -> Any:
             if not ok:
                 raise LandersError(f"{key}={value!r}: expected a value of type {_type_name(tp)}.")
         values[key] = value
-    return dataclasses.replace(cfg, **values)
+    return values
 
 
 def _json_value(tp: Any, value: Any) -> tuple[bool, Any]:  # noqa: C901 (one branch per field type, read as a table)

@@ -26,6 +26,7 @@ from landers.core.config import (
     must_be,
     replace_config,
     to_json_dict,
+    typed_overrides,
     unknown_key_error,
 )
 from landers.core.files import read_json_object
@@ -137,7 +138,10 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         raise unknown_key_error(unknown[0], [f.name for f in dataclasses.fields(hparams)],
                                 "hyperparameter or run option", plural="hyperparameters",
                                 also={"run options": RUN_OPTIONS})
-    hparams = replace_config(hparams, overrides)
+    # What the algorithm's `constrain` makes of the values nobody set here (PPO: the default
+    # num_minibatches rounded down to divide a batch, or to num_envs with rnn, that --set made smaller).
+    values = typed_overrides(hparams, overrides)
+    hparams = dataclasses.replace(hparams, **{**module.constrain(dict(values), hparams), **values})
     chosen = set(overrides) | set(found.hparams if found else {})
     if getattr(hparams, "norm_obs", False) and "norm_obs" not in chosen and not has_vector_observations(source):
         # The general default normalizes vector observations; an env with none (pixels, categories,
