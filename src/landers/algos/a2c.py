@@ -11,7 +11,7 @@ from torch import nn
 from landers.algos import annealed, default_model, make_adam, mean_metrics, no_constraint, optimizer_step, set_lr
 from landers.core.advantages import explained_variance, gae
 from landers.core.buffer import Minibatch, Rollout, evaluate_batch
-from landers.core.config import BaseConfig, doc, must_be
+from landers.core.config import BaseConfig, doc, must_be, redefault
 from landers.core.search import Choice, Float
 
 
@@ -20,8 +20,8 @@ class A2CConfig(BaseConfig):
     """A2C hyperparameters; defaults follow Stable-Baselines3's A2C."""
 
     num_steps: int = doc(5, "steps per environment per rollout (n of the n-step return)")
-    lr: float = doc(7e-4, "learning rate")
-    anneal_lr: bool = doc(False, "decay the learning rate linearly to 0 over the run")
+    lr: float = redefault(BaseConfig, "lr", 7e-4)
+    anneal_lr: bool = redefault(BaseConfig, "anneal_lr", False)
     gae_lambda: float = doc(1.0, "1.0 gives n-step returns; below 1, GAE(lambda)")
     ent_coef: float = doc(0.0, "entropy bonus coefficient")
     vf_coef: float = doc(0.5, "value loss coefficient")

@@ -19,7 +19,7 @@ from landers.algos import (
 )
 from landers.core.advantages import explained_variance, gae
 from landers.core.buffer import Minibatch, Rollout
-from landers.core.config import BaseConfig, doc
+from landers.core.config import BaseConfig, doc, redefault
 from landers.core.search import Choice, Float
 from landers.errors import LandersError
 
@@ -35,8 +35,8 @@ class ReinforceConfig(BaseConfig):
     num_envs * num_steps steps of them."""
 
     num_steps: int = doc(256, "steps per environment per update, at least (whole episodes are used)")
-    lr: float = doc(1e-3, "learning rate")
-    anneal_lr: bool = doc(False, "decay the learning rate linearly to 0 over the run")
+    lr: float = redefault(BaseConfig, "lr", 1e-3)
+    anneal_lr: bool = redefault(BaseConfig, "anneal_lr", False)
     baseline: bool = doc(True, "subtract a learned state-value baseline, fitted by regression on the returns")
     norm_returns: bool = doc(True, "normalize the (baselined) returns over each batch")
     ent_coef: float = doc(0.0, "entropy bonus coefficient")
