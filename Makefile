@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint-fix bench browser xvfb clean docs docs-serve docs-gen docs-curves
+.PHONY: demo test check deps system-packages lint-fix bench browser xvfb clean docs docs-serve docs-gen docs-curves
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,28 +21,29 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/landers train ppo LunarLander-v3 --report
 
-test: $(STAMP) browser xvfb
+test: deps
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # The edit loop: no Ray, no long multi-process runs, no learning to a threshold (README, Development).
 check: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not ray and not slow and not learning"
 
-# Headless Chromium for the report's browser test, where apt is available (CI, Debian/Ubuntu);
-# without it that one test is skipped with its reason.
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	    || echo "Chromium not installed: the browser test will be skipped."; }
+# The venv and the test suite's Debian packages, installed side by side (pip and apt at once).
+deps:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
 
-# A virtual X display for the `landers play` window test, where apt is available; without it
-# that one test is skipped with its reason.
-xvfb:
-	@command -v Xvfb >/dev/null || \
-	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null) \
-	    || echo "Xvfb not installed: the play window test will be skipped."; }
+# Headless Chromium for the report's browser test and a virtual X display for the `landers play`
+# window test, where apt is available (CI, Debian/Ubuntu), in one apt run for whatever is missing;
+# without them those tests are skipped with their reason.
+system-packages:
+	@missing=""; \
+	{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing="chromium chromium-driver"; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
+	[ -z "$$missing" ] || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	  || echo "Not installed:$$missing (no apt as root): the browser and window tests that need them will be skipped."; }
+
+browser xvfb: system-packages
 
 # The fixes ruff makes itself (import order, pyupgrade's rewrites, unused imports); tests/test_lint.py
 # runs `ruff check` and fails on whatever is left.
