@@ -30,3 +30,9 @@ done
 # shipped preset on seeds 211-215: IQM 2573.3 (validation-500k).
 # $LANDERS bench Hopper-v4 --algos ppo --steps 500000 --seeds 5 --first-seed 201 --out "$OUT/hopper-500k"
 # $LANDERS bench Hopper-v4 --algos ppo --seeds 5 --first-seed 211 --out "$OUT/hopper-500k-fresh"
+# Walker2d (2026-12-05, core 1, the other core running a Pendulum study): the loop's 1M run on
+# seeds 201-205 gave IQM 3864.8 [2884.7, 4452.3] (walker2d/probe-1000k; CleanRL 2288), every seed
+# above 2288 by its 500k evaluation (3807, 4504, 3297, 3807, 2878; 932-1733 at 300k), so the
+# budget tried next is 500k, on fresh seeds 211-215:
+# $LANDERS bench Walker2d-v4 --algos ppo@bench/tuning/mujoco/ppo-walker2d.json --steps 500000 --seeds 5 --first-seed 211 \
+#   --out "$OUT/walker2d-500k"
