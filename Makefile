@@ -41,7 +41,7 @@ system-packages:
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	[ -z "$$missing" ] || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
-	  || echo "Not installed:$$missing (no apt as root): the browser and window tests that need them will be skipped."; }
+	  || echo "Not installed (apt-get as root is not available or failed):$$missing; the browser and window tests that need them will be skipped."; }
 
 browser xvfb: system-packages
 

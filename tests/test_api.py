@@ -511,15 +511,31 @@ def test_the_default_norm_obs_applies_where_there_are_vector_observations(tmp_pa
         landers.train("ppo", "FakePixels-v0", steps=64, norm_obs=True, run_dir=tmp_path / "r", **TINY, **QUICK)
 
 
-def test_a_default_num_minibatches_fits_the_batch_that_set_values_make():
+def test_a_default_num_minibatches_fits_the_batch_that_set_values_make(tmp_path):
+    from landers.run.spec import value_sources
+
     # rnn with 4 envs: PPO's default of 8 minibatches is cut to 4 (whole env sequences)
     spec = make_spec("ppo", "CartPole-v1", preset="none", overrides={"rnn": "lstm", "num_envs": "4"})
     assert (spec.hparams.num_envs, spec.hparams.num_minibatches) == (4, 4)
-    # a batch of 100 steps: 8 does not divide it, the largest divisor below does
-    assert make_spec("ppo", "CartPole-v1", preset="none",
-                     overrides={"num_envs": 1, "num_steps": 100}).hparams.num_minibatches == 5
-    # a preset's value that divides its batch is kept; one the user gives is never changed, only refused
-    preset = landers.core.config.find_preset("ppo", "LunarLander-v3", None)
-    assert make_spec("ppo", "LunarLander-v3").hparams.num_minibatches == preset.hparams["num_minibatches"]
+    # a batch of 100 steps: 8 does not divide it, the largest divisor below does; `landers config` says so
+    overrides = {"num_envs": 1, "num_steps": 100}
+    spec = make_spec("ppo", "CartPole-v1", preset="none", overrides=overrides)
+    assert spec.hparams.num_minibatches == 5
+    assert value_sources(spec, overrides)["num_minibatches"] == "default (8, fitted to this run)"
+    # the env's own preset's value is fitted too (LunarLander's 8 minibatches, to a batch of 4)
+    overrides = {"num_envs": 1, "num_steps": 4}
+    spec = make_spec("ppo", "LunarLander-v3", overrides=overrides)
+    assert (spec.preset, spec.hparams.num_minibatches) == ("ppo-lunarlander", 4)
+    assert value_sources(spec, overrides)["num_minibatches"] == "preset ppo-lunarlander (8, fitted to this run)"
+    # a preset file the caller names that leaves num_minibatches unset gets it fitted; what it gives is kept
+    named = tmp_path / "rnn.json"
+    named.write_text(json.dumps({"algo": "ppo", "env_id": "CartPole-v1", "steps": 1000, "hparams": {"rnn": "gru", "num_envs": 2}}))
+    assert make_spec("ppo", "CartPole-v1", preset=str(named)).hparams.num_minibatches == 2
+    named.write_text(json.dumps({"algo": "ppo", "env_id": "CartPole-v1", "steps": 1000, "hparams": {"num_minibatches": 7}}))
+    with pytest.raises(LandersError, match="does not divide"):
+        make_spec("ppo", "CartPole-v1", preset=str(named))
+    # values the user gives (--set, keyword arguments, a whole Config) are never changed, only refused
     with pytest.raises(LandersError, match="must be at most num_envs=4"):
         make_spec("ppo", "CartPole-v1", preset="none", overrides={"rnn": "lstm", "num_envs": 4, "num_minibatches": 8})
+    with pytest.raises(LandersError, match="must be at most num_envs=4"):
+        make_spec("ppo", "CartPole-v1", config=landers.algos.ppo.PPOConfig(rnn="lstm"), overrides={"num_envs": 4})

@@ -40,6 +40,10 @@ def test_a_study_of_two_envs_normalizes_over_the_algorithms_defaults(tmp_path):
     assert 5 < cartpole < 60 and -501 <= acrobot < -100
     # CartPole ships a tuned PPO preset; a study across envs starts from the defaults instead
     assert planned.base_config == to_json_dict(PPO.Config())
+    # --set values that shrink the batch: the defaults' num_minibatches is fitted, as train fits it
+    fitted = tune.plan(settings(env_ids=("CartPole-v1", "Acrobot-v1"), steps=10_000, space={"lr": PPO.SEARCH_SPACE["lr"]},
+                                options={"rnn": "lstm", "num_envs": "4"}), out=tmp_path / "s")
+    assert (fitted.base_config["num_envs"], fitted.base_config["num_minibatches"]) == (4, 4)
     with pytest.raises(Exception, match="--threshold is for a study of one env"):
         tune.plan(settings(env_ids=("CartPole-v1", "Acrobot-v1"), threshold=10.0), out=tmp_path / "s")
 

@@ -129,7 +129,6 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         if value is not None:
             run_overrides[key] = value
     if found is not None:
-        hparams = replace_config(hparams, found.hparams)
         run_overrides.setdefault("steps", found.steps)
         if found.eval_every:
             run_overrides.setdefault("eval_every", found.eval_every)
@@ -138,10 +137,10 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         raise unknown_key_error(unknown[0], [f.name for f in dataclasses.fields(hparams)],
                                 "hyperparameter or run option", plural="hyperparameters",
                                 also={"run options": RUN_OPTIONS})
-    # What the algorithm's `constrain` makes of the values nobody set here (PPO: the default
-    # num_minibatches rounded down to divide a batch, or to num_envs with rnn, that --set made smaller).
-    values = typed_overrides(hparams, overrides)
-    hparams = dataclasses.replace(hparams, **{**module.constrain(dict(values), hparams), **values})
+    # A Config object given whole, and a preset the caller named, are values given like --set's.
+    fit = config is None or isinstance(config, dict)
+    hparams = fitted_config(module, hparams, found.hparams if found else {}, overrides,
+                            preset_given=preset is not None) if fit else replace_config(hparams, overrides)
     chosen = set(overrides) | set(found.hparams if found else {})
     if getattr(hparams, "norm_obs", False) and "norm_obs" not in chosen and not has_vector_observations(source):
         # The general default normalizes vector observations; an env with none (pixels, categories,
@@ -155,6 +154,19 @@ def make_spec(algo: str, env: Any, *, preset: str | None = None, overrides: dict
         spec = dataclasses.replace(spec, overlap=cores >= 2 and can_overlap(module, source, hparams, spec.backend))
     validate(spec)
     return spec
+
+
+def fitted_config(module: Any, base: Any, preset_hparams: dict[str, Any], overrides: dict[str, Any], *,
+                  preset_given: bool = False) -> Any:
+    """`base` with a preset's hyperparameters and then `overrides` laid over it, where the
+    algorithm's `constrain` fits the values nobody gave to those given (PPO: num_minibatches, the
+    default's or the env's preset's, rounded down to divide a batch that --set made smaller, or
+    to num_envs with rnn). Given values (`overrides`, and the preset's with `preset_given`: one
+    the caller named) are only checked."""
+    preset_values = typed_overrides(base, preset_hparams)
+    given = {**(preset_values if preset_given else {}), **typed_overrides(base, overrides)}
+    merged = {**preset_values, **given}
+    return dataclasses.replace(base, **{**module.constrain(dict(merged), base), **given})
 
 
 def base_config(module: Any, algo: str, config: Any, preset: str | None,
@@ -218,8 +230,17 @@ def value_sources(spec: RunSpec, overrides: dict[str, Any]) -> dict[str, str]:
         from_preset |= {"steps"} | ({"eval_every"} if found.eval_every else set()) | (
             {"overlap"} if found.overlap else set())
     names = [f.name for f in dataclasses.fields(spec.hparams)] + RUN_OPTIONS
-    return {name: "--set" if name in overrides else f"preset {spec.preset}" if name in from_preset else "default"
-            for name in names}
+    sources = {name: "--set" if name in overrides else f"preset {spec.preset}" if name in from_preset else "default"
+               for name in names}
+    # What make_spec fitted to this run (a num_minibatches rounded to the batch, norm_obs off
+    # where there are no vector observations): the value it would have been, beside its source.
+    defaults = type(spec.hparams)()
+    unfitted = typed_overrides(defaults, found.hparams) if found else {}
+    for f in dataclasses.fields(spec.hparams):
+        was = unfitted.get(f.name, getattr(defaults, f.name))
+        if f.name not in overrides and getattr(spec.hparams, f.name) != was:
+            sources[f.name] += f" ({was}, fitted to this run)"
+    return sources
 
 
 def available_cores() -> int:

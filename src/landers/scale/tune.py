@@ -211,8 +211,8 @@ def plan(settings: StudySettings, *, out: Path, storage: str | None = None) -> P
     """The study `settings` ask for, checked and resolved without Ray: each env's base spec, the
     space (with the step budget for a time objective), how trials are scored (thresholds, and for
     several envs each random policy's score)."""
-    from landers.core.config import find_preset, replace_config, to_json_dict
-    from landers.run.spec import can_overlap, make_spec
+    from landers.core.config import find_preset, to_json_dict
+    from landers.run.spec import can_overlap, fitted_config, make_spec
 
     check(settings)
     algo = get_algo(settings.algo)
@@ -227,8 +227,9 @@ def plan(settings: StudySettings, *, out: Path, storage: str | None = None) -> P
         # Settings meant for any env: laid over the algorithm's defaults (and --preset, --set),
         # not over one env's tuned preset, so that best.json means the same on every env.
         found = find_preset(settings.algo, first, settings.preset) if settings.preset else None
-        base_config = to_json_dict(replace_config(replace_config(algo.Config(), found.hparams if found else {}),
-                                                  {k: v for k, v in settings.options.items() if k in base.hparams.__dataclass_fields__}))
+        base_config = to_json_dict(fitted_config(algo, algo.Config(), found.hparams if found else {},
+                                                 {k: v for k, v in settings.options.items() if k in base.hparams.__dataclass_fields__},
+                                                 preset_given=True))
     else:
         found = find_preset(settings.algo, first, base.preset) if base.preset else None  # the one make_spec chose
         base_config = to_json_dict(base.hparams)
