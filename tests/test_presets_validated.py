@@ -30,8 +30,8 @@ AWAITING = {
     "ppo-atari": "10M-step games do not fit a 2-core machine; needs a GPU session",
     "ppo-lunarlandercontinuous": "IQM 235 over 3 seeds, under the zoo's 271: needs a study",
     "ppo-mujoco": "PPO's published settings for the MuJoCo envs without a validated per-env preset of their own "
-                  "(bench/tuning/mujoco.sh validates them env by env; Walker2d and Ant are next, the others "
-                  "have no published mark)",
+                  "(bench/tuning/mujoco.sh validates them env by env; Ant is next, the others have no "
+                  "published mark)",
     "reinforce-cartpole": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlander": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlandercontinuous": "REINFORCE has no published mark to hold it to",
