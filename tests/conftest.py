@@ -74,19 +74,16 @@ def headless_chrome(window_size: str = "1200,2400"):
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-# Ray tests run in two groups, each on one pytest-xdist worker, one test after another; the
-# rest spreads over both workers. One group holds the study modules (test_tune, test_bench,
-# test_tracking) and every test that starts a `ray start` cluster (a head takes fixed ports, the
-# client server's among them, so two at once would collide); the other holds the rest: the
-# embedded-Ray comparisons, the user-module tests and the docs' Ray pages. A serial Ray group was the suite's critical path (`make test` ~14 min on
-# the 2-core CI machine, the other worker idle for minutes).
-STUDY_MODULES = {"test_tune", "test_bench", "test_tracking"}
+# The tests that start a `ray start` cluster run in one group, on one pytest-xdist worker, one
+# after another: a head takes fixed ports (the client server's among them), so two at once would
+# collide. Every other Ray test (an embedded Ray on ports of its own, its processes marked per
+# test) spreads over both workers like the rest. Grouping all Ray tests (in one group, then two)
+# made one worker's serial queue the suite's critical path.
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), the Ray tests go into the
-    two groups above."""
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), the cluster tests go into
+    one group."""
     for item in items:
-        if item.get_closest_marker("ray") is not None:
-            studies = "cluster" in getattr(item, "fixturenames", ()) or item.path.stem in STUDY_MODULES
-            item.add_marker(pytest.mark.xdist_group("ray-studies" if studies else "ray-runs"))
+        if item.get_closest_marker("ray") is not None and "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray-cluster"))
