@@ -15,8 +15,8 @@ from test_ray import cluster, ray_env  # noqa: F401  (fixtures: a real cluster; 
 
 from conftest import landers_cli, landers_in_process
 
-# Tiny trials: CartPole, 4 envs x 64 steps, an evaluation every 768 steps.
-SMALL = ["--steps", "3072", "--seeds", "2", "--set", "num_envs=4", "--set", "num_steps=64",
+# Tiny trials: CartPole, 4 envs x 64 steps, an evaluation every 768 steps (each test says how many seeds).
+SMALL = ["--steps", "3072", "--set", "num_envs=4", "--set", "num_steps=64",
          "--set", "eval_every=768", "--set", "eval_episodes=3", "--set", "final_eval_episodes=3"]
 
 
@@ -40,7 +40,7 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
     # judge its trials against them (a score of 1e9 at both rungs would stop every trial).
     out.mkdir()
     (out / "asha.json").write_text(json.dumps([[[2304, {"old": 1e9}], [768, {"old": 1e9}]]]))
-    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "5", "--space", space, "--out", str(out), *SMALL,
+    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "5", "--seeds", "2", "--space", space, "--out", str(out), *SMALL,
                          env=ray_env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "best: trial" in result.stdout and "Traceback" not in result.stdout + result.stderr
@@ -71,7 +71,7 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
 def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path, ray_env):  # noqa: F811
     out = tmp_path / "study"
     space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3], "log": True}})
-    args = [sys.executable, "-m", "landers", "tune", "ppo", "CartPole-v1", "--trials", "2", "--space", space,
+    args = [sys.executable, "-m", "landers", "tune", "ppo", "CartPole-v1", "--trials", "2", "--seeds", "2", "--space", space,
             "--out", str(out), *SMALL]
     first = subprocess.Popen(args, env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
@@ -135,7 +135,7 @@ def test_a_study_on_a_two_node_cluster(tmp_path, cluster):  # noqa: F811
     address, env = cluster
     out = tmp_path / "study"
     space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3], "log": True}})
-    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "2", "--space", space, "--out", str(out),
+    result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "2", "--seeds", "2", "--space", space, "--out", str(out),
                          "--address", address, *SMALL, env=env, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "2 CPUs per trial" in result.stdout
