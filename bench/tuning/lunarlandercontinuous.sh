@@ -1,0 +1,17 @@
+#!/bin/sh
+# Issue 22: PPO on LunarLanderContinuous-v3 within the zoo's budget (1M steps; its mark 270.9).
+# Probes first (lunarlandercontinuous/probes/, seeds 401-403, 1M steps, final 100-episode evals):
+# the shipped unvalidated preset 231.6/261.3/262.0, the LunarLander-v3 preset's shape
+# 265.6/255.5/262.0, the zoo's own settings 265.2/259.7/262.9: all near, none at the mark. So a study
+# over the shape's neighbourhood, 3 seeds per trial at 1M, objective final, on one pinned core.
+set -e
+LANDERS=${LANDERS:-landers}
+OUT=${OUT:-runs/bench-tune-lunarlandercontinuous}
+HERE=$(dirname "$0")/lunarlandercontinuous
+export OMP_NUM_THREADS=1
+# the probes
+# taskset -c ${CORE:-0} $LANDERS bench LunarLanderContinuous-v3 --seeds 3 --first-seed 401 --out "$OUT/probes" \
+#   --algos "ppo@$HERE/probes/shipped.json,ppo@$HERE/probes/lunarlander-shape.json,ppo@$HERE/probes/zoo.json"
+taskset -c ${CORE:-0} $LANDERS tune ppo LunarLanderContinuous-v3 --preset "$HERE/probes/lunarlander-shape.json" \
+  --trials 20 --steps 1000000 --seeds 3 --objective final --space "$HERE/space.json" --out "$OUT/study"
+cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
