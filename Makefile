@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/landers train ppo LunarLander-v3 --report
 
 test: deps
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 # The edit loop: no Ray, no long multi-process runs, no learning to a threshold (README, Development).
 check: $(STAMP)

@@ -81,9 +81,21 @@ def headless_chrome(window_size: str = "1200,2400"):
 # made one worker's serial queue the suite's critical path.
 
 
+# The workers take tests in collection order, so the long ones (the cluster group, then the other
+# Ray and slow tests) go first: otherwise a page of slow doc blocks, collected last, would keep one
+# worker busy at the end while the other has nothing left.
+
+
+def cost_rank(item) -> int:
+    if item.get_closest_marker("ray") is not None:
+        return 0 if "cluster" in getattr(item, "fixturenames", ()) else 1
+    return 2 if item.get_closest_marker("slow") or item.get_closest_marker("learning") else 3
+
+
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), the cluster tests go into
-    one group."""
+    one group, and the long tests are collected first."""
     for item in items:
-        if item.get_closest_marker("ray") is not None and "cluster" in getattr(item, "fixturenames", ()):
+        if cost_rank(item) == 0:
             item.add_marker(pytest.mark.xdist_group("ray-cluster"))
+    items.sort(key=cost_rank)  # stable: each rank keeps the files' order

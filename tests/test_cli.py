@@ -97,6 +97,18 @@ def test_train_prints_run_dir_and_final_eval_last(tmp_path):
     last = result.stdout.strip().splitlines()[-1]
     assert str(run) in last and "eval" in last and "over 4 episodes" in last
     assert json.loads((run / "eval.json").read_text())["episodes"] == 4
+    assert "fitted" not in result.stdout  # the preset's values fit 4 envs: nothing to announce
+
+
+def test_train_says_which_values_it_fitted_to_the_run(tmp_path):
+    # a batch of 1 x 100 steps: PPO's default 8 minibatches do not divide it, 5 do
+    result = landers_in_process("train", "ppo", "CartPole-v1", "--preset", "none", "--steps", "200", "--quiet",
+                                "--set", "num_envs=1", "--set", "num_steps=100", "--set", "final_eval_episodes=1",
+                                "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == ("num_minibatches 5 (not 8: fitted to this run; "
+                                             "--set num_minibatches=... to choose)")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["hparams"]["num_minibatches"] == 5
 
 
 def test_presets_lists_the_tuned_presets():

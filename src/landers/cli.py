@@ -142,6 +142,9 @@ def train(
                                        backend=backend, device=device, eval_every=eval_every,
                                        eval_episodes=eval_episodes, record_every=record_every,
                                        stop_return=stop_return)
+            for name, was in spec_mod.fitted_values(spec, overrides).items():
+                typer.echo(f"{name} {_show(getattr(spec.hparams, name))} (not {_show(was)}: fitted to this run; "
+                           f"--set {name}=... to choose)")
             run = rundir.start(spec, run_dir=run_dir, quiet=quiet, hooks=hooks)
         if report:
             typer.echo(f"report: {_report(run.run_dir, tracker)}")

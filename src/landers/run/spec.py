@@ -232,15 +232,24 @@ def value_sources(spec: RunSpec, overrides: dict[str, Any]) -> dict[str, str]:
     names = [f.name for f in dataclasses.fields(spec.hparams)] + RUN_OPTIONS
     sources = {name: "--set" if name in overrides else f"preset {spec.preset}" if name in from_preset else "default"
                for name in names}
-    # What make_spec fitted to this run (a num_minibatches rounded to the batch, norm_obs off
-    # where there are no vector observations): the value it would have been, beside its source.
+    for name, was in fitted_values(spec, overrides).items():
+        sources[name] += f" ({was}, fitted to this run)"
+    return sources
+
+
+def fitted_values(spec: RunSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters make_spec fitted to this run (a num_minibatches rounded to the batch,
+    norm_obs off where there are no vector observations), each with the value it would have had:
+    its default's, or its preset's."""
+    found = find_preset(spec.algo, spec.env_id, spec.preset) if spec.preset else None
     defaults = type(spec.hparams)()
     unfitted = typed_overrides(defaults, found.hparams) if found else {}
+    fitted = {}
     for f in dataclasses.fields(spec.hparams):
         was = unfitted.get(f.name, getattr(defaults, f.name))
         if f.name not in overrides and getattr(spec.hparams, f.name) != was:
-            sources[f.name] += f" ({was}, fitted to this run)"
-    return sources
+            fitted[f.name] = was
+    return fitted
 
 
 def available_cores() -> int:
