@@ -28,7 +28,6 @@ AWAITING = {
     "a2c-lunarlandercontinuous": "seeds 201-205 ended at 34.7, 44.8, 92.5, 156.5 and -1.0 at 1M, under the zoo's "
                                  "A2C 84.2 (validation stopped there; bench/tuning/SUITE.md): needs a study",
     "ppo-atari": "10M-step games do not fit a 2-core machine; needs a GPU session",
-    "ppo-lunarlandercontinuous": "IQM 235 over 3 seeds, under the zoo's 271: needs a study",
     "ppo-mujoco": "PPO's published settings for the MuJoCo envs without a validated per-env preset of their own "
                   "(bench/tuning/mujoco.sh validates them env by env; Ant is next, the others have no "
                   "published mark)",
