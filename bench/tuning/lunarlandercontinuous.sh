@@ -18,5 +18,6 @@ cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/s
 # Validation (2026-12-05, core 1, while the study ran on core 0): trial 2 (trial2.json; 272.6 over
 # seeds 1-3, the best when its validation began) on fresh seeds 201-210 at 1M: IQM 276.3 [270.2, 279.7]
 # against the zoo's 270.9 (validation-1000k/); shipped as src/landers/presets/ppo-lunarlandercontinuous.json.
-# trials.csv, study.json and tune.png are the study's snapshot at 13 of 20 trials.
+# The study was then stopped (Ctrl-C; the same command resumes it): trials.csv, study.json and
+# tune.png are its state at 14 of 20 trials.
 # $LANDERS bench LunarLanderContinuous-v3 --algos "ppo@$HERE/trial2.json" --seeds 10 --first-seed 201 --out "$OUT/validation"
