@@ -8,7 +8,8 @@ It reads every run's final evaluation (eval.json) under BENCH_OUT/runs, recomput
 bootstrap CI with landers' own statistics, compares it with the published reference for the
 algorithm (`preset_mark`: the zoo's figure, else CleanRL's; CleanRL's first for MuJoCo), times one whole `landers train` process with the
 preset (the first validation seed, pinned to the cores this script may use), copies the bench
-report's small files to bench/tuning/<env>/validation-<steps>/, and writes the `validation`
+report's small files to bench/tuning/<env>/validation-<steps>/ (<algo>-<env> for an algorithm other
+than PPO), and writes the `validation`
 object into the preset file. `--study DIR` records the `landers tune` study it came from
 (DIR holds best.json and study.json).
 """
@@ -124,7 +125,10 @@ def main() -> None:
     if not args.no_timing:
         record["whole_process_s"] = round(whole_process_seconds(algo, env_id, args.preset, runs[0]["seed"]), 1)
         record["whole_process_seed"] = runs[0]["seed"]
-    dest = HERE / env_id.split("-")[0].lower() / f"validation-{preset['steps'] // 1000}k"
+    # PPO's records live under the env's name (bench/tuning/cartpole/...), another algorithm's
+    # under ALGO-ENV (bench/tuning/trpo-mountaincar/...), so that no record overwrites another's.
+    env_dir = env_id.split("-")[0].lower()
+    dest = HERE / (env_dir if algo == "ppo" else f"{algo}-{env_dir}") / f"validation-{preset['steps'] // 1000}k"
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("bench.md", "bench.csv", "curves.png"):
         if (args.bench_out / name).exists():
