@@ -23,7 +23,7 @@ probe trpo-pendulum Pendulum-v1
 probe a2c-mountaincarcontinuous MountainCarContinuous-v0
 probe a2c-acrobot Acrobot-v1
 probe a2c-mountaincar-ppo-shape MountainCar-v0
-probe a2c-mountaincar-norm MountainCar-v0
+# probe a2c-mountaincar-norm MountainCar-v0  (written, not run yet)
 validate trpo-mountaincar MountainCar-v0
 validate trpo-pendulum Pendulum-v1
 validate a2c-mountaincarcontinuous MountainCarContinuous-v0
