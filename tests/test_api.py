@@ -232,7 +232,7 @@ def test_presets_is_a_table_and_prints_one_in_full():
     for name, preset in presets.items():
         (row,) = [line for line in lines if line.split()[:1] == [name]]
         assert row.split()[1] == preset.algo and f"{preset.steps:,}" in row.split()
-    assert len(result.output) < 3000  # a table, not the prose
+    assert all(len(line) <= 150 for line in lines)  # a table of one short row per preset, not the prose
     one = cli("presets", "ppo-cartpole")
     assert json.loads(one.output)["hparams"] == presets["ppo-cartpole"].hparams
     everything = json.loads(cli("presets", "--json").output)

@@ -29,8 +29,8 @@ AWAITING = {
                                  "A2C 84.2 (validation stopped there; bench/tuning/SUITE.md): needs a study",
     "ppo-atari": "10M-step games do not fit a 2-core machine; needs a GPU session",
     "ppo-mujoco": "PPO's published settings for the MuJoCo envs without a validated per-env preset of their own "
-                  "(bench/tuning/mujoco.sh validates them env by env; Ant is next, the others have no "
-                  "published mark)",
+                  "(bench/tuning/mujoco.sh validates them env by env; those left, Swimmer, "
+                  "InvertedDoublePendulum, Reacher and the Humanoids, have no published PPO mark on record)",
     "reinforce-cartpole": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlander": "REINFORCE has no published mark to hold it to",
     "reinforce-lunarlandercontinuous": "REINFORCE has no published mark to hold it to",

@@ -36,3 +36,7 @@ done
 # budget tried next is 500k, on fresh seeds 211-215:
 # $LANDERS bench Walker2d-v4 --algos ppo@bench/tuning/mujoco/ppo-walker2d.json --steps 500000 --seeds 5 --first-seed 211 \
 #   --out "$OUT/walker2d-500k"
+# Ant (2026-12-05, core 1): PPO's published settings (mujoco/ppo-ant.json) at 1M on seeds 201-205:
+# IQM 2899.5 [2444.7, 3885.3] against the zoo's 1327 (CleanRL has no Ant figure), recorded as the
+# ppo-ant preset's validation (ant/validation-1000k); every seed was above 1327 at 700k.
+# $LANDERS bench Ant-v4 --algos ppo@bench/tuning/mujoco/ppo-ant.json --seeds 5 --first-seed 201 --out "$OUT/ant"
