@@ -37,6 +37,9 @@ done
 # $LANDERS bench Walker2d-v4 --algos ppo@bench/tuning/mujoco/ppo-walker2d.json --steps 500000 --seeds 5 --first-seed 211 \
 #   --out "$OUT/walker2d-500k"
 # Ant (2026-12-05, core 1): PPO's published settings (mujoco/ppo-ant.json) at 1M on seeds 201-205:
-# IQM 2899.5 [2444.7, 3885.3] against the zoo's 1327 (CleanRL has no Ant figure), recorded as the
-# ppo-ant preset's validation (ant/validation-1000k); every seed was above 1327 at 700k.
+# IQM 2899.5 [2444.7, 3885.2] against the zoo's 1327 (CleanRL has no Ant figure; ant/probe-1000k);
+# every seed was above 1327 at its 700k evaluation, so 700k on fresh seeds 211-215 (both cores,
+# two runs at a time): IQM 2150.2 [1600.2, 2821.1], the ppo-ant preset's record (ant/validation-700k).
 # $LANDERS bench Ant-v4 --algos ppo@bench/tuning/mujoco/ppo-ant.json --seeds 5 --first-seed 201 --out "$OUT/ant"
+# taskset -c 0,1 $LANDERS bench Ant-v4 --algos ppo@bench/tuning/mujoco/ppo-ant.json --steps 700000 --seeds 5 \
+#   --first-seed 211 --out "$OUT/ant-700k"
