@@ -8,9 +8,8 @@ It reads every run's final evaluation (eval.json) under BENCH_OUT/runs, recomput
 bootstrap CI with landers' own statistics, compares it with the published reference for the
 algorithm (`preset_mark`: the zoo's figure, else CleanRL's; CleanRL's first for MuJoCo), times one whole `landers train` process with the
 preset (the first validation seed, pinned to the cores this script may use), copies the bench
-report's small files to bench/tuning/<env>/validation-<steps>/ (<algo>-<env> for an algorithm other
-than PPO), and writes the `validation`
-object into the preset file. `--study DIR` records the `landers tune` study it came from
+report's small files to bench/tuning/<env>/validation-<steps>/ (<algo>-<env> for an algorithm
+other than PPO), and writes the `validation` object into the preset file. `--study DIR` records the `landers tune` study it came from
 (DIR holds best.json and study.json).
 """
 

@@ -232,16 +232,20 @@ def value_sources(spec: RunSpec, overrides: dict[str, Any]) -> dict[str, str]:
     names = [f.name for f in dataclasses.fields(spec.hparams)] + RUN_OPTIONS
     sources = {name: "--set" if name in overrides else f"preset {spec.preset}" if name in from_preset else "default"
                for name in names}
-    for name, was in fitted_values(spec, overrides).items():
+    for name, was in fitted_values(spec, overrides, found).items():
         sources[name] += f" ({was}, fitted to this run)"
     return sources
 
 
-def fitted_values(spec: RunSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+_LOOK_UP = object()
+
+
+def fitted_values(spec: RunSpec, overrides: dict[str, Any], found: Any = _LOOK_UP) -> dict[str, Any]:
     """The hyperparameters make_spec fitted to this run (a num_minibatches rounded to the batch,
     norm_obs off where there are no vector observations), each with the value it would have had:
-    its default's, or its preset's."""
-    found = find_preset(spec.algo, spec.env_id, spec.preset) if spec.preset else None
+    its default's, or its preset's (`found`, the run's preset, is looked up unless given)."""
+    if found is _LOOK_UP:
+        found = find_preset(spec.algo, spec.env_id, spec.preset) if spec.preset else None
     defaults = type(spec.hparams)()
     unfitted = typed_overrides(defaults, found.hparams) if found else {}
     fitted = {}
