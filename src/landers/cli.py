@@ -428,6 +428,8 @@ def tune(
     objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations), final (the final evaluation), "
                                                "auc-time (the curve's area over training seconds) or time-to-threshold "
                                                "(training seconds to the first evaluation >= --threshold)"),
+    over_seeds: str = typer.Option("mean", help="how a trial combines its seeds' scores: mean, iqm (interquartile "
+                                                "mean, as a bench validation reports) or worst (the lowest seed's)"),
     threshold: float | None = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
     space: Path | None = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
     preset: str | None = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
@@ -481,7 +483,7 @@ def tune(
                              env_kwargs=kwargs, wrappers=tuple(wrap or ())).hparams if env_ids else None
             search_space = tune_mod.default_space(module, base=base, fixed=fixed)
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
-                                          steps=steps, threshold=threshold, space=search_space, preset=preset,
+                                          over_seeds=over_seeds, steps=steps, threshold=threshold, space=search_space, preset=preset,
                                           options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
                                           cpus_per_trial=cpus_per_trial, tracking=tracking_mod.as_dict(tracking))
         best, interrupted = tune_mod.run(settings, out=out, address=address, storage=storage, echo=typer.echo)
@@ -494,8 +496,8 @@ def tune(
     except LandersError as e:
         _fail_with(e)
     if best is not None:
-        typer.echo(f"best: trial {best.number}, score {best.score:.1f} over {seeds} seeds "
-                   f"({', '.join(f'{s:.1f}' for s in best.seed_scores)}): {format_params(best.params)}")
+        typer.echo(f"best: trial {best.number}, score {best.score:.1f} ({over_seeds} over {seeds} seeds: "
+                   f"{', '.join(f'{s:.1f}' for s in best.seed_scores)}): {format_params(best.params)}")
         env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
             f" --wrap {shlex.quote(w)}" for w in wrap or ())
         typer.echo(f"{out}: best.json, trials.csv, tune.png, report.html; train with it: "

@@ -49,3 +49,18 @@ def test_a_study_across_two_envs_scores_the_mean_of_normalized_scores():
     # one env: the mean over seeds, as before
     one = study.Scoring("auc", ("CartPole-v1",), seeds=2)
     assert one.trial_score(curves[:2])[0] == pytest.approx(361.25)
+
+
+def test_over_seeds_scores_a_trial_by_the_mean_the_iqm_or_the_worst_seed():
+    # five seeds' finals, one failed: the mean pays for it, the IQM (the middle three) does not
+    curves = [[(1, v, 1.0)] for v in (-160.0, -150.0, -1200.0, -170.0, -165.0)]
+    score = {over: study.Scoring("final", ("Pendulum-v1",), seeds=5, over_seeds=over).trial_score(curves)[0]
+             for over in study.OVER_SEEDS}
+    assert score["mean"] == pytest.approx(-369.0)
+    assert score["iqm"] == pytest.approx((-160 - 165 - 170) / 3)
+    assert score["worst"] == -1200.0
+    # across envs the statistic is taken per env, before normalizing
+    two = study.Scoring("final", ("CartPole-v1", "Acrobot-v1"), seeds=2, thresholds=(475.0, -100.0),
+                        randoms=(20.0, -500.0), over_seeds="worst")
+    runs = [[(1, 475.0, 1.0)], [(1, 20.0, 1.0)], [(1, -100.0, 1.0)], [(1, -300.0, 1.0)]]
+    assert two.trial_score(runs)[0] == pytest.approx((0.0 + 0.5) / 2)

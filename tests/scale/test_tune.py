@@ -71,8 +71,9 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
 def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path, ray_env):  # noqa: F811
     out = tmp_path / "study"
     space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3], "log": True}})
+    # scored by the worse of its two seeds (--over-seeds), a setting the resume must keep
     args = [sys.executable, "-m", "landers", "tune", "ppo", "CartPole-v1", "--trials", "2", "--seeds", "2", "--space", space,
-            "--out", str(out), *SMALL]
+            "--over-seeds", "worst", "--out", str(out), *SMALL]
     first = subprocess.Popen(args, env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
@@ -102,6 +103,10 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     for name, row in done.items():  # finished trials kept, not trained again
         assert next(r for r in rows if r["name"] == name)["score"] == row["score"]
         assert (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns == finished_at[name]
+    assert json.loads((out / "study.json").read_text())["over_seeds"] == "worst"
+    for r in rows:
+        assert float(r["score"]) == pytest.approx(min(float(r["score_seed1"]), float(r["score_seed2"])), rel=1e-3)
+    assert "worst of 2 seeds" in json.loads((out / "best.json").read_text())["results"]["summary"]
 
 
 @pytest.mark.ray
@@ -197,6 +202,7 @@ def test_a_bad_space_file_is_one_sentence_before_ray_starts(tmp_path, space, wor
 @pytest.mark.parametrize("args, words", [
     (["tune", "random", "CartPole-v1"], "no hyperparameters to tune"),
     (["tune", "ppo", "CartPole-v1", "--objective", "best"], "--objective"),
+    (["tune", "ppo", "CartPole-v1", "--over-seeds", "median"], "--over-seeds must be one of mean, iqm, worst"),
     (["tune", "ppo", "CartPole-v1", "--trials", "0"], "must be positive"),
     (["tune", "ppo", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
     (["tune", "ppo", "CartPole-v1", "--resume"], "no study"),

@@ -2,7 +2,8 @@
 seeds, `trials.csv`, `best.json` (a preset `landers train --preset` takes), `tune.png`.
 
 A trial trains K seeds of one configuration. Its score is the mean over seeds of each seed's
-score, so that a configuration that works for one lucky seed does not win:
+score, so that a configuration that works for one lucky seed does not win (or, with
+`--over-seeds`, their interquartile mean, which a validation reports, or the worst seed's):
 - `auc`: the mean of the seed's periodic evaluations, i.e. the area under its evaluation curve
   divided by its length (rewards learning fast and staying good);
 - `final`: the seed's last periodic evaluation.
@@ -28,11 +29,15 @@ from landers.core.checkpoint import write_json_atomic
 from landers.core.search import Float, Int, Space
 from landers.errors import LandersError
 from landers.run.spec import available_cores
+from landers.see.stats import iqm
 
 OBJECTIVES = ("auc", "final", "auc-time", "time-to-threshold")
 TIME_OBJECTIVES = ("auc-time", "time-to-threshold")  # they count training seconds, not steps
 TIME_PENALTY = 2.0  # a seed that never reaches the threshold scores -(this x its training seconds so far)
 STEPS = "steps"  # the step budget's name in a search space (searched where the objective counts time)
+# How a trial combines its seeds' scores (per env). The IQM is what a validation reports: one
+# failed seed of five costs a trial its score under the mean, not under the IQM.
+OVER_SEEDS = {"mean": np.mean, "iqm": iqm, "worst": np.min}
 
 Curve = list[tuple[int, float, float]]  # one seed's periodic evaluations: (step, mean, training seconds)
 
@@ -65,15 +70,16 @@ def seed_score(curve: Curve, objective: str, *, threshold: float | None = None, 
 @dataclass(frozen=True)
 class Scoring:
     """How a trial of K seeds on one or more envs is scored. One env: the mean over seeds of
-    each seed's score. Several: each env's mean normalized between its random policy (0) and
-    its threshold (1), then the mean over envs; time objectives stay in seconds (minus), which
-    already mean the same on every env."""
+    each seed's score (`over_seeds`: or their IQM, or the worst). Several: each env's value
+    normalized between its random policy (0) and its threshold (1), then the mean over envs;
+    time objectives stay in seconds (minus), which already mean the same on every env."""
 
     objective: str
     env_ids: tuple[str, ...]
     seeds: int
     thresholds: tuple[float | None, ...] = ()  # per env, for time-to-threshold and normalizing
     randoms: tuple[float | None, ...] = ()  # per env: the random policy's mean return
+    over_seeds: str = "mean"  # a key of OVER_SEEDS
 
     @property
     def normalized(self) -> bool:
@@ -87,7 +93,7 @@ class Scoring:
                              final=finals[r] if finals else None) for r, c in enumerate(curves)]
         per_env = []
         for e in range(len(self.env_ids)):
-            value = float(np.mean(scores[e * self.seeds:(e + 1) * self.seeds]))
+            value = float(OVER_SEEDS[self.over_seeds](scores[e * self.seeds:(e + 1) * self.seeds]))
             if self.normalized:
                 value = (value - self.randoms[e]) / (self.thresholds[e] - self.randoms[e])
             per_env.append(value)
@@ -147,6 +153,7 @@ def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_e
     done = [t for t in trials if t.state == "COMPLETE"]
     scores = ", ".join(f"{s:.1f}" for s in best.seed_scores)
     several = scoring is not None and len(scoring.env_ids) > 1
+    over = scoring.over_seeds if scoring is not None else "mean"
     across = {}
     if several:  # meant for any env: the envs it was found on, and how each was scored
         across = {"envs": list(scoring.env_ids), "thresholds": list(scoring.thresholds),
@@ -166,11 +173,12 @@ def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_e
                        f"{best.score:.1f} over {seeds} seeds ({scores}).",
         "hparams": {**base_hparams, **params},
         "results": {
-            "summary": f"{objective} score {best.score:.1f} (mean of {seeds} seeds: {scores}) after {steps:,} steps "
+            "summary": f"{objective} score {best.score:.1f} ({over} of {seeds} seeds: {scores}) after {steps:,} steps "
                        f"per seed; best of {len(done)} completed trials "
                        f"({sum(t.state == 'PRUNED' for t in trials)} pruned) on {machine()['processor']}, "
                        f"{machine()['cpus']} CPUs",
-            "objective": objective, "score": best.score, "seed_scores": best.seed_scores, "seeds": seeds,
+            "objective": objective, **({"over_seeds": over} if over != "mean" else {}),
+            "score": best.score, "seed_scores": best.seed_scores, "seeds": seeds,
             "trial": best.number, "trials": len(trials), "completed": len(done),
             "pruned": sum(t.state == "PRUNED" for t in trials), "failed": sum(t.state == "FAILED" for t in trials),
             "steps_per_seed": steps, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -211,7 +219,8 @@ def importances(trials: list[TrialRecord], space: Space) -> dict[str, float]:
         return {}
 
 
-def plot_study(path: Path, trials: list[TrialRecord], *, space: Space, objective: str, env_id: str) -> list[Path]:
+def plot_study(path: Path, trials: list[TrialRecord], *, space: Space, objective: str, env_id: str,
+               over_seeds: str = "mean") -> list[Path]:
     """tune.png/.svg: each trial's score and the best so far against trial number, and the
     parameters' importances."""
     from landers.see.plots import pyplot, save
@@ -233,7 +242,7 @@ def plot_study(path: Path, trials: list[TrialRecord], *, space: Space, objective
     if xs:
         ax.step(xs, ys, where="post", color="tab:orange", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel(f"score ({objective}, mean over seeds)")
+    ax.set_ylabel(f"score ({objective}, {over_seeds} over seeds)")
     ax.set_title(f"{env_id}: search")
     ax.legend(loc="lower right")
     imp = importances(trials, space)
@@ -263,7 +272,8 @@ def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: 
                                                          trials=trials, seeds=seeds, objective=objective, env=env,
                                                          overlap=overlap, scoring=scoring))
     try:
-        plot_study(out / "tune.png", trials, space=space, objective=objective, env_id=env_id)
+        plot_study(out / "tune.png", trials, space=space, objective=objective, env_id=env_id,
+                   over_seeds=scoring.over_seeds if scoring is not None else "mean")
     except LandersError:
         pass  # no matplotlib: the CSV and best.json still say everything
     return best

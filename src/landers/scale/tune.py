@@ -123,6 +123,7 @@ class StudySettings:
     trials: int = 40  # a finished study asked for more continues with its own settings
     seeds: int = 3  # per env
     objective: str = "auc"  # study.OBJECTIVES
+    over_seeds: str = "mean"  # how a trial combines its seeds' scores: a key of study.OVER_SEEDS
     steps: int | None = None  # per seed; None: the preset's budget
     threshold: float | None = None  # time-to-threshold's; None: the env's (references.threshold_for)
     space: Space = field(default_factory=dict)
@@ -164,6 +165,8 @@ def check(settings: StudySettings) -> None:
     env the algorithm cannot apply)."""
     if settings.objective not in study.OBJECTIVES:
         raise LandersError(f"--objective must be one of {', '.join(study.OBJECTIVES)}, got '{settings.objective}'.")
+    if settings.over_seeds not in study.OVER_SEEDS:
+        raise LandersError(f"--over-seeds must be one of {', '.join(study.OVER_SEEDS)}, got '{settings.over_seeds}'.")
     if (settings.trials <= 0 or settings.seeds <= 0 or (settings.steps is not None and settings.steps <= 0)
             or (settings.cpus_per_trial is not None and settings.cpus_per_trial <= 0)):
         raise LandersError("--trials, --seeds, --steps and --cpus-per-trial must be positive.")
@@ -257,7 +260,8 @@ def plan(settings: StudySettings, *, out: Path, storage: str | None = None) -> P
             if t <= r:
                 raise LandersError(f"{e}'s threshold {t:g} is not above its random policy's {r:.1f}: "
                                    "nothing to normalize by.")
-    scoring = study.Scoring(settings.objective, settings.env_ids, settings.seeds, thresholds, randoms)
+    scoring = study.Scoring(settings.objective, settings.env_ids, settings.seeds, thresholds, randoms,
+                            settings.over_seeds)
     out = out.absolute()
     return Plan(settings=settings, space=space, steps=steps, scoring=scoring, base_config=base_config,
                 base_hparams=base_hparams, eval_every=base.eval_every or None, overlap=asked,
@@ -330,6 +334,7 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
 
         recorded = {"algo": settings.algo, "env_id": settings.env_label, "steps": steps, "seeds": seeds,
                     "objective": objective, "space": space_to_json(space), "preset": settings.preset,
+                    **({"over_seeds": settings.over_seeds} if settings.over_seeds != "mean" else {}),
                     "options": {k: str(v) for k, v in settings.options.items()},
                     "trials": trials, **{k: v for k, v in env.items() if v},
                     **({"threshold": settings.threshold} if settings.threshold is not None else {}),
@@ -371,7 +376,8 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
                                           failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                                           callbacks=[_Progress()]))
         echo(f"{trials} trials x {seeds} seeds of {settings.algo} on {settings.env_label}, {steps:,} steps per seed, "
-             f"{cpus:g} CPUs per trial, objective {objective}; in {out}")
+             f"{cpus:g} CPUs per trial, objective {objective}"
+             f"{'' if settings.over_seeds == 'mean' else f' ({settings.over_seeds} over seeds)'}; in {out}")
         interrupted = []
 
         def on_ctrl_c(signum, frame):  # Tune's graceful stop: it saves the study for a resume
