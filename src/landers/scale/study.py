@@ -67,6 +67,11 @@ def seed_score(curve: Curve, objective: str, *, threshold: float | None = None, 
     raise LandersError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'.")
 
 
+def check_choice(flag: str, value: str, choices) -> None:
+    if value not in choices:
+        raise LandersError(f"{flag} must be one of {', '.join(choices)}, got '{value}'.")
+
+
 @dataclass(frozen=True)
 class Scoring:
     """How a trial of K seeds on one or more envs is scored. One env: the mean over seeds of

@@ -163,10 +163,9 @@ def check(settings: StudySettings) -> None:
     """What needs no Ray, in one sentence: the numbers, every env built once with its arguments
     (a misspelled id, --env-kwargs or --wrap), every env's spec (an unknown --set key, a masked
     env the algorithm cannot apply)."""
-    if settings.objective not in study.OBJECTIVES:
-        raise LandersError(f"--objective must be one of {', '.join(study.OBJECTIVES)}, got '{settings.objective}'.")
-    if settings.over_seeds not in study.OVER_SEEDS:
-        raise LandersError(f"--over-seeds must be one of {', '.join(study.OVER_SEEDS)}, got '{settings.over_seeds}'.")
+    for flag, value, choices in (("--objective", settings.objective, study.OBJECTIVES),
+                                 ("--over-seeds", settings.over_seeds, study.OVER_SEEDS)):
+        study.check_choice(flag, value, choices)
     if (settings.trials <= 0 or settings.seeds <= 0 or (settings.steps is not None and settings.steps <= 0)
             or (settings.cpus_per_trial is not None and settings.cpus_per_trial <= 0)):
         raise LandersError("--trials, --seeds, --steps and --cpus-per-trial must be positive.")
@@ -376,8 +375,7 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
                                           failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                                           callbacks=[_Progress()]))
         echo(f"{trials} trials x {seeds} seeds of {settings.algo} on {settings.env_label}, {steps:,} steps per seed, "
-             f"{cpus:g} CPUs per trial, objective {objective}"
-             f"{'' if settings.over_seeds == 'mean' else f' ({settings.over_seeds} over seeds)'}; in {out}")
+             f"{cpus:g} CPUs per trial, objective {objective} ({settings.over_seeds} over seeds); in {out}")
         interrupted = []
 
         def on_ctrl_c(signum, frame):  # Tune's graceful stop: it saves the study for a resume
