@@ -474,14 +474,14 @@ def tune(
         from landers.scale.study import format_params
 
         fixed = frozenset(options)
-        if space is not None:
-            search_space = load_space(space, module, fixed=fixed)
-        else:  # the config the values go over: a recurrent one (--set rnn, the preset's) adds rnn_size
-            from landers.run.spec import make_spec
+        from landers.run.spec import make_spec
 
-            base = make_spec(algo, env_ids[0], preset=preset, overrides=dict(options), steps=steps,
-                             env_kwargs=kwargs, wrappers=tuple(wrap or ())).hparams if env_ids else None
-            search_space = tune_mod.default_space(module, base=base, fixed=fixed)
+        # the config the values go over: a recurrent one (--set rnn, the preset's) adds rnn_size
+        base = make_spec(algo, env_ids[0], preset=preset, overrides=dict(options), steps=steps,
+                         env_kwargs=kwargs, wrappers=tuple(wrap or ())).hparams if env_ids else None
+        search_space = tune_mod.default_space(module, base=base, fixed=fixed)
+        if space is not None:  # a file changes that space, or replaces it
+            search_space = load_space(space, module, base=search_space, fixed=fixed)
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
                                           over_seeds=over_seeds, steps=steps, threshold=threshold, space=search_space, preset=preset,
                                           options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),

@@ -45,10 +45,15 @@ def write(tmp_path, data, name="space.json"):
 
 
 def test_a_space_file_narrows_drops_and_replaces(tmp_path):
+    from landers.scale.tune import default_space
+
     ppo = get_algo("ppo")
     space = load_space(write(tmp_path, {"lr": {"float": [1e-4, 5e-4], "log": True}, "ent_coef": None}), ppo)
     assert space["lr"] == Float(1e-4, 5e-4, True) and "ent_coef" not in space
     assert space["num_envs"] == ppo.SEARCH_SPACE["num_envs"]
+    # over tune's default space, the network's size and activation stay searched
+    assert {"hidden_sizes", "activation", "lr"} <= set(load_space(write(tmp_path, {"ent_coef": None}), ppo,
+                                                                  base=default_space(ppo)))
     only = load_space(write(tmp_path, {"replace": True, "num_envs": {"choice": [4, 8]}}), ppo)
     assert only == {"num_envs": Choice((4, 8))}
 

@@ -113,7 +113,9 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
 def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_runs_to_its_end(tmp_path, ray_env):  # noqa: F811
     out = tmp_path / "study"
     clip = 'gymnasium.wrappers:ClipReward:{"min_reward": -1, "max_reward": 1}'
-    space = write_space(tmp_path, {"replace": True, "lr": {"float": [1e-3, 3e-3]}})
+    # a file without "replace" changes tune's default space (the network's size and activation
+    # included), less what --set fixes
+    space = write_space(tmp_path, {"lr": {"float": [1e-3, 3e-3]}, "ent_coef": None})
     # 2 envs x 64 steps: a batch of 128, which 300 is not a multiple of; the trial must still
     # train to its budget and complete, not be stopped at its last rung.
     result = landers_cli("tune", "ppo", "fake_envs:Configurable-v0", "--trials", "1", "--seeds", "1", "--steps", "300",
@@ -129,6 +131,9 @@ def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_r
     config = json.loads((run_dir / "config.json").read_text())
     assert config["env_kwargs"] == {"size": 5} and config["wrappers"] == [clip]
     assert json.loads((run_dir / "eval.json").read_text())["step"] >= 300
+    searched = json.loads((out / "study.json").read_text())["space"]
+    assert {"lr", "hidden_sizes", "activation", "gamma"} <= set(searched)
+    assert not {"ent_coef", "num_envs", "num_steps", "num_minibatches"} & set(searched)
     best = json.loads((out / "best.json").read_text())
     assert best["results"]["env_kwargs"] == {"size": 5} and best["results"]["wrappers"] == [clip]
 

@@ -132,10 +132,11 @@ def check_space(algo, space: Space) -> None:
                                    f"valid domain ({e})") from None
 
 
-def load_space(path: Path, algo, *, fixed: frozenset[str] = frozenset()) -> Space:
-    """The algorithm's space with FILE applied: a JSON (or YAML) object of parameter specs.
-    Its parameters replace the algorithm's ones of the same name and add new ones; `null`
-    drops a parameter; `"replace": true` at the top level searches only the file's parameters."""
+def load_space(path: Path, algo, *, base: Space | None = None, fixed: frozenset[str] = frozenset()) -> Space:
+    """`base` (tune's default space: the algorithm's, with the network's size and activation;
+    None: the algorithm's SEARCH_SPACE) with FILE applied: a JSON (or YAML) object of parameter
+    specs. Its parameters replace those of the same name and add new ones; `null` drops one;
+    `"replace": true` at the top level searches only the file's parameters."""
     try:
         text = Path(path).read_text()
     except OSError as e:
@@ -159,7 +160,8 @@ def load_space(path: Path, algo, *, fixed: frozenset[str] = frozenset()) -> Spac
     if not isinstance(replace, bool):
         raise LandersError(f"The search space file '{path}': replace must be true or false.")
     # A parameter fixed with --set leaves the algorithm's space; the file naming it too is a conflict.
-    space: Space = {} if replace else {k: v for k, v in algo.SEARCH_SPACE.items() if k not in fixed}
+    start = algo.SEARCH_SPACE if base is None else base
+    space: Space = {} if replace else {k: v for k, v in start.items() if k not in fixed}
     for name, spec in data.items():
         if spec is None:
             space.pop(name, None)
