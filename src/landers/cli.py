@@ -424,14 +424,15 @@ def tune(
                                              f"over envs of its normalized score (random policy 0, threshold 1); {ENV_PATHS}"),
     trials: int = typer.Option(40, help="configurations to try; more than a finished study had continues it"),
     steps: int | None = typer.Option(None, help="env steps per seed of a trial [default: the preset's budget]"),
-    seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean"),
+    seeds: int = typer.Option(3, help="seeds every configuration trains on (per env); its score is their mean, or --over-seeds"),
     objective: str = typer.Option("auc", help="auc (mean of the periodic evaluations), final (the final evaluation), "
                                                "auc-time (the curve's area over training seconds) or time-to-threshold "
                                                "(training seconds to the first evaluation >= --threshold)"),
     over_seeds: str = typer.Option("mean", help="how a trial combines its seeds' scores: mean, iqm (interquartile "
-                                                "mean, as a bench validation reports) or worst (the lowest seed's)"),
+                                                "mean, as a bench validation reports; 4 seeds or more) or worst "
+                                                "(the lowest seed's)"),
     threshold: float | None = typer.Option(None, help="time-to-threshold's score to reach [default: the env's threshold]"),
-    space: Path | None = typer.Option(None, help="JSON/YAML file narrowing or replacing the algorithm's search space"),
+    space: Path | None = typer.Option(None, help="JSON/YAML file narrowing, extending or replacing tune's default search space"),
     preset: str | None = typer.Option(None, help="base preset the searched values are laid over [default: the env's]"),
     set_: list[str] | None = typer.Option(None, "--set", help="fix a hyperparameter or run option, KEY=VALUE"),
     out: Path | None = typer.Option(None, help="study directory [default: runs/tune__<algo>__<env>]"),
@@ -483,8 +484,8 @@ def tune(
         if space is not None:  # a file changes that space, or replaces it
             search_space = load_space(space, module, base=search_space, fixed=fixed)
         settings = tune_mod.StudySettings(algo=algo, env_ids=env_ids, trials=trials, seeds=seeds, objective=objective,
-                                          over_seeds=over_seeds, steps=steps, threshold=threshold, space=search_space, preset=preset,
-                                          options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
+                                          over_seeds=over_seeds, steps=steps, threshold=threshold, space=search_space,
+                                          preset=preset, options=options, env_kwargs=kwargs, wrappers=tuple(wrap or ()),
                                           cpus_per_trial=cpus_per_trial, tracking=tracking_mod.as_dict(tracking))
         best, interrupted = tune_mod.run(settings, out=out, address=address, storage=storage, echo=typer.echo)
         from landers.see.report import write_report
@@ -496,7 +497,8 @@ def tune(
     except LandersError as e:
         _fail_with(e)
     if best is not None:
-        typer.echo(f"best: trial {best.number}, score {best.score:.1f} ({over_seeds} over {seeds} seeds: "
+        per_env = " per env" if len(env_ids) > 1 else ""
+        typer.echo(f"best: trial {best.number}, score {best.score:.1f} ({over_seeds} over {seeds} seeds{per_env}: "
                    f"{', '.join(f'{s:.1f}' for s in best.seed_scores)}): {format_params(best.params)}")
         env_args = "".join(f" --env-kwargs {shlex.quote(a)}" for a in env_kwargs or ()) + "".join(
             f" --wrap {shlex.quote(w)}" for w in wrap or ())

@@ -59,8 +59,22 @@ def test_over_seeds_scores_a_trial_by_the_mean_the_iqm_or_the_worst_seed():
     assert score["mean"] == pytest.approx(-369.0)
     assert score["iqm"] == pytest.approx((-160 - 165 - 170) / 3)
     assert score["worst"] == -1200.0
-    # across envs the statistic is taken per env, before normalizing
+    # a seed with no score (NaN) makes the trial's NaN under each statistic; the IQM's trim must not hide it
+    assert all(math.isnan(study.Scoring("final", ("Pendulum-v1",), seeds=5, over_seeds=over).trial_score(
+        curves[:4] + [[]])[0]) for over in study.OVER_SEEDS)
+    # across envs the statistic is taken over each env's own seeds, not over the runs of all envs pooled
     two = study.Scoring("final", ("CartPole-v1", "Acrobot-v1"), seeds=2, thresholds=(475.0, -100.0),
                         randoms=(20.0, -500.0), over_seeds="worst")
     runs = [[(1, 475.0, 1.0)], [(1, 20.0, 1.0)], [(1, -100.0, 1.0)], [(1, -300.0, 1.0)]]
     assert two.trial_score(runs)[0] == pytest.approx((0.0 + 0.5) / 2)
+
+
+def test_a_study_begun_with_other_settings_is_refused_with_what_to_change(tmp_path):
+    saved = {"algo": "ppo", "space": {"lr": {}, "gamma": {}}, "trials": 10}
+    study.refuse_other_settings(tmp_path, saved, {**saved, "trials": 20})  # more trials: it grows
+    with pytest.raises(study.LandersError, match=r"other settings \(objective\); resume it with the same command"):
+        study.refuse_other_settings(tmp_path, {**saved, "objective": "auc"}, {**saved, "objective": "final"})
+    # begun when a --space file without "replace" did not add the network's size and activation
+    grown = {**saved, "space": {**saved["space"], "hidden_sizes": {}, "activation": {}}}
+    with pytest.raises(study.LandersError, match='add "activation": null, "hidden_sizes": null to the file'):
+        study.refuse_other_settings(tmp_path, saved, grown)

@@ -32,6 +32,13 @@ def test_a_time_objective_searches_the_step_budget_and_scores_against_the_thresh
     assert study.STEPS not in tune.plan(settings(objective="auc"), out=tmp_path / "s").space
 
 
+def test_the_seeds_statistic_reaches_the_scoring_and_an_iqm_of_three_seeds_is_refused(tmp_path):
+    assert tune.plan(settings(seeds=4, over_seeds="iqm"), out=tmp_path / "s").scoring.over_seeds == "iqm"
+    assert tune.plan(settings(), out=tmp_path / "s").scoring.over_seeds == "mean"
+    with pytest.raises(Exception, match="--over-seeds iqm needs --seeds 4 or more"):
+        tune.plan(settings(seeds=3, over_seeds="iqm"), out=tmp_path / "s")
+
+
 def test_a_study_of_two_envs_normalizes_over_the_algorithms_defaults(tmp_path):
     planned = tune.plan(settings(env_ids=("CartPole-v1", "Acrobot-v1"), steps=10_000), out=tmp_path / "s")
     scoring = planned.scoring

@@ -67,9 +67,34 @@ def seed_score(curve: Curve, objective: str, *, threshold: float | None = None, 
     raise LandersError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'.")
 
 
-def check_choice(flag: str, value: str, choices) -> None:
-    if value not in choices:
-        raise LandersError(f"{flag} must be one of {', '.join(choices)}, got '{value}'.")
+def check_scoring(objective: str, over_seeds: str, seeds: int) -> None:
+    for flag, value, choices in (("--objective", objective, OBJECTIVES), ("--over-seeds", over_seeds, OVER_SEEDS)):
+        if value not in choices:
+            raise LandersError(f"{flag} must be one of {', '.join(choices)}, got '{value}'.")
+    if over_seeds == "iqm" and seeds < 4:
+        raise LandersError(f"--over-seeds iqm needs --seeds 4 or more: the interquartile mean of {seeds} "
+                           "seeds is their mean.")
+
+
+# What tune's default space adds to the algorithm's own: a study begun when a --space file without
+# "replace" changed the algorithm's space only lacks them.
+_NETWORK = {"hidden_sizes", "activation", "rnn_size"}
+
+
+def refuse_other_settings(out: Path, saved: dict[str, Any], recorded: dict[str, Any]) -> None:
+    """One sentence where the study in `out` (its study.json, `saved`) was begun with settings
+    other than this command's (`recorded`), the number of trials aside."""
+    changed = sorted(k for k in set(recorded) | set(saved) if k != "trials" and saved.get(k) != recorded.get(k))
+    if not changed:
+        return
+    hint = "resume it with the same command, or choose another --out"
+    old, new = set(saved.get("space") or {}), set(recorded.get("space") or {})
+    if changed == ["space"] and old < new and new - old <= _NETWORK:
+        added = sorted(new - old)
+        nulls = ", ".join(f'"{k}": null' for k in added)
+        hint = (f"its space had no {', '.join(added)}, which a --space file without \"replace\" now leaves "
+                f"searched: add {nulls} to the file")
+    raise LandersError(f"'{out}' holds a study begun with other settings ({', '.join(changed)}); {hint}.")
 
 
 @dataclass(frozen=True)
@@ -98,7 +123,8 @@ class Scoring:
                              final=finals[r] if finals else None) for r, c in enumerate(curves)]
         per_env = []
         for e in range(len(self.env_ids)):
-            value = float(OVER_SEEDS[self.over_seeds](scores[e * self.seeds:(e + 1) * self.seeds]))
+            seeds = scores[e * self.seeds:(e + 1) * self.seeds]
+            value = math.nan if any(map(math.isnan, seeds)) else float(OVER_SEEDS[self.over_seeds](seeds))
             if self.normalized:
                 value = (value - self.randoms[e]) / (self.thresholds[e] - self.randoms[e])
             per_env.append(value)
@@ -159,11 +185,12 @@ def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_e
     scores = ", ".join(f"{s:.1f}" for s in best.seed_scores)
     several = scoring is not None and len(scoring.env_ids) > 1
     over = scoring.over_seeds if scoring is not None else "mean"
+    of_seeds = f"{over} over each env's {scoring.seeds} seeds" if several else f"{over} of {seeds} seeds"
     across = {}
     if several:  # meant for any env: the envs it was found on, and how each was scored
         across = {"envs": list(scoring.env_ids), "thresholds": list(scoring.thresholds),
-                  **({"random_policy": list(scoring.randoms), "score": "mean over envs of the normalized score "
-                      "(random policy 0, threshold 1)"} if scoring.normalized else {})}
+                  **({"random_policy": list(scoring.randoms), "score": f"mean over envs of the normalized {over} "
+                      "of each env's seeds (random policy 0, threshold 1)"} if scoring.normalized else {})}
     params = dict(best.params)
     steps = int(params.pop(STEPS, steps))  # a searched budget (time objectives) is the preset's steps
     return {
@@ -178,7 +205,7 @@ def best_preset(best: TrialRecord, *, algo: str, env_id: str, steps: int, eval_e
                        f"{best.score:.1f} over {seeds} seeds ({scores}).",
         "hparams": {**base_hparams, **params},
         "results": {
-            "summary": f"{objective} score {best.score:.1f} ({over} of {seeds} seeds: {scores}) after {steps:,} steps "
+            "summary": f"{objective} score {best.score:.1f} ({of_seeds}: {scores}) after {steps:,} steps "
                        f"per seed; best of {len(done)} completed trials "
                        f"({sum(t.state == 'PRUNED' for t in trials)} pruned) on {machine()['processor']}, "
                        f"{machine()['cpus']} CPUs",

@@ -163,9 +163,7 @@ def check(settings: StudySettings) -> None:
     """What needs no Ray, in one sentence: the numbers, every env built once with its arguments
     (a misspelled id, --env-kwargs or --wrap), every env's spec (an unknown --set key, a masked
     env the algorithm cannot apply)."""
-    for flag, value, choices in (("--objective", settings.objective, study.OBJECTIVES),
-                                 ("--over-seeds", settings.over_seeds, study.OVER_SEEDS)):
-        study.check_choice(flag, value, choices)
+    study.check_scoring(settings.objective, settings.over_seeds, settings.seeds)
     if (settings.trials <= 0 or settings.seeds <= 0 or (settings.steps is not None and settings.steps <= 0)
             or (settings.cpus_per_trial is not None and settings.cpus_per_trial <= 0)):
         raise LandersError("--trials, --seeds, --steps and --cpus-per-trial must be positive.")
@@ -342,10 +340,7 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
                     **({"overlap": True} if plan.preset_overlap and seed_threads(cpus, runs) >= 2 else {})}
         if tune.Tuner.can_restore(experiment):
             saved = read_json_object(out / "study.json") if (out / "study.json").exists() else recorded
-            changed = sorted(k for k in set(recorded) | set(saved) if k != "trials" and saved.get(k) != recorded.get(k))
-            if changed:  # Tune keeps the first command's sampler, space and budget on a restore
-                raise LandersError(f"'{out}' holds a study begun with other settings ({', '.join(changed)}); "
-                                   "resume it with the same command, or choose another --out.")
+            study.refuse_other_settings(out, saved, recorded)  # Tune keeps the first sampler, space and budget
             before = int(saved.get("trials", trials))
             if trials > before:
                 echo(f"growing the study in {out} from {before} to {trials} trials (its own settings; "
