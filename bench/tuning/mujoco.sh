@@ -43,3 +43,9 @@ done
 # $LANDERS bench Ant-v4 --algos ppo@bench/tuning/mujoco/ppo-ant.json --seeds 5 --first-seed 201 --out "$OUT/ant"
 # taskset -c 0,1 $LANDERS bench Ant-v4 --algos ppo@bench/tuning/mujoco/ppo-ant.json --steps 700000 --seeds 5 \
 #   --first-seed 211 --out "$OUT/ant-700k"
+# HalfCheetah (2026-12-05, core 1): the loop's 1M run on seeds 201-205 gave IQM 1843.0 (halfcheetah/
+# probe-1000k; CleanRL 1443); 500k on fresh seeds 211-215: IQM 1644.3 [1613.7, 1666.8], the
+# ppo-halfcheetah preset's record (halfcheetah/validation-500k); 300k on seeds 216-218: 1367.8,
+# -272.8, 1320.1, stopped (halfcheetah/probe-300k).
+# $LANDERS bench HalfCheetah-v4 --algos ppo --steps 500000 --seeds 5 --first-seed 211 --out "$OUT/halfcheetah-500k"
+# $LANDERS bench HalfCheetah-v4 --algos ppo --steps 300000 --seeds 5 --first-seed 216 --out "$OUT/halfcheetah-300k"
