@@ -14,3 +14,9 @@ export OMP_NUM_THREADS=1
 taskset -c ${CORE:-0} $LANDERS tune ppo Pendulum-v1 --preset none --trials 24 --steps 100000 --seeds 5 --objective final \
   --over-seeds iqm --set ent_coef=0 --space "$HERE/space.json" --out "$OUT/study"
 cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+# Result (2026-12-05, 2-core AMD EPYC VM, core 0, the other core running HalfCheetah and an A2C
+# study): stopped at 15 of 24 trials (3 complete, 12 pruned at the first rungs) once it was plain
+# that this neighbourhood was worse than pendulum2's: the best, trial 8 (best.json: 32 envs x 64
+# steps, gamma 0.95, lambda 0.95), scored IQM -189.3 over seeds 1-5 (-195.3, -197.8, -181.6,
+# -176.3, -191.1), under pendulum2's trials 5 and 29 and the zoo's -172.2. Shorter horizons
+# (gamma 0.9-0.95) and the 128x128 net did no better. No validation run, no preset.
