@@ -77,6 +77,7 @@ def study_record(study: Path) -> dict:
     best = json.loads((study / "best.json").read_text())
     results = best.get("results", {})
     return {"results": os.path.relpath(study, HERE.parent.parent), "objective": results.get("objective"),
+            **({"over_seeds": results["over_seeds"]} if "over_seeds" in results else {}),
             "trials": results.get("trials"), "completed": results.get("completed"), "seeds": results.get("seeds"),
             "steps_per_seed": results.get("steps_per_seed"), "best_score": results.get("score"),
             "seed_scores": results.get("seed_scores"), "date": results.get("date")}
