@@ -27,4 +27,10 @@ probe a2c-mountaincar-ppo-shape MountainCar-v0
 validate trpo-mountaincar MountainCar-v0
 validate trpo-pendulum Pendulum-v1
 validate a2c-mountaincarcontinuous MountainCarContinuous-v0
+# 2026-12-05, later: the zoo's exact TRPO settings for three envs, and its A2C LunarLander settings.
+probe trpo-mountaincarcontinuous MountainCarContinuous-v0
+probe trpo-acrobot-zoo Acrobot-v1
+probe trpo-lunarlandercontinuous LunarLanderContinuous-v3
+probe a2c-lunarlander-zoo LunarLander-v3
+validate trpo-acrobot-zoo Acrobot-v1
 # Results: family/README.md.
