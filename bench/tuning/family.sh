@@ -32,5 +32,6 @@ probe trpo-mountaincarcontinuous MountainCarContinuous-v0
 probe trpo-acrobot-zoo Acrobot-v1
 probe trpo-lunarlandercontinuous LunarLanderContinuous-v3
 probe a2c-lunarlander-zoo LunarLander-v3
+probe a2c-acrobot-zoo Acrobot-v1
 validate trpo-acrobot-zoo Acrobot-v1
 # Results: family/README.md.
