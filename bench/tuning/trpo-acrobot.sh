@@ -11,3 +11,9 @@ export OMP_NUM_THREADS=1
 taskset -c ${CORE:-0} $LANDERS tune trpo Acrobot-v1 --preset "$HERE/../family/probes/trpo-acrobot-zoo.json" \
   --trials 10 --steps 100000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json" --out "$OUT/study"
 cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+# Result (2026-12-05, 2-core AMD EPYC VM, core 0, an A2C study on core 1): stopped at 4 of 10
+# trials (3 complete) for the time left; the best, trial 2 (best.json: max KL 0.007, 2 envs x
+# 512 steps, gamma 0.995, lambda 0.95, 5 critic epochs, lr 2.6e-3), IQM -82.4 over seeds 1-5; on
+# fresh seeds 211-220 (201-210 went to the zoo settings' validation): IQM -83.3 [-84.9, -81.0]
+# (validation-100k/), 0.2 under the zoo's -83.1: no preset.
+# $LANDERS bench Acrobot-v1 --algos "trpo@$HERE/best.json" --seeds 10 --first-seed 211 --out "$OUT/validation"
