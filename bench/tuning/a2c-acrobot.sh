@@ -3,14 +3,11 @@
 # settings (family/probes/a2c-acrobot-zoo.json) came close (family/README.md); this study searches
 # around them: 5 seeds x 500000 steps per trial, objective final, scored by the IQM of the five
 # seeds as a validation is (--over-seeds iqm), on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-a2c-acrobot}
-HERE=$(dirname "$0")/a2c-acrobot
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-1} $LANDERS tune a2c Acrobot-v1 --preset "$HERE/../family/probes/a2c-acrobot-zoo.json" \
-  --trials 10 --steps 500000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json" --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=a2c-acrobot
+CORE=${CORE:-1}
+. "$(dirname "$0")/study.sh"
+study a2c Acrobot-v1 --preset "$HERE/../family/probes/a2c-acrobot-zoo.json" \
+  --trials 10 --steps 500000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json"
 # Result (2026-12-05, 2-core AMD EPYC VM, core 1, a TRPO study on core 0): stopped at 7 of 10
 # trials (1 complete, 5 pruned) for the time left; the best, trial 0 (best.json: 8 envs x 8 steps,
 # lr 1.06e-3, gamma 0.995, lambda 0.95), IQM -82.2 over seeds 1-5; on fresh seeds 201-210:

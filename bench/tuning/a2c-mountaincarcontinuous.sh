@@ -6,14 +6,11 @@
 # is the fuel it spends on the way, so this study searches around those settings for a faster,
 # surer climb: 5 seeds x 100k per trial, objective final, scored by the IQM of the five seeds as
 # a validation is (--over-seeds iqm), on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-a2c-mountaincarcontinuous}
-HERE=$(dirname "$0")/a2c-mountaincarcontinuous
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-1} $LANDERS tune a2c MountainCarContinuous-v0 --preset "$HERE/../family/probes/a2c-mountaincarcontinuous.json" \
-  --trials 16 --steps 100000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json" --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=a2c-mountaincarcontinuous
+CORE=${CORE:-1}
+. "$(dirname "$0")/study.sh"
+study a2c MountainCarContinuous-v0 --preset "$HERE/../family/probes/a2c-mountaincarcontinuous.json" \
+  --trials 16 --steps 100000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json"
 # Result (2026-12-05, 2-core AMD EPYC VM, core 1, beside a HalfCheetah run, TRPO probes and a
 # Pendulum/TRPO study on core 0): 16 trials, 4 complete, 12 pruned; the best, trial 14 (best.json:
 # 4 envs x 50 steps, lr 9.4e-4, gamma 0.995, lambda 0.9, gSDE every 32 steps, initial log-std

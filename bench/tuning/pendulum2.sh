@@ -7,14 +7,10 @@
 # three seeds per trial picked configurations that failed one seed in two on fresh seeds
 # (pendulumsde.sh), so this one scores each trial by the mean of five seeds: 30 trials x 5 seeds
 # x 100k steps, objective final, on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-pendulum2}
-HERE=$(dirname "$0")/pendulum2
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-0} $LANDERS tune ppo Pendulum-v1 --preset none --trials 30 --steps 100000 --seeds 5 --objective final \
-  --space "$HERE/space.json" --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=pendulum2
+. "$(dirname "$0")/study.sh"
+study ppo Pendulum-v1 --preset none --trials 30 --steps 100000 --seeds 5 --objective final \
+  --space "$HERE/space.json"
 # Result (2026-12-05, 2-core AMD EPYC VM, core 0, the other core running Walker2d): 8 trials
 # complete, 22 pruned; the best, trial 5 (best.json: -171.7 over seeds 1-5), on fresh seeds 501-510:
 # IQM -176.3 [-191.6, -169.9] (validation-100k/), under the zoo's -172.2: no preset ships.

@@ -6,14 +6,10 @@
 # study searches the neighbourhood of those two (shorter horizons, more epochs, a wider net) and
 # scores each trial as its validation will be scored: the IQM of five seeds' final evaluations
 # (--over-seeds iqm), on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-pendulum3}
-HERE=$(dirname "$0")/pendulum3
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-0} $LANDERS tune ppo Pendulum-v1 --preset none --trials 24 --steps 100000 --seeds 5 --objective final \
-  --over-seeds iqm --set ent_coef=0 --space "$HERE/space.json" --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=pendulum3
+. "$(dirname "$0")/study.sh"
+study ppo Pendulum-v1 --preset none --trials 24 --steps 100000 --seeds 5 --objective final \
+  --over-seeds iqm --set ent_coef=0 --space "$HERE/space.json"
 # Result (2026-12-05, 2-core AMD EPYC VM, core 0, the other core running HalfCheetah and an A2C
 # study): stopped at 15 of 24 trials (3 complete, 12 pruned at the first rungs) once it was plain
 # that this neighbourhood was worse than pendulum2's: the best, trial 8 (best.json: 32 envs x 64

@@ -3,14 +3,10 @@
 # settings (family/probes/trpo-acrobot-zoo.json) came close (family/README.md); this study searches
 # around them: 5 seeds x 100000 steps per trial, objective final, scored by the IQM of the five
 # seeds as a validation is (--over-seeds iqm), on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-trpo-acrobot}
-HERE=$(dirname "$0")/trpo-acrobot
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-0} $LANDERS tune trpo Acrobot-v1 --preset "$HERE/../family/probes/trpo-acrobot-zoo.json" \
-  --trials 10 --steps 100000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json" --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=trpo-acrobot
+. "$(dirname "$0")/study.sh"
+study trpo Acrobot-v1 --preset "$HERE/../family/probes/trpo-acrobot-zoo.json" \
+  --trials 10 --steps 100000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json"
 # Result (2026-12-05, 2-core AMD EPYC VM, core 0, an A2C study on core 1): stopped at 4 of 10
 # trials (3 complete) for the time left; the best, trial 2 (best.json: max KL 0.007, 2 envs x
 # 512 steps, gamma 0.995, lambda 0.95, 5 critic epochs, lr 2.6e-3), IQM -82.4 over seeds 1-5; on

@@ -6,14 +6,10 @@
 # those settings (trust-region size, rollout length, discount, lambda, gSDE's resampling and
 # initial noise): 5 seeds x 50k per trial, objective final, scored by the IQM of the five seeds
 # as a validation is (--over-seeds iqm), on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-trpo-mountaincarcontinuous}
-HERE=$(dirname "$0")/trpo-mountaincarcontinuous
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-0} $LANDERS tune trpo MountainCarContinuous-v0 --preset "$HERE/../family/probes/trpo-mountaincarcontinuous.json" \
-  --trials 12 --steps 50000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json" --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=trpo-mountaincarcontinuous
+. "$(dirname "$0")/study.sh"
+study trpo MountainCarContinuous-v0 --preset "$HERE/../family/probes/trpo-mountaincarcontinuous.json" \
+  --trials 12 --steps 50000 --seeds 5 --objective final --over-seeds iqm --space "$HERE/space.json"
 # Result (2026-12-05, 2-core AMD EPYC VM, core 0, TRPO and A2C probes on core 1): 12 trials, 2
 # complete, 10 pruned; the best, trial 0 (best.json: max KL 0.018, 2 envs x 512 steps, gamma
 # 0.999, lambda 0.95, gSDE every 4 steps, initial log-std -0.15), IQM 93.3 over seeds 1-5 (every
