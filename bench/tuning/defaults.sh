@@ -4,14 +4,11 @@
 # preset (--preset none: the search goes over the algorithm's defaults) and scores the mean over
 # envs of the normalized area under the learning curve (random policy 0, threshold 1). One run at
 # a time on one pinned core.
-set -e
-LANDERS=${LANDERS:-landers}
-OUT=${OUT:-runs/bench-tune-defaults}
-HERE=$(dirname "$0")/defaults
-export OMP_NUM_THREADS=1
-taskset -c ${CORE:-1} $LANDERS tune ppo CartPole-v1,Acrobot-v1,Pendulum-v1,LunarLander-v3 --preset none \
-  --trials ${TRIALS:-30} --steps 150000 --seeds 2 --objective auc --out "$OUT/study"
-cp "$OUT"/study/best.json "$OUT"/study/trials.csv "$OUT"/study/tune.png "$OUT"/study/study.json "$HERE"/
+NAME=defaults
+CORE=${CORE:-1}
+. "$(dirname "$0")/study.sh"
+study ppo CartPole-v1,Acrobot-v1,Pendulum-v1,LunarLander-v3 --preset none \
+  --trials ${TRIALS:-30} --steps 150000 --seeds 2 --objective auc
 # Run 2026-12-05 on core 1 (its first trials beside the test suite on core 0, the last ten on both
 # cores), stopped by Ctrl-C after 22 trials (10 complete, the rest stopped at a rung or by the
 # interrupt) to leave time for the check (defaults-check.sh). The best, trial 18 (0.907), trains
