@@ -24,6 +24,7 @@ from landers.run.spec import available_cores
 
 MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its last checkpoint
 CONNECT_WAIT_S = 5.0  # for --address: TCP within this, ray.init within 6 times this
+IDLE_WORKER_MS = 10_000  # how long a local Ray keeps an idle worker process beyond its soft limit
 
 
 def is_uri(storage: str) -> bool:
@@ -131,7 +132,11 @@ def connect(address: str | None, *, cpus_per_run: int, log_file: Path, modules: 
         cpus = available_cores()
         if cpus_per_run > cpus:
             raise LandersError(f"--cpus-per-run {cpus_per_run} is more than this machine's {cpus} CPUs.")
-        ray.init(address="local", num_cpus=cpus, **common)
+        # A worker idle for a moment is kept (Ray's default ends one beyond the soft limit, about
+        # a worker per CPU, after 1 s): a study's next trial starts its seeds in the last one's
+        # processes, with torch and the envs imported, while its own trial process starts.
+        ray.init(address="local", num_cpus=cpus, _system_config={"idle_worker_killing_time_threshold_ms": IDLE_WORKER_MS},
+                 **common)
     else:
         address = resolve_address(address)
         result: dict = {}

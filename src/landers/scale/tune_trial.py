@@ -1,5 +1,5 @@
 """One trial of a `landers tune` study, on Ray workers: a configuration trained on every env x
-seed at once (one `SeedRun` actor each, in the trial's placement group), reporting the study's
+seed at once (one streaming `seed_run` task each, in the trial's placement group), reporting the study's
 score after each round of periodic evaluations so that the scheduler compares trials at equal
 steps. The driver is `landers.scale.tune`."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,81 +21,91 @@ from landers.core.search import constrained
 from landers.scale import study
 from landers.scale.cluster import one_line
 
-# ---------------------------------------------------------------- one seed (a Ray actor)
+# ---------------------------------------------------------------- one seed (a Ray task)
 
 
-@ray.remote(max_concurrency=2)  # one thread trains, the other answers `row` while it does
-class SeedRun:
-    """Trains (or resumes, or reuses) one seed's landers run on one env and hands out its
-    periodic evaluations (step, mean, training seconds) one at a time as they arrive."""
+def _earlier_rows(run_dir: Path, finished: bool) -> list[tuple[int, float, float]]:
+    """Evaluations an earlier attempt already made: all of them (`finished`), else those up to
+    its last checkpoint, which a resume goes on from."""
+    from landers.see.plots import read_csv
 
-    def __init__(self):
-        self.rows: list[tuple[int, float, float]] = []
-        self.final: dict[str, Any] | None = None
-        self.done = False
-        self.cv = threading.Condition()
-
-    def _add(self, row: dict) -> None:
-        with self.cv:
-            self.rows.append((int(row["step"]), float(row["mean"]), float(row.get("time", 0.0))))
-            self.cv.notify_all()
-
-    def _earlier_rows(self, run_dir: Path, finished: bool) -> None:
-        """Evaluations an earlier attempt already made: all of them (`finished`), else those up
-        to its last checkpoint, which a resume goes on from."""
-        from landers.see.plots import read_csv
-
-        last = float("inf")
-        if not finished:
-            try:
-                last = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())["global_step"]
-            except (OSError, ValueError, KeyError):
-                return
-        evals = read_csv(run_dir / "evals.csv")
-        times = evals.get("time", [0.0] * len(evals.get("step", [])))
-        for step, mean, seconds in zip(evals.get("step", []), evals.get("mean", []), times, strict=True):
-            if step <= last:
-                self._add({"step": step, "mean": mean, "time": seconds})
-
-    def train(self, setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: str, threads: int) -> dict:
-        from landers.run import rundir, tracking
-        from landers.run import spec as spec_mod
-        from landers.run.hooks import Hooks
-
-        run_dir = Path(run_dir)
-        name = "-".join(run_dir.relative_to(setup.trials_dir).parts)  # <trial>-s<seed>, with the env for several
-        hooks = Hooks(on_eval=self._add, tracker=tracking.for_member(setup.tracking, name=name))
-        failed = True
+    last = float("inf")
+    if not finished:
         try:
-            if (run_dir / "eval.json").exists():  # finished by an earlier attempt
-                self._earlier_rows(run_dir, finished=True)
-            elif (run_dir / "config.json").exists():
-                self._earlier_rows(run_dir, finished=False)
-                rundir.resume(run_dir, quiet=True, hooks=hooks)
-            else:
-                # base_config: the preset's and --set's values (one env), or the algorithm's
-                # defaults with --preset and --set (several envs: not each env's own preset)
-                spec = spec_mod.make_spec(setup.algo, env_id, preset=setup.preset,
-                                          overrides={**setup.base_config, **params, **setup.options}, steps=setup.steps,
-                                          seed=seed, threads=threads, env_kwargs=setup.env_kwargs,
-                                          wrappers=setup.wrappers)
-                rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
-            self.final = json.loads((run_dir / "eval.json").read_text())
-            failed = False
-            return self.final
-        finally:
-            if hooks.tracker is not None:
-                hooks.tracker.finish(failed=failed)
-            with self.cv:
-                self.done = True
-                self.cv.notify_all()
+            last = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())["global_step"]
+        except (OSError, ValueError, KeyError):
+            return []
+    evals = read_csv(run_dir / "evals.csv")
+    times = evals.get("time", [0.0] * len(evals.get("step", [])))
+    return [(int(step), float(mean), float(seconds))
+            for step, mean, seconds in zip(evals.get("step", []), evals.get("mean", []), times, strict=True)
+            if step <= last]
 
-    def row(self, i: int) -> tuple[int, float, float] | None:
-        """(step, mean, training seconds) of the i-th evaluation, once there is one; None once
-        training ended without it."""
-        with self.cv:
-            self.cv.wait_for(lambda: len(self.rows) > i or self.done)
-            return self.rows[i] if len(self.rows) > i else None
+
+def _train(setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: Path, threads: int,
+           on_eval) -> dict:
+    """Trains (or resumes, or reuses) one seed's landers run, passing each periodic evaluation
+    (step, mean, training seconds) to `on_eval` as it arrives; its final evaluation."""
+    from landers.run import rundir, tracking
+    from landers.run import spec as spec_mod
+    from landers.run.hooks import Hooks
+
+    def row(r: dict) -> None:
+        on_eval((int(r["step"]), float(r["mean"]), float(r.get("time", 0.0))))
+
+    name = "-".join(run_dir.relative_to(setup.trials_dir).parts)  # <trial>-s<seed>, with the env for several
+    hooks = Hooks(on_eval=row, tracker=tracking.for_member(setup.tracking, name=name))
+    failed = True
+    try:
+        if (run_dir / "eval.json").exists():  # finished by an earlier attempt
+            for r in _earlier_rows(run_dir, finished=True):
+                on_eval(r)
+        elif (run_dir / "config.json").exists():
+            for r in _earlier_rows(run_dir, finished=False):
+                on_eval(r)
+            rundir.resume(run_dir, quiet=True, hooks=hooks)
+        else:
+            # base_config: the preset's and --set's values (one env), or the algorithm's
+            # defaults with --preset and --set (several envs: not each env's own preset)
+            spec = spec_mod.make_spec(setup.algo, env_id, preset=setup.preset,
+                                      overrides={**setup.base_config, **params, **setup.options}, steps=setup.steps,
+                                      seed=seed, threads=threads, env_kwargs=setup.env_kwargs, wrappers=setup.wrappers)
+            rundir.start(spec, run_dir=run_dir, quiet=True, hooks=hooks)
+        final = json.loads((run_dir / "eval.json").read_text())
+        failed = False
+        return final
+    finally:
+        if hooks.tracker is not None:
+            hooks.tracker.finish(failed=failed)
+
+
+# A task, not an actor: its worker process goes back to Ray's pool when the seed ends, and the
+# next trial's seeds start in it with torch and the envs already imported (an actor's process
+# ends with the actor: a new one per seed per trial, seconds each). max_retries=0: a seed whose
+# worker died fails its trial, which Tune retries; the seeds resume from their checkpoints.
+@ray.remote(max_retries=0)
+def seed_run(setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir: str, threads: int):
+    """One seed, streamed: yields each periodic evaluation `(step, mean, training seconds)` as it
+    arrives, then the final evaluation (a dict); a failure is raised to the trial. Training runs
+    in a thread of the task, which hands the evaluations over as they come."""
+    results: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            final = _train(setup, env_id=env_id, params=params, seed=seed, run_dir=Path(run_dir), threads=threads,
+                           on_eval=lambda r: results.put(("row", r)))
+            results.put(("final", final))
+        except BaseException as e:  # noqa: BLE001 - raised again in the task, to the trial
+            results.put(("error", e))
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        kind, item = results.get()
+        if kind == "error":
+            raise item
+        yield item
+        if kind == "final":
+            return
 
 
 # ---------------------------------------------------------------- one trial (a Tune trial)
@@ -127,7 +138,7 @@ def seed_threads(cpus_per_trial: float, seeds: int) -> int:
 
 
 def run_trial(config: dict, setup: TrialSetup) -> None:
-    """One configuration on every env x seed at once (one actor each); reports the study score
+    """One configuration on every env x seed at once (one task each); reports the study score
     after each round of periodic evaluations, and at the end."""
     from landers.core.config import replace_config
 
@@ -140,34 +151,42 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     reported = {**params, **({study.STEPS: steps} if study.STEPS in drawn else {})}
     root = Path(setup.trials_dir) / tune.get_context().get_trial_name()
     runs = [(env, s) for env in setup.env_ids for s in range(1, setup.seeds + 1)]
-    actors = [SeedRun.options(num_cpus=setup.cpus_per_trial / len(runs)).remote() for _ in runs]
     threads = seed_threads(setup.cpus_per_trial, len(runs))
-    futures = [a.train.remote(setup, env_id=env, params=params, seed=s, run_dir=str(root / study.run_folder(setup.env_ids, env, s)),
-                              threads=threads) for a, (env, s) in zip(actors, runs, strict=True)]
+    streams = [seed_run.options(num_cpus=setup.cpus_per_trial / len(runs)).remote(
+        setup, env_id=env, params=params, seed=s, run_dir=str(root / study.run_folder(setup.env_ids, env, s)),
+        threads=threads) for env, s in runs]
     curves: list[list[tuple[int, float, float]]] = [[] for _ in runs]
-    i = 0
-    while True:
-        rows = ray.get([a.row.remote(i) for a in actors])
-        if any(r is None for r in rows):
-            break
-        for curve, row in zip(curves, rows, strict=True):
-            curve.append(row)
-        score, seed_scores = setup.scoring.trial_score(curves)
-        tune.report({"step": min(step for step, _, _ in rows), "score": score, "seed_scores": seed_scores,
-                     "params": reported})
-        i += 1
-    ended = [f for f, r in zip(futures, rows, strict=True) if r is None]
+    finals: list[dict | None] = [None] * len(runs)
     try:
-        ray.get(ended)  # a seed that stopped early: its error, now, not after the others' budgets
-        finals = ray.get(futures)
-    except ray.exceptions.RayActorError:
-        raise  # a dead worker: Tune retries the trial, its seeds resume from their checkpoints
-    except Exception as e:  # noqa: BLE001 - the seed's own failure (e.g. Diverged): the trial failed
-        for actor in actors:
-            ray.kill(actor)
-        tune.report({"step": min((s for s, _, _ in filter(None, rows)), default=0), "params": reported,
+        # a round of evaluations, one from each seed, until a seed has none left (its final)
+        while all(f is None for f in finals):
+            rows = []
+            for i, stream in enumerate(streams):
+                item = ray.get(next(stream))
+                if isinstance(item, dict):
+                    finals[i] = item
+                else:
+                    rows.append(item)
+            if len(rows) < len(runs):
+                break
+            for curve, row in zip(curves, rows, strict=True):
+                curve.append(row)
+            score, seed_scores = setup.scoring.trial_score(curves)
+            tune.report({"step": min(step for step, _, _ in rows), "score": score, "seed_scores": seed_scores,
+                         "params": reported})
+        for i, stream in enumerate(streams):  # the others' finals (rows past the shortest curve unused)
+            for ref in stream:  # to the task's end: its worker is back in Ray's pool before the trial ends
+                item = ray.get(ref)
+                if isinstance(item, dict):
+                    finals[i] = item
+    except ray.exceptions.RayTaskError as e:  # the seed's own failure (e.g. Diverged): the trial failed
+        for stream in streams:
+            ray.cancel(stream, force=True)
+        tune.report({"step": min((c[-1][0] for c in curves if c), default=0), "params": reported,
                      "failed": one_line(e)})
         return
+    # Any other Ray error (a dead worker) goes up: Tune retries the trial, its seeds resume from
+    # their checkpoints.
     # `final`: the final evaluation's many episodes, not the last periodic one
     score, seed_scores = setup.scoring.trial_score(curves, finals=[f["mean"] for f in finals])
     tune.report({"step": max(f["step"] for f in finals), "score": score, "seed_scores": seed_scores,
