@@ -36,8 +36,9 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
     # lr 1e-7 cannot learn CartPole in 3k steps; 2.5e-3 can: the scheduler should stop some
     # poor trials at a rung, and the best configuration must be a learning one.
     space = write_space(tmp_path, {"replace": True, "lr": {"choice": [1e-7, 2.5e-3]}, "update_epochs": {"int": [2, 4]}})
-    # An earlier study's ASHA rungs left in OUT (its Ray state deleted): a new study must not
-    # judge its trials against them (a score of 1e9 at both rungs would stop every trial).
+    # An earlier study's ASHA rungs left in OUT (its Ray state deleted; the list-only format of
+    # studies before the stopped ids were kept): a new study must not judge its trials against
+    # them (a score of 1e9 at both rungs would stop every trial).
     out.mkdir()
     (out / "asha.json").write_text(json.dumps([[[2304, {"old": 1e9}], [768, {"old": 1e9}]]]))
     result = landers_cli("tune", "ppo", "CartPole-v1", "--trials", "5", "--seeds", "2", "--space", space, "--out", str(out), *SMALL,
@@ -88,7 +89,7 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     done = {r["name"]: r for r in trials(out) if r["state"] == "COMPLETE"}
     assert done and len(done) < 2
     finished_at = {name: (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns for name in done}
-    rung_ids = {trial_id for bracket in json.loads((out / "asha.json").read_text()) for _, recorded in bracket
+    rung_ids = {trial_id for bracket in json.loads((out / "asha.json").read_text())["rungs"] for _, recorded in bracket
                 for trial_id in recorded}
     assert rung_ids
 
@@ -98,8 +99,8 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     rows = trials(out)
     assert len(rows) == 2 and all(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
     # The resumed scheduler read the rungs back: what was recorded before is still there.
-    assert rung_ids <= {trial_id for bracket in json.loads((out / "asha.json").read_text()) for _, recorded in bracket
-                        for trial_id in recorded}
+    assert rung_ids <= {trial_id for bracket in json.loads((out / "asha.json").read_text())["rungs"]
+                        for _, recorded in bracket for trial_id in recorded}
     for name, row in done.items():  # finished trials kept, not trained again
         assert next(r for r in rows if r["name"] == name)["score"] == row["score"]
         assert (out / "trials" / name / "s1" / "eval.json").stat().st_mtime_ns == finished_at[name]
@@ -163,7 +164,9 @@ def test_asha_rungs_outlive_a_resume(tmp_path):
 
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+    from landers.scale import study
     from landers.scale.tune import ResumableASHA
+    from landers.scale.tune_search import pruned_names, trial_folder
 
     state = tmp_path / "asha.json"
     settings = dict(time_attr="step", max_t=100, grace_period=25, reduction_factor=3, stop_last_trials=False,
@@ -178,14 +181,29 @@ def test_asha_rungs_outlive_a_resume(tmp_path):
     before = ResumableASHA(str(state), **settings)
     assert [report(before, t, x) for t, x in (("a", 10.0), ("b", 20.0), ("c", 30.0))] == [TrialScheduler.CONTINUE] * 3
     saved = json.loads(state.read_text())
-    assert saved[0][-1][0] == 25 and saved[0][-1][1] == {"a": 10.0, "b": 20.0, "c": 30.0}
+    assert saved["rungs"][0][-1][0] == 25 and saved["rungs"][0][-1][1] == {"a": 10.0, "b": 20.0, "c": 30.0}
+    assert saved["stopped"] == []
 
     resumed = ResumableASHA(str(state), **settings)  # what Tune's restore gives back: empty rungs
     assert report(resumed, "d", 5.0) == TrialScheduler.STOP
     assert report(ASHAScheduler(**settings), "d", 5.0) == TrialScheduler.CONTINUE
-    assert set(json.loads(state.read_text())[0][-1][1]) == {"a", "b", "c", "d"}
+    saved = json.loads(state.read_text())
+    assert set(saved["rungs"][0][-1][1]) == {"a", "b", "c", "d"} and saved["stopped"] == ["d"]
+    assert pruned_names(state) == {trial_folder("d")}
+    # A study stopped by Ctrl-C: "d", which the scheduler stopped, is pruned; "c", which the
+    # interrupt stopped, is STOPPED (a resume goes on with it).
+    rows = [{"name": trial_folder(t), "last": {"step": 25, "score": x}, "config": {}, "status": "TERMINATED",
+             "error": None, "tag": f"{i + 1}_x"} for i, (t, x) in enumerate((("c", 30.0), ("d", 5.0)))]
+    states = [r.state for r in study.records(rows, space={}, settled=False, pruned=pruned_names(state))]
+    assert states == ["STOPPED", "PRUNED"]
+    assert [r.state for r in study.records(rows, space={}, settled=False)] == ["STOPPED", "STOPPED"]
+
+    old = tmp_path / "old-asha.json"  # the list-only state of studies before the ids were kept
+    old.write_text(json.dumps(saved["rungs"]))
+    assert report(ResumableASHA(str(old), **settings), "e", 5.0) == TrialScheduler.STOP and pruned_names(old) == {"trial_e"}
     state.write_text("{not json")
-    assert report(ResumableASHA(str(state), **settings), "e", 5.0) == TrialScheduler.CONTINUE  # unreadable: empty rungs
+    assert report(ResumableASHA(str(state), **settings), "f", 5.0) == TrialScheduler.CONTINUE  # unreadable: empty rungs
+    assert pruned_names(tmp_path / "none.json") == set()
 
 
 @pytest.mark.parametrize("space, words", [

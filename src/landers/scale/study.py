@@ -311,10 +311,11 @@ def write_outputs(out: Path, *, algo: str, env_id: str, steps: int, eval_every: 
     return best
 
 
-def records(trials: list[dict], *, space: Space, settled: bool) -> list[TrialRecord]:
+def records(trials: list[dict], *, space: Space, settled: bool, pruned: set[str] = frozenset()) -> list[TrialRecord]:
     """Trials as study records. `settled`: the study ran to its end, so a trial that neither
     finished nor failed was stopped by the scheduler (pruned); otherwise it may have been
-    stopped by Ctrl-C, and a resume will go on with it."""
+    stopped by Ctrl-C, and a resume will go on with it, unless it is one of `pruned` (the names
+    of the trials the scheduler stopped)."""
     records = []
     for position, t in enumerate(trials):
         last, config = t["last"] or {}, t["config"] or {}
@@ -329,7 +330,7 @@ def records(trials: list[dict], *, space: Space, settled: bool) -> list[TrialRec
             rec.state = "COMPLETE"
         elif t["status"] in ("RUNNING", "PENDING"):
             rec.state = t["status"]
-        elif settled:
+        elif settled or t["name"] in pruned:
             rec.state, rec.pruned_at = "PRUNED", rec.steps
         else:
             rec.state = "STOPPED"

@@ -39,7 +39,14 @@ from landers.scale.references import threshold_for
 
 # The searcher, scheduler and space are pickled into a study's state by reference: studies begun
 # when these classes lived here find them here still.
-from landers.scale.tune_search import DrawFrom, GrowingSearch, ResumableASHA, SeedScoredSearch
+from landers.scale.tune_search import (
+    DrawFrom,
+    GrowingSearch,
+    ResumableASHA,
+    SeedScoredSearch,
+    pruned_names,
+    trial_folder,
+)
 from landers.scale.tune_trial import TrialSetup, run_trial, seed_threads
 
 GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
@@ -47,9 +54,9 @@ REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
 
 
 def trial_name(trial) -> str:
-    """Tune's id of the trial (random with a searcher): its folder under OUT/trials. Trials are
-    numbered by their place in Tune's list, which is the order they were created in."""
-    return f"trial_{trial.trial_id}"
+    """The trial's folder under OUT/trials. Trials are numbered by their place in Tune's list,
+    which is the order they were created in."""
+    return trial_folder(trial.trial_id)
 
 
 # ---------------------------------------------------------------- the study (driver)
@@ -87,7 +94,8 @@ class _Progress(tune.Callback):
             return
         ended = {trial_name(t) for t in trials if t is self._ending}
         rows = [{**_from_trial(t), **({"status": "TERMINATED"} if trial_name(t) in ended else {})} for t in trials]
-        records = study.records(rows, space=_LIVE["space"], settled=not _LIVE["interrupted"])
+        records = study.records(rows, space=_LIVE["space"], settled=not _LIVE["interrupted"],
+                                pruned=pruned_names(_LIVE["asha"]))
         if write:
             try:
                 _LIVE["write"](records)
@@ -378,7 +386,7 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
             echo("interrupted: stopping the trials; run the same command again to resume the study")
             os.kill(os.getpid(), signal.SIGUSR1)
 
-        _LIVE.update(echo=echo, write=write, space=space, interrupted=interrupted)
+        _LIVE.update(echo=echo, write=write, space=space, interrupted=interrupted, asha=out / "asha.json")
         previous = signal.signal(signal.SIGINT, on_ctrl_c)
         try:
             results = tuner.fit()
@@ -387,7 +395,8 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
         finally:
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()
-        records = study.records([_from_result(r) for r in results if r.path], space=space, settled=not interrupted)
+        records = study.records([_from_result(r) for r in results if r.path], space=space, settled=not interrupted,
+                                pruned=pruned_names(out / "asha.json"))
         echo(study.status_line(records))
         return write(records), bool(interrupted)
     finally:

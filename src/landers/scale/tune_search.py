@@ -21,28 +21,31 @@ class ResumableASHA(ASHAScheduler):
     when the study began (it saves the searcher, not the scheduler), so a resumed study would
     judge new trials against empty rungs; these rungs (each a milestone and the score every
     trial had there) are written to `state_file` as JSON after each result and read back on
-    the first result after a resume."""
+    the first result after a resume, with the ids of the trials it stopped (`pruned_ids`): a
+    study stopped by Ctrl-C can tell the trials this scheduler pruned from those the interrupt
+    stopped. (A state file of a list alone, rungs without ids, is read too: studies before.)"""
 
     def __init__(self, state_file: str, **kwargs):
         super().__init__(**kwargs)
         self.state_file = state_file
         self._loaded = False
+        self._stopped: set[str] = set()
 
     def _load(self) -> None:
         self._loaded = True
-        try:
-            saved = json.loads(Path(self.state_file).read_text())
-            rungs = [[(float(m), {str(k): float(v) for k, v in recorded.items()}) for m, recorded in bracket]
-                     for bracket in saved]
-        except (OSError, ValueError, TypeError, AttributeError):
+        saved = read_state(Path(self.state_file))
+        if saved is None:
             return  # no state yet (a new study) or an unreadable one: start with empty rungs
+        rungs, stopped = saved
+        self._stopped |= stopped
         if len(rungs) == len(self._brackets) and all(
                 [m for m, _ in r] == [m for m, _ in b._rungs] for r, b in zip(rungs, self._brackets, strict=True)):
             for r, b in zip(rungs, self._brackets, strict=True):
                 b._rungs = r
 
     def _save(self) -> None:
-        state = [[[m, recorded] for m, recorded in b._rungs] for b in self._brackets]
+        state = {"rungs": [[[m, recorded] for m, recorded in b._rungs] for b in self._brackets],
+                 "stopped": sorted(self._stopped)}
         try:
             write_json_atomic(Path(self.state_file), state)
         except LandersError:  # a failed write (disk full): the study goes on, a resume would start them empty
@@ -57,10 +60,41 @@ class ResumableASHA(ASHAScheduler):
         return out
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self._recorded(super().on_trial_result, tune_controller, trial, result)
+        def decide(*args):
+            decision = ASHAScheduler.on_trial_result(self, *args)
+            if decision == self.STOP and not result.get("finished"):
+                self._stopped.add(str(trial.trial_id))
+            return decision
+
+        return self._recorded(decide, tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self._recorded(super().on_trial_complete, tune_controller, trial, result)
+
+
+def read_state(path: Path) -> tuple[list, set[str]] | None:
+    """A `ResumableASHA` state file: its rungs (per bracket, (milestone, {trial id: score})) and
+    the ids of the trials it stopped; None where there is none or it cannot be read."""
+    try:
+        saved = json.loads(path.read_text())
+        if isinstance(saved, list):  # written before the ids were kept
+            saved = {"rungs": saved, "stopped": []}
+        rungs = [[(float(m), {str(k): float(v) for k, v in recorded.items()}) for m, recorded in bracket]
+                 for bracket in saved["rungs"]]
+        return rungs, {str(t) for t in saved.get("stopped", [])}
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return None
+
+
+def trial_folder(trial_id: str) -> str:
+    """A trial's name, its folder under OUT/trials: Tune's id of it (random with a searcher)."""
+    return f"trial_{trial_id}"
+
+
+def pruned_names(path: Path) -> set[str]:
+    """The names (`trial_folder`) of the trials the scheduler stopped, from its state file."""
+    saved = read_state(path)
+    return {trial_folder(t) for t in saved[1]} if saved else set()
 
 
 class SeedScoredSearch(OptunaSearch):
