@@ -13,9 +13,9 @@ probe() {  # name env
   algo=${1%%-*}
   taskset -c ${CORE:-0} $LANDERS bench "$2" --algos "$algo@$HERE/$1.json" --seeds 3 --first-seed 401 --out "$OUT/$1"
 }
-validate() {  # name env
+validate() {  # name env [first seed, 201 by default]
   algo=${1%%-*}
-  taskset -c ${CORE:-0} $LANDERS bench "$2" --algos "$algo@$HERE/$1.json" --seeds 10 --first-seed 201 --out "$OUT/$1-validation"
+  taskset -c ${CORE:-0} $LANDERS bench "$2" --algos "$algo@$HERE/$1.json" --seeds 10 --first-seed "${3:-201}" --out "$OUT/$1-validation"
 }
 probe trpo-acrobot Acrobot-v1
 probe trpo-mountaincar MountainCar-v0
@@ -34,4 +34,9 @@ probe trpo-lunarlandercontinuous LunarLanderContinuous-v3
 probe a2c-lunarlander-zoo LunarLander-v3
 probe a2c-acrobot-zoo Acrobot-v1
 validate trpo-acrobot-zoo Acrobot-v1
+# Later still: the zoo's TRPO Pendulum settings exactly (15 critic epochs; trpo-pendulum has 20),
+# validated on 211-220 (201-210 went to trpo-pendulum), and its TRPO LunarLander settings.
+probe trpo-pendulum-zoo Pendulum-v1
+validate trpo-pendulum-zoo Pendulum-v1 211
+probe trpo-lunarlander-zoo LunarLander-v3
 # Results: family/README.md.
