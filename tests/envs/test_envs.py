@@ -128,6 +128,56 @@ def test_envpool_mujoco_kwargs_mean_what_they_mean_in_gymnasium():
         envs.close()
 
 
+def _one_step_gaps(env_id: str, steps: int = 600) -> tuple[float, float]:
+    """EnvPool's env and Gymnasium's stepped from the same states with the same random actions:
+    the largest gaps between their next observations and between their rewards. Each step sets
+    Gymnasium's state to the one EnvPool's observation holds (these envs observe their state)."""
+    import envpool
+    import gymnasium as gym
+
+    pool = envpool.make(env_id, env_type="gymnasium", num_envs=1, seed=3)
+    ref = gym.make(env_id).unwrapped
+    ref.reset(seed=0)
+    rng = np.random.default_rng(0)
+    obs, _ = pool.reset()
+    obs_gap = reward_gap = 0.0
+    for _ in range(steps):
+        if isinstance(ref.action_space, gym.spaces.Discrete):
+            action = int(rng.integers(ref.action_space.n))
+            batch = np.array([action])
+        else:  # Pendulum: full torque, which spins it up to its top speed; MountainCarContinuous: random
+            batch = np.full((1, 1), 2.0 if env_id == "Pendulum-v1" else rng.uniform(-1.5, 1.5), np.float32)
+            action = batch[0]
+        state = obs[0].astype(np.float64)
+        if env_id == "Acrobot-v1":  # cos, sin of both angles, then both speeds
+            state = np.array([np.arctan2(state[1], state[0]), np.arctan2(state[3], state[2]), state[4], state[5]])
+        elif env_id == "Pendulum-v1":  # cos, sin of the angle, then its speed
+            state = np.array([np.arctan2(state[1], state[0]), state[2]])
+        ref.state = state
+        ref_obs, ref_reward, *_ = ref.step(action)
+        next_obs, reward, terminated, truncated, _ = pool.step(batch)
+        if terminated[0] or truncated[0]:
+            obs = pool.step(batch)[0]  # the autoreset step
+            continue
+        obs_gap = max(obs_gap, float(np.abs(np.asarray(ref_obs, np.float64) - next_obs[0]).max()))
+        reward_gap = max(reward_gap, abs(float(ref_reward) - float(reward[0])))
+        obs = next_obs
+    pool.close()
+    return obs_gap, reward_gap
+
+
+@pytest.mark.skipif(resolve_backend("CartPole-v1", "auto") != "envpool", reason="EnvPool is not installed")
+def test_envpool_is_chosen_only_where_its_dynamics_are_gymnasiums():
+    for env_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"):
+        assert resolve_backend(env_id, "auto") == "envpool", env_id
+        assert max(_one_step_gaps(env_id)) < 1e-5, env_id  # float32 against float64
+    # Pendulum-v1: EnvPool's clips the speed after moving the angle; at top speed the two part.
+    assert _one_step_gaps("Pendulum-v1")[0] > 1e-2
+    assert resolve_backend("Pendulum-v1", "auto") == "gymnasium"
+    with pytest.raises(LandersError, match="EnvPool's Pendulum-v1 is not Gymnasium's"):
+        resolve_backend("Pendulum-v1", "envpool")
+
+
 class TiltPolicy(BalancingPolicy):
     """Pushes towards the pole's tilt only: the pole falls after tens of steps, at different
     steps in different envs, so a rollout holds terminations, autoresets and new episodes.

@@ -63,11 +63,23 @@ def _envpool_fields(env_id: str) -> tuple:
     return tuple(envpool.make_spec(_envpool_task(env_id)).config._fields)
 
 
+# Ids EnvPool has whose dynamics are not Gymnasium's, so that its numbers are not the published
+# ones for the id: each with why, which `--backend envpool` says. Checked by stepping both from
+# the same states (tests/envs/test_envs.py; the other classic-control ids agree to float32).
+ENVPOOL_DIFFERS = {
+    "Pendulum-v1": "EnvPool's Pendulum-v1 moves the angle by the speed before clipping the speed (the "
+                   "order of Gym's Pendulum-v0), Gymnasium's clips first: the same policy scored -181 on "
+                   "EnvPool's and -168 on Gymnasium's over 200 episodes",
+}
+
+
 def envpool_supports(env: str | EnvSource) -> bool:
-    """Whether EnvPool builds exactly this env: it has the id, and takes every kwarg under the
-    same name and meaning (`source.ENVPOOL_KWARGS`); wrappers and factories never."""
+    """Whether EnvPool builds exactly this env: it has the id, its dynamics are Gymnasium's (not
+    one of `ENVPOOL_DIFFERS`), and it takes every kwarg under the same name and meaning
+    (`source.ENVPOOL_KWARGS`); wrappers and factories never."""
     source = as_source(env)
-    if ":" in source.env_id or source.factory or importlib.util.find_spec("envpool") is None:
+    if (":" in source.env_id or source.factory or source.env_id in ENVPOOL_DIFFERS
+            or importlib.util.find_spec("envpool") is None):
         return False
     import envpool
 
@@ -312,6 +324,9 @@ def resolve_backend(env: str | EnvSource, backend: str) -> str:
     if backend == "envpool" and not envpool_supports(source):
         if importlib.util.find_spec("envpool") is None:
             raise LandersError("Backend 'envpool' needs EnvPool: pip install 'landers[fast]'.")
+        if source.env_id in ENVPOOL_DIFFERS:
+            raise LandersError(f"EnvPool's {source.env_id} is not Gymnasium's: {ENVPOOL_DIFFERS[source.env_id]}; "
+                               f"use backend='gymnasium' (--backend gymnasium).")
         if not source.plain and envpool_supports(source.env_id):
             raise LandersError(f"EnvPool cannot build {source.describe()} (it takes no wrappers or factories, "
                                f"and of the kwargs only {', '.join(sorted(ENVPOOL_KWARGS))}); use backend='gymnasium' (--backend gymnasium).")
