@@ -140,6 +140,24 @@ def test_env_arguments_reach_every_seed_and_a_budget_the_batch_does_not_divide_r
 
 
 @pytest.mark.ray
+def test_a_trial_whose_seed_fails_is_a_failed_row_and_its_other_seeds_stop(tmp_path, ray_env):  # noqa: F811
+    """Seed 1 of every trial raises at its env's reset; seed 2 would train 50k steps. The trial
+    is a FAILED row with the env's error in one line (the study does not stop on it), seed 2
+    is stopped with it, and a study with no completed trial ends with one sentence."""
+    out = tmp_path / "study"
+    env = {**ray_env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # the workers import tests.fake_envs
+    result = landers_cli("tune", "ppo", "tests.fake_envs:RefusesSeedOne-v0", "--trials", "1", "--seeds", "2",
+                         "--out", str(out), *SMALL[2:], "--steps", "50000", env=env, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == ["error: No trial completed; see trials.csv for why."], result.stderr
+    assert "1 failed" in result.stdout
+    (row,) = trials(out)
+    assert row["state"] == "FAILED" and row["score"] == ""
+    assert row["error"] == "tests.fake_envs:RefusesSeedOne-v0 raised RuntimeError (this env refuses seed 1)"
+    assert not (out / "trials" / row["name"] / "s2" / "eval.json").exists()  # stopped, not trained to its end
+
+
+@pytest.mark.ray
 def test_a_study_on_a_two_node_cluster(tmp_path, cluster):  # noqa: F811
     """`--address` joins a `ray start` cluster of two one-CPU nodes: a trial's two seeds need a
     CPU each, so every trial spans both nodes."""

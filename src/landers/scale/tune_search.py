@@ -60,6 +60,9 @@ class ResumableASHA(ASHAScheduler):
         return out
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if result.get("failed"):  # a seed failed: the trial ends; its NaN score goes to no rung
+            return self.STOP
+
         def decide(*args):
             decision = ASHAScheduler.on_trial_result(self, *args)
             if decision == self.STOP and not result.get("finished"):
@@ -100,10 +103,17 @@ def pruned_names(path: Path) -> set[str]:
 class SeedScoredSearch(OptunaSearch):
     """Optuna's TPE through Tune, told the truth about early-stopped trials: a trial the
     scheduler stopped has only a partial score, so Optuna records it as pruned (with the
-    intermediate values it was reported), not as completed with that score."""
+    intermediate values it was reported), not as completed with that score; a trial whose seed
+    failed (its last result says `failed`, its score NaN) is a failed Optuna trial."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if not result.get("failed"):
+            super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if result is not None and not result.get("finished"):
+        if result is not None and result.get("failed"):
+            result, error = None, True
+        elif result is not None and not result.get("finished"):
             result = None
         super().on_trial_complete(trial_id, result, error)
 

@@ -182,8 +182,9 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     except ray.exceptions.RayTaskError as e:  # the seed's own failure (e.g. Diverged): the trial failed
         for stream in streams:
             ray.cancel(stream, force=True)
-        tune.report({"step": min((c[-1][0] for c in curves if c), default=0), "params": reported,
-                     "failed": one_line(e)})
+        # Tune wants the metric in every result: NaN, which the scheduler and searcher skip
+        tune.report({"step": min((c[-1][0] for c in curves if c), default=0), "score": float("nan"),
+                     "params": reported, "failed": one_line(e)})
         return
     # Any other Ray error (a dead worker) goes up: Tune retries the trial, its seeds resume from
     # their checkpoints.
