@@ -177,7 +177,7 @@ def _report(run_dir: Path, tracker) -> Path:
 def eval_(
     path: str = typer.Argument(..., help=HELP_PATH),
     episodes: int = typer.Option(100, help="number of episodes"),
-    seed: int | None = typer.Option(None, help="env seed [default: training seed + 10000]"),
+    seed: int | None = typer.Option(None, help="env seed [default: 10000 + 64 x the training seed]"),
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the most likely"),
     backend: str = typer.Option("auto", help="vector env backend"),
     env: str | None = typer.Option(None, help="evaluate on this env id instead of the training env"),
@@ -188,7 +188,7 @@ def eval_(
 ) -> None:
     """Evaluate a trained agent over whole episodes (deterministic by default)."""
     from landers.algos import load
-    from landers.policy.evaluation import EVAL_SEED_OFFSET, evaluate
+    from landers.policy.evaluation import eval_seed, evaluate
 
     try:
         if episodes <= 0:
@@ -198,7 +198,7 @@ def eval_(
         agent = load(_agent_path(path))
         run = agent.info.get("run", {})
         if seed is None:
-            seed = run.get("seed", 0) + EVAL_SEED_OFFSET
+            seed = eval_seed(run.get("seed", 0))
         if max_steps is None:
             max_steps = run.get("eval_max_steps", 0)
         result = evaluate(agent, env, episodes=episodes, seed=seed, deterministic=not stochastic, backend=backend,

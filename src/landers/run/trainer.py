@@ -29,7 +29,7 @@ from landers.envs import SplitVecEnv, make_vec_env, resolve_backend
 from landers.envs.spaces import space_to_json
 from landers.errors import Diverged, EnvCrashed, LandersError, WriteFailed
 from landers.policy.agent import Agent
-from landers.policy.evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate, evaluate_random
+from landers.policy.evaluation import EvalResult, eval_seed, evaluate, evaluate_random
 from landers.policy.normalize import ObsNormalizer, RewardScaler
 from landers.policy.sde import ExplorationNoise, SDEActorCritic
 from landers.policy.spaces import ObsLayout
@@ -173,7 +173,7 @@ class Trainer:
 
     def periodic_eval(self) -> None:
         state = self.state
-        result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=self.spec.seed + EVAL_SEED_OFFSET,
+        result = evaluate(self.agent(), episodes=self.spec.eval_episodes, seed=eval_seed(self.spec.seed),
                           backend=self.backend, max_steps=self.spec.eval_max_steps or None)
         state.model.train()
         row = {"step": state.global_step, "time": state.train_time, "mean": result.mean,
@@ -190,7 +190,7 @@ class Trainer:
 
             video = self.run_dir / "videos" / f"step-{state.global_step:09d}.mp4"
             try:
-                record(self.agent(), video, seed=self.spec.seed + EVAL_SEED_OFFSET)
+                record(self.agent(), video, seed=eval_seed(self.spec.seed))
                 self.runlog.video(video, state.global_step)
             except LandersError as e:
                 print(f"warning: no video at step {state.global_step}: {e}", file=sys.stderr)
@@ -339,7 +339,7 @@ class Trainer:
 
     def finish(self) -> Run:
         spec = self.spec
-        seed = spec.seed + EVAL_SEED_OFFSET
+        seed = eval_seed(spec.seed)
         agent = self.agent()
         result = evaluate(agent, episodes=spec.final_eval_episodes, seed=seed, backend=self.backend,
                           max_steps=spec.eval_max_steps or None)

@@ -181,10 +181,10 @@ def _run_eval(run_dir: Path | None, ckpt: Path, step: int) -> dict | None:
 
 def _evaluate(agent, state: dict, echo: Callable[[str], None]) -> dict:
     """eval.json for a checkpoint the run did not evaluate: as the trainer's final evaluation."""
-    from landers.policy.evaluation import EVAL_SEED_OFFSET, evaluate, evaluate_random
+    from landers.policy.evaluation import eval_seed, evaluate, evaluate_random
 
     run = state["run"]
-    episodes, seed = int(run.get("final_eval_episodes", 100)), int(run.get("seed", 0)) + EVAL_SEED_OFFSET
+    episodes, seed = int(run.get("final_eval_episodes", 100)), eval_seed(int(run.get("seed", 0)))
     max_steps, backend = run.get("eval_max_steps") or None, run.get("backend", "auto")
     echo(f"evaluating the checkpoint over {episodes} episodes (the run did not evaluate it)")
     result = evaluate(agent, episodes=episodes, seed=seed, backend=backend, max_steps=max_steps)
@@ -249,12 +249,12 @@ def _fill(out: Path, ckpt: Path, agent, state: dict, *, repo_id: str, echo: Call
     if video is not None:
         shutil.copyfile(video, out / VIDEO)
     else:
-        from landers.policy.evaluation import EVAL_SEED_OFFSET
+        from landers.policy.evaluation import eval_seed
         from landers.see.video import record
 
         echo("recording a replay video (the run has none of this checkpoint)")
         try:
-            record(agent, out / VIDEO, seed=int(state["run"].get("seed", 0)) + EVAL_SEED_OFFSET)
+            record(agent, out / VIDEO, seed=eval_seed(int(state["run"].get("seed", 0))))
         except LandersError as e:
             notes.append(f"no replay video: {str(e).rstrip('.')}")
     try:
