@@ -1,7 +1,8 @@
 """The SB3 zoo's settings run in Stable-Baselines3 / sb3-contrib themselves on this machine, beside
 landers' runs of the same settings: where landers falls short of a published zoo mark, this says
 whether the mark holds here at all (same Gymnasium env, same budget, 100-episode deterministic
-final evaluation on env seeds 10000 + seed + episode, as `landers bench` reports).
+final evaluation on env seeds 10000 + seed + episode, as `landers bench` did before its runs'
+evaluation seeds moved to 10000 + 64 x seed: bench/backends.md says what that changes).
 
     python bench/zoo_in_sb3.py ppo-pendulum --seeds 0 1 2
     python bench/zoo_in_sb3.py trpo-lunarlander --seeds 401 402

@@ -56,3 +56,22 @@ def test_evaluate_caps_episode_length(cartpole_run):
     agent = landers.load(cartpole_run)
     assert max(landers.evaluate(agent, episodes=4).lengths) > 7  # so that the cap has something to cut
     assert max(landers.evaluate(agent, episodes=4, max_steps=7).lengths) <= 7
+
+
+def test_runs_of_neighbouring_seeds_evaluate_on_disjoint_envs(cartpole_run):
+    """A run's eval env i takes eval_seed(seed) + i for i < MAX_EVAL_ENVS: neighbouring training
+    seeds get disjoint blocks (they once shared 63 of 64 envs), every block fits int32, and the
+    run's final evaluation and `landers eval` use it."""
+    import json
+
+    from landers.policy.evaluation import MAX_EVAL_ENVS, eval_seed
+
+    blocks = [set(range(eval_seed(s), eval_seed(s) + MAX_EVAL_ENVS)) for s in range(0, 300)]
+    assert all(a.isdisjoint(b) for i, a in enumerate(blocks) for b in blocks[i + 1:])
+    assert all(0 <= eval_seed(s) and eval_seed(s) + MAX_EVAL_ENVS <= 2**31 - 1 for s in (0, 2**31 - 1, 2**32 + 5, 10**12))
+    seed = json.loads((cartpole_run / "config.json").read_text())["seed"]
+    final = json.loads((cartpole_run / "eval.json").read_text())
+    assert final["seed"] == eval_seed(seed) == 10_000 + 64 * seed
+    again = landers.evaluate(landers.load(cartpole_run), episodes=final["episodes"], seed=eval_seed(seed),
+                             backend="gymnasium")  # the fixture's backend
+    assert again.returns == final["returns"]

@@ -223,6 +223,19 @@ def test_asha_rungs_outlive_a_resume(tmp_path):
     assert report(ResumableASHA(str(state), **settings), "f", 5.0) == TrialScheduler.CONTINUE  # unreadable: empty rungs
     assert pruned_names(tmp_path / "none.json") == set()
 
+    # A trial whose seed failed reports a NaN score: it is stopped and enters no rung, neither
+    # from its result nor from Tune's on_trial_complete, which hands the same result again.
+    fresh = tmp_path / "fresh.json"
+    scheduler = ResumableASHA(str(fresh), **settings)
+    report(scheduler, "g", 10.0)
+    failed, nan = SimpleNamespace(trial_id="h"), {"step": 25, "score": float("nan"), "failed": "boom"}
+    scheduler.on_trial_add(None, failed)
+    assert scheduler.on_trial_result(None, failed, nan) == TrialScheduler.STOP
+    scheduler.on_trial_complete(None, failed, nan)
+    saved = json.loads(fresh.read_text())
+    assert {t for bracket in saved["rungs"] for _, recorded in bracket for t in recorded} == {"g"}
+    assert "h" not in saved["stopped"]
+
 
 @pytest.mark.parametrize("space, words", [
     ('{"lr": {"float": [1e-4', "not valid JSON"),
@@ -258,3 +271,34 @@ def test_bad_tune_input_is_one_sentence(tmp_path, args, words):
     result = landers_in_process(*args, "--out", str(tmp_path / "s"))
     assert result.returncode == 2 and words in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_seed_streams_its_evaluations_then_its_final_and_an_error_ray_cannot_carry_is_rebuilt(monkeypatch):
+    """The seed task's own function, without Ray: rows as they come, the final last; an
+    exception whose class cannot be unpickled (Ray would hand the trial an UnserializableException,
+    not the seed's error) becomes a RuntimeError naming it."""
+    from landers.scale import tune_trial
+
+    def trains(setup, *, on_eval, **kw):
+        on_eval((256, 1.0, 0.1))
+        on_eval((512, 2.0, 0.2))
+        return {"mean": 3.0, "step": 512}
+
+    monkeypatch.setattr(tune_trial, "_train", trains)
+    seed = tune_trial.seed_run._function
+    assert list(seed(None, env_id="E", params={}, seed=1, run_dir="r", threads=1)) == [
+        (256, 1.0, 0.1), (512, 2.0, 0.2), {"mean": 3.0, "step": 512}]
+
+    class Picky(Exception):
+        def __init__(self, code, text):  # pickling calls Picky(*args) with one argument: fails
+            super().__init__(f"{code}: {text}")
+
+    def fails(setup, *, on_eval, **kw):
+        on_eval((256, 1.0, 0.1))
+        raise Picky(3, "bad")
+
+    monkeypatch.setattr(tune_trial, "_train", fails)
+    stream = seed(None, env_id="E", params={}, seed=1, run_dir="r", threads=1)
+    assert next(stream) == (256, 1.0, 0.1)
+    with pytest.raises(RuntimeError, match="Picky: 3: bad"):
+        next(stream)

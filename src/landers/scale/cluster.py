@@ -39,12 +39,12 @@ def one_line(error: BaseException | str | None) -> str:
     if isinstance(error, str):
         lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
         return lines[-1] if lines else "unknown error"
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import NodeDiedError, OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
     cause = error
     while isinstance(cause, RayTaskError) and getattr(cause, "cause", None) is not None and cause.cause is not cause:
         cause = cause.cause
-    if isinstance(cause, RayActorError):
+    if isinstance(cause, (RayActorError, WorkerCrashedError, OutOfMemoryError, NodeDiedError)):
         return "its worker process died (killed, or out of memory)"
     if isinstance(cause, LandersError):
         return str(cause)
@@ -59,7 +59,8 @@ def reason_of(trial) -> str:
         text = Path(error_file).read_text() if error_file else ""
     except OSError:
         text = ""
-    if "ActorDiedError" in text or "RayActorError" in text or "The actor died" in text:
+    if any(word in text for word in ("ActorDiedError", "RayActorError", "The actor died", "WorkerCrashedError",
+                                      "OutOfMemoryError", "NodeDiedError")):
         return "its worker process died (killed, or out of memory)"
     return one_line(text or getattr(trial, "error_msg", None))
 

@@ -1,6 +1,6 @@
 """`landers tune`: hyperparameter search with Optuna's TPE through Ray Tune, robust across seeds.
 
-Each Tune trial is one configuration trained on K seeds at once (one Ray actor per seed, all in
+Each Tune trial is one configuration trained on K seeds at once (one Ray task per seed, all in
 the trial's placement group, so they run in parallel when the CPUs are there and share them
 when not). After every periodic evaluation the trial reports the score over its seeds so far
 (`landers.scale.study`), and the early-stopping scheduler compares trials at equal steps.

@@ -72,6 +72,9 @@ class ResumableASHA(ASHAScheduler):
         return self._recorded(decide, tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        if result and result.get("failed"):  # Tune hands the last result here too: no rung for it
+            self._trial_info.pop(trial.trial_id, None)
+            return
         self._recorded(super().on_trial_complete, tune_controller, trial, result)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -96,6 +97,10 @@ def seed_run(setup: TrialSetup, *, env_id: str, params: dict, seed: int, run_dir
                            on_eval=lambda r: results.put(("row", r)))
             results.put(("final", final))
         except BaseException as e:  # noqa: BLE001 - raised again in the task, to the trial
+            try:  # Ray carries it to the trial pickled; one it cannot rebuild would not be the seed's own
+                pickle.loads(pickle.dumps(e))
+            except Exception:  # noqa: BLE001 - any failure to round-trip
+                e = RuntimeError(f"{type(e).__name__}: {e}")
             results.put(("error", e))
 
     threading.Thread(target=work, daemon=True).start()
