@@ -32,21 +32,14 @@ from landers.core.files import read_json_object
 from landers.core.search import Choice, Int, Space, space_to_json
 from landers.envs.source import env_source
 from landers.errors import LandersError, WorkFailed
-from landers.scale import study
+from landers.scale import study, tune_search
 from landers.scale.cluster import MAX_FAILURES, check_storage, connect, local_modules, one_line, output_to
 from landers.scale.jobs import check_env, unmasked
 from landers.scale.references import threshold_for
 
 # The searcher, scheduler and space are pickled into a study's state by reference: studies begun
 # when these classes lived here find them here still.
-from landers.scale.tune_search import (
-    DrawFrom,
-    GrowingSearch,
-    ResumableASHA,
-    SeedScoredSearch,
-    pruned_names,
-    trial_folder,
-)
+from landers.scale.tune_search import DrawFrom, GrowingSearch, ResumableASHA, SeedScoredSearch
 from landers.scale.tune_trial import TrialSetup, run_trial, seed_threads
 
 GRACE_FRACTION = 0.25  # no trial is stopped before a quarter of its budget
@@ -56,7 +49,7 @@ REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
 def trial_name(trial) -> str:
     """The trial's folder under OUT/trials. Trials are numbered by their place in Tune's list,
     which is the order they were created in."""
-    return trial_folder(trial.trial_id)
+    return tune_search.trial_folder(trial.trial_id)
 
 
 # ---------------------------------------------------------------- the study (driver)
@@ -95,7 +88,7 @@ class _Progress(tune.Callback):
         ended = {trial_name(t) for t in trials if t is self._ending}
         rows = [{**_from_trial(t), **({"status": "TERMINATED"} if trial_name(t) in ended else {})} for t in trials]
         records = study.records(rows, space=_LIVE["space"], settled=not _LIVE["interrupted"],
-                                pruned=pruned_names(_LIVE["asha"]))
+                                pruned=tune_search.pruned_names(_LIVE["asha"]))
         if write:
             try:
                 _LIVE["write"](records)
@@ -396,7 +389,7 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
             signal.signal(signal.SIGINT, previous)
             _LIVE.clear()
         records = study.records([_from_result(r) for r in results if r.path], space=space, settled=not interrupted,
-                                pruned=pruned_names(out / "asha.json"))
+                                pruned=tune_search.pruned_names(out / "asha.json"))
         echo(study.status_line(records))
         return write(records), bool(interrupted)
     finally:
