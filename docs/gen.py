@@ -147,7 +147,9 @@ def suite_section(files: dict[str, bytes]) -> list[str]:
            "Box2D, at least 5 for MuJoCo) gives an IQM of the final 100-episode evaluations at or above the "
            "published mark for its algorithm (the rl-baselines3-zoo's, else CleanRL's; for MuJoCo CleanRL's "
            "PPO figures on the v4 envs first), within the mark's budget. Each record is in the preset file "
-           "(`landers presets NAME`); the scripts are under `bench/tuning/`.", "",
+           "(`landers presets NAME`); the scripts are under `bench/tuning/`. Records measured before "
+           "2026-12-05's evaluation-seed change evaluated every seed of a validation on nearly the same "
+           "starting states (`bench/tuning/SUITE.md` says which envs that touches).", "",
            "| env | algorithm | preset | budget | IQM [95% CI] | seeds | mark | median training s | "
            "whole process s | measured |",
            "|---|---|---|---|---|---|---|---|---|---|"]
