@@ -154,6 +154,8 @@ def _one_step_gaps(env_id: str, steps: int = 600) -> tuple[float, float]:
         elif env_id == "Pendulum-v1":  # cos, sin of the angle, then its speed
             state = np.array([np.arctan2(state[1], state[0]), state[2]])
         ref.state = state
+        if hasattr(ref, "steps_beyond_terminated"):  # CartPole: a state set by hand starts afresh
+            ref.steps_beyond_terminated = None
         ref_obs, ref_reward, *_ = ref.step(action)
         next_obs, reward, terminated, truncated, _ = pool.step(batch)
         if terminated[0] or truncated[0]:
