@@ -132,3 +132,25 @@ def test_overlap_and_env_threads_refuse_what_they_cannot_do(tmp_path, algo, sett
     with pytest.raises(LandersError, match=words):
         landers.train(algo, "CartPole-v1", steps=64, run_dir=tmp_path / "run", backend="gymnasium", **settings)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_begun_on_a_backend_auto_no_longer_picks_says_so_when_resumed(tmp_path, capsys):
+    """Pendulum-v1 ran on EnvPool under `auto` until its dynamics were found to differ; a run
+    begun then (config.json: backend_resolved envpool) resumes on Gymnasium's, with one line
+    saying so and the change recorded."""
+    run = tmp_path / "run"
+    landers.train("ppo", "Pendulum-v1", steps=256, seed=2, run_dir=run, eval_every=10**9, final_eval_episodes=1,
+                  **TINY)
+    config = json.loads((run / "config.json").read_text())
+    assert config["backend"] == "auto" and config["backend_resolved"] == "gymnasium"
+    (run / "config.json").write_text(json.dumps({**config, "backend_resolved": "envpool"}))
+    capsys.readouterr()
+    assert resume(run, steps=512, quiet=True).global_step == 512
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["warning: this run began on envpool's Pendulum-v1 and goes on with gymnasium's (backend auto "
+                     "chooses it now); its curve may shift at this resume."]
+    after = json.loads((run / "config.json").read_text())
+    assert after["backend_resolved"] == "gymnasium" and after["resumed"][-1]["backend"] == "envpool -> gymnasium"
+    capsys.readouterr()
+    resume(run, steps=768, quiet=True)  # now recorded: no second warning
+    assert "warning" not in capsys.readouterr().err

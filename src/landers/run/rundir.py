@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hook
     if not config.exists():
         raise LandersError(f"'{run_dir}' is not a landers run directory (no config.json).")
     spec, history = read_config(config)
+    began_on = read_json_object(config).get("backend_resolved")
     for given, actual, what in ((expect_algo, spec.algo, "algorithm"), (expect_env_id, spec.env_id, "env")):
         if given is not None and given != actual:
             raise LandersError(f"'{run_dir}' is a {spec.algo} run on {spec.env_id}; it cannot resume as {what} {given}.")
@@ -118,9 +120,14 @@ def resume(run_dir: Path, *, steps: int | None = None, quiet: bool = False, hook
     with run_lock(run_dir):
         trainer = Trainer(spec, run_dir, from_checkpoint=source if has_checkpoint else None, quiet=quiet,
                           hooks=hooks)
-        if steps is not None or overrides or source != "last":  # bad input has modified nothing so far
+        moved = began_on not in (None, trainer.envs.backend)  # `auto` chose otherwise since (ENVPOOL_DIFFERS)
+        if moved:
+            print(f"warning: this run began on {began_on}'s {spec.env_id} and goes on with {trainer.envs.backend}'s "
+                  "(backend auto chooses it now); its curve may shift at this resume.", file=sys.stderr)
+        if steps is not None or overrides or source != "last" or moved:  # bad input has modified nothing so far
             change = {"step": trainer.state.global_step, "from": f"checkpoints/{source}",
-                      "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps}
+                      "set": {k: str(v) for k, v in overrides.items()}, "steps": spec.steps,
+                      **({"backend": f"{began_on} -> {trainer.envs.backend}"} if moved else {})}
             try:
                 checkpoint.write_json_atomic(config, {**spec.to_json(), "versions": versions(),
                                                       "backend_resolved": trainer.envs.backend,
