@@ -21,7 +21,7 @@ class ResumableASHA(ASHAScheduler):
     when the study began (it saves the searcher, not the scheduler), so a resumed study would
     judge new trials against empty rungs; these rungs (each a milestone and the score every
     trial had there) are written to `state_file` as JSON after each result and read back on
-    the first result after a resume, with the ids of the trials it stopped (`pruned_ids`): a
+    the first result after a resume, with the ids of the trials it stopped (`pruned_names`): a
     study stopped by Ctrl-C can tell the trials this scheduler pruned from those the interrupt
     stopped. (A state file of a list alone, rungs without ids, is read too: studies before.)"""
 
