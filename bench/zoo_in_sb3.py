@@ -1,8 +1,10 @@
 """The SB3 zoo's settings run in Stable-Baselines3 / sb3-contrib themselves on this machine, beside
 landers' runs of the same settings: where landers falls short of a published zoo mark, this says
 whether the mark holds here at all (same Gymnasium env, same budget, 100-episode deterministic
-final evaluation on env seeds 10000 + seed + episode, as `landers bench` did before its runs'
-evaluation seeds moved to 10000 + 64 x seed: bench/backends.md says what that changes).
+final evaluation on one env seeded once with 10000 + 64 x seed, disjoint across seeds as
+`landers bench`'s evaluations are; rows
+before 2026-12-06 used 10000 + seed + episode, the scheme landers used then, and say so in
+their `eval_seeds` field or by lacking it: bench/backends.md says what that changes).
 
     python bench/zoo_in_sb3.py ppo-pendulum --seeds 0 1 2
     python bench/zoo_in_sb3.py trpo-lunarlander --seeds 401 402
@@ -24,6 +26,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+
+# The first evaluation env seed of training seed s is EVAL_SEED_BASE + 64 s, as in landers'
+# `landers.policy.evaluation.eval_seed` (not imported: this runs in a venv with SB3, not landers).
+EVAL_SEED_BASE = 10_000
 
 CASES = {
     # zoo ppo.yml, Pendulum-v1 (gSDE)
@@ -54,7 +60,8 @@ def run(case: str, seed: int) -> dict:
     evaluation = gym.make(spec["env_id"])
     returns = []
     for episode in range(100):
-        obs, _ = evaluation.reset(seed=10_000 + seed + episode)
+        # seeded once, so that the episodes of neighbouring training seeds do not overlap
+        obs, _ = evaluation.reset(seed=EVAL_SEED_BASE + 64 * seed if episode == 0 else None)
         done, total = False, 0.0
         while not done:
             action, _ = model.predict(obs, deterministic=True)
@@ -63,7 +70,7 @@ def run(case: str, seed: int) -> dict:
             done = terminated or truncated
         returns.append(total)
     return {"case": case, "env_id": spec["env_id"], "algo": spec["algo"], "seed": seed, "steps": int(model.num_timesteps),
-            "final_mean": float(np.mean(returns)), "train_s": round(train_s, 1), "machine": platform.machine(),
+            "final_mean": float(np.mean(returns)), "eval_seeds": "one env seeded 10000 + 64 x seed", "train_s": round(train_s, 1), "machine": platform.machine(),
             "date": time.strftime("%Y-%m-%d")}
 
 
