@@ -266,11 +266,16 @@ def test_a_bad_space_file_is_one_sentence_before_ray_starts(tmp_path, space, wor
     # what every trial would refuse: memory TRPO lacks, a mask it cannot apply (Doors raises without it)
     (["tune", "trpo", "CartPole-v1", "--set", "rnn=gru"], "TRPO has no recurrent policies"),
     (["tune", "trpo", "fake_envs:Doors-v0"], "offers an action mask, which trpo cannot apply"),
+    # what this machine cannot give or hold: refused before Ray starts and before OUT is made
+    (["tune", "ppo", "CartPole-v1", "--cpus-per-trial", "999"], "more than this machine's"),
+    (["tune", "ppo", "CartPole-v1", "--storage", "/proc/landers"], "Cannot write to '/proc/landers'"),
 ])
 def test_bad_tune_input_is_one_sentence(tmp_path, args, words):
     result = landers_in_process(*args, "--out", str(tmp_path / "s"))
     assert result.returncode == 2 and words in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized(), "a refusal started Ray"
 
 
 def test_a_seed_streams_its_evaluations_then_its_final_and_an_error_ray_cannot_carry_is_rebuilt(monkeypatch):

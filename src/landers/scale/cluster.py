@@ -130,9 +130,7 @@ def connect(address: str | None, *, cpus_per_run: int, log_file: Path, modules: 
         # directory; on this machine the working directory still comes first.
         common["runtime_env"] = {"py_modules": list(modules)}
     if address is None:
-        cpus = available_cores()
-        if cpus_per_run > cpus:
-            raise LandersError(f"--cpus-per-run {cpus_per_run} is more than this machine's {cpus} CPUs.")
+        cpus = check_fits_here(cpus_per_run)
         # A worker idle for a moment is kept (Ray's default ends one beyond the soft limit, about
         # a worker per CPU, after 1 s): a study's next trial starts its seeds in the last one's
         # processes, with torch and the envs imported, while its own trial process starts.
@@ -167,6 +165,15 @@ def connect(address: str | None, *, cpus_per_run: int, log_file: Path, modules: 
                            f"{biggest:g} CPUs).")
     total = ray.cluster_resources().get("CPU", 0)
     return f"{total:g} CPUs on {len(nodes)} node{'s' if len(nodes) != 1 else ''}"
+
+
+def check_fits_here(cpus_per_run: float, option: str = "--cpus-per-run") -> int:
+    """This machine's CPUs for a local Ray, or one sentence when one run (or trial, `option`
+    says which) asks for more."""
+    cpus = available_cores()
+    if cpus_per_run > cpus:
+        raise LandersError(f"{option} {cpus_per_run:g} is more than this machine's {cpus} CPUs.")
+    return cpus
 
 
 def check_storage(storage: str) -> None:

@@ -41,6 +41,7 @@ from landers.envs.source import env_source
 from landers.errors import LandersError
 from landers.scale.cluster import (
     MAX_FAILURES,
+    check_fits_here,
     check_storage,
     connect,
     is_uri,
@@ -237,8 +238,10 @@ def run(request: Request, *, out: Path, address: str | None, storage: str | None
     request ran before); returns (finished jobs, [(failed job, reason)])."""
     out = out.absolute()
     storage = storage if storage and is_uri(storage) else str(Path(storage or out).absolute())
+    if address is None:  # refused before OUT is made
+        check_fits_here(request.cpus_per_run)
+    check_storage(storage)  # a storage that takes no writes is refused before OUT is made
     check_storage(str(out))
-    check_storage(storage)
     runs = out / "runs" if is_uri(storage) else Path(storage) / "runs"
     settings = RunSettings(env_id=None if request.suite else request.env_ids[0], steps=request.steps,
                            cpus_per_run=request.cpus_per_run, storage=storage, runs=str(runs),

@@ -33,7 +33,15 @@ from landers.core.search import Choice, Int, Space, space_to_json
 from landers.envs.source import env_source
 from landers.errors import LandersError, WorkFailed
 from landers.scale import study, tune_search
-from landers.scale.cluster import MAX_FAILURES, check_storage, connect, local_modules, one_line, output_to
+from landers.scale.cluster import (
+    MAX_FAILURES,
+    check_fits_here,
+    check_storage,
+    connect,
+    local_modules,
+    one_line,
+    output_to,
+)
 from landers.scale.jobs import check_env, unmasked
 from landers.scale.references import threshold_for
 
@@ -270,9 +278,11 @@ def run(settings: StudySettings, *, out: Path, address: str | None = None, stora
         echo=print) -> tuple[study.TrialRecord | None, bool]:
     """Run, resume or grow the study; returns (the best completed trial, whether it was interrupted)."""
     planned = plan(settings, out=out, storage=storage)
-    check_storage(str(planned.out))
-    if planned.storage != str(planned.out):
+    if address is None and settings.cpus_per_trial:  # refused before OUT is made
+        check_fits_here(settings.cpus_per_trial, option="--cpus-per-trial")
+    if planned.storage != str(planned.out):  # so is a storage that takes no writes
         check_storage(planned.storage)
+    check_storage(str(planned.out))
     with output_to(planned.out / "ray.log") as terminal:
         def say(message: str) -> None:
             print(message, file=terminal, flush=True)
