@@ -372,11 +372,14 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
             scheduler = ResumableASHA(str(out / "asha.json"), time_attr="step", max_t=steps,
                                       grace_period=max(1, int(steps * GRACE_FRACTION)),
                                       reduction_factor=REDUCTION_FACTOR, stop_last_trials=False)
+            # reuse_actors: the next trial's driver is the last one's process, with torch and
+            # landers imported (a trial driver started anew took seconds); run_trial cancels its
+            # seeds when it is stopped, so a pruned trial's seeds end with it.
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, metric="score", mode="max",
                                             num_samples=trials, trial_name_creator=trial_name,
-                                            trial_dirname_creator=trial_name),
+                                            trial_dirname_creator=trial_name, reuse_actors=True),
                 run_config=tune.RunConfig(name="tune", storage_path=f"{storage.rstrip('/')}/ray", verbose=0,
                                           failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                                           callbacks=[_Progress()]))

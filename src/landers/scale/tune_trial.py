@@ -142,6 +142,11 @@ def seed_threads(cpus_per_trial: float, seeds: int) -> int:
     return max(1, int(cpus_per_trial / seeds))
 
 
+def _cancel(streams) -> None:
+    for stream in streams:
+        ray.cancel(stream, force=True)
+
+
 def run_trial(config: dict, setup: TrialSetup) -> None:
     """One configuration on every env x seed at once (one task each); reports the study score
     after each round of periodic evaluations, and at the end."""
@@ -185,12 +190,17 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
                 if isinstance(item, dict):
                     finals[i] = item
     except ray.exceptions.RayTaskError as e:  # the seed's own failure (e.g. Diverged): the trial failed
-        for stream in streams:
-            ray.cancel(stream, force=True)
+        _cancel(streams)
         # Tune wants the metric in every result: NaN, which the scheduler and searcher skip
         tune.report({"step": min((c[-1][0] for c in curves if c), default=0), "score": float("nan"),
                      "params": reported, "failed": one_line(e)})
         return
+    except BaseException:
+        # Stopped by the scheduler (Tune ends this thread from inside tune.report), or anything
+        # else: the seeds stop too. The actor lives on for the next trial (reuse_actors), so its
+        # seed tasks would otherwise train to their ends beside the next trial's.
+        _cancel(streams)
+        raise
     # Any other Ray error (a dead worker) goes up: Tune retries the trial, its seeds resume from
     # their checkpoints.
     # `final`: the final evaluation's many episodes, not the last periodic one
