@@ -1,6 +1,9 @@
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,33 @@ def headless_chrome(window_size: str = "1200,2400"):
                  "--autoplay-policy=no-user-gesture-required", f"--window-size={window_size}"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A real two-node Ray cluster on this machine: a head and a second node, one CPU each,
+    each with its own temp dir, bound to 127.0.0.1, no token (a throwaway test cluster). One for
+    the session: the tests that use it run one after another on one pytest-xdist worker
+    (below), each a job of its own; starting it took about 10 s, stopping it 5 s. At the
+    end its processes are stopped, and none may remain."""
+    from test_ray import RAY, _free_port, _stop  # tests/scale: where every cluster test is
+
+    port = _free_port()
+    env = {**os.environ, "LANDERS_TEST_RAY": uuid.uuid4().hex, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_TMPDIR", None)
+    dirs = [tempfile.mkdtemp(prefix="lh", dir="/tmp"), tempfile.mkdtemp(prefix="lw", dir="/tmp")]
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    try:
+        for cmd in ([RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false",
+                     "--temp-dir", dirs[0], *common],
+                    [RAY, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", dirs[1], *common]):
+            started = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            assert started.returncode == 0, started.stdout + started.stderr
+        yield f"127.0.0.1:{port}", env
+    finally:
+        _stop(env["LANDERS_TEST_RAY"], tuple(dirs))
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 # The tests that start a `ray start` cluster run in one group, on one pytest-xdist worker, one

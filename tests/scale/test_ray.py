@@ -4,7 +4,8 @@ killed trial worker, Ctrl-C and the same command again, a wrong address. No mock
 Every Ray process a test starts carries LANDERS_TEST_RAY=<a fresh id> in its environment (Ray's
 workers inherit it from their raylet) or writes its logs into the test's own Ray temp dirs (the
 dashboard and runtime-env agents, which Ray starts without that variable), so each test stops
-exactly its own processes and checks that none is left.
+exactly its own processes and checks that none is left; the two-node cluster, shared by the
+tests that need one, is stopped and checked so at the end of the session.
 """
 
 import csv
@@ -89,28 +90,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def cluster(ray_env):
-    """A real two-node Ray cluster on this machine: a head and a second node, one CPU each,
-    each with its own temp dir, bound to 127.0.0.1, no token (a throwaway test cluster)."""
-    port = _free_port()
-    env = {**ray_env, "RAY_AUTH_MODE": "disabled"}
-    env.pop("RAY_TMPDIR")
-    dirs = [tempfile.mkdtemp(prefix="lh", dir="/tmp"), tempfile.mkdtemp(prefix="lw", dir="/tmp")]
-    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
-    try:
-        for cmd in ([RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false",
-                     "--temp-dir", dirs[0], *common],
-                    [RAY, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", dirs[1], *common]):
-            started = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-            assert started.returncode == 0, started.stdout + started.stderr
-        yield f"127.0.0.1:{port}", env
-    finally:
-        _stop(env["LANDERS_TEST_RAY"], tuple(dirs))
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
 
 
 def _results(out: Path) -> dict[str, list[dict]]:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_ray import cluster, ray_env  # noqa: F401  (fixtures: a real cluster; marked Ray processes, none left behind)
+from test_ray import ray_env  # noqa: F401  (fixture: marked Ray processes, none left behind)
 
 from conftest import landers_cli, landers_in_process
 
@@ -163,7 +163,7 @@ def test_a_trial_whose_seed_fails_is_a_failed_row_and_its_other_seeds_stop(tmp_p
 
 
 @pytest.mark.ray
-def test_a_study_on_a_two_node_cluster(tmp_path, cluster):  # noqa: F811
+def test_a_study_on_a_two_node_cluster(tmp_path, cluster):
     """`--address` joins a `ray start` cluster of two one-CPU nodes: a trial's two seeds need a
     CPU each, so every trial spans both nodes."""
     address, env = cluster

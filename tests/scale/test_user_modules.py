@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_ray import cluster, ray_env  # noqa: F401  (fixtures: a real cluster; marked Ray processes, none left behind)
+from test_ray import ray_env  # noqa: F401  (fixture: marked Ray processes, none left behind)
 
 import landers
 from conftest import landers_cli, landers_in_process
@@ -169,7 +169,7 @@ def _unshare() -> list[str]:
 
 
 @pytest.mark.ray
-def test_the_module_reaches_cluster_workers_that_do_not_see_the_drivers_directory(tmp_path, cluster):  # noqa: F811
+def test_the_module_reaches_cluster_workers_that_do_not_see_the_drivers_directory(tmp_path, cluster):
     """The driver runs in a mount namespace of its own, where its current directory is a tmpfs
     holding myenvs.py: the cluster's workers (started by `ray start` outside it) see that
     directory empty, as a worker on another machine would, so they can only import the module
