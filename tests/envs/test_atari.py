@@ -222,10 +222,11 @@ def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
 
 @pytest.mark.slow  # trains Breakout through a landers process: ~210 s at load 12
 def test_breakout_smoke_through_the_cli(tmp_path):
-    result = landers_cli("train", "ppo", "BreakoutNoFrameskip-v4", "--steps", "2048", "--envs", "4", "--quiet",
+    # two rollouts of 4 envs x 128 steps, one epoch each: the CNN's whole path, not its learning
+    result = landers_cli("train", "ppo", "BreakoutNoFrameskip-v4", "--steps", "1024", "--envs", "4", "--quiet",
                          "--run-dir", str(tmp_path / "run"), "--set", "final_eval_episodes=2",
-                         "--set", "eval_max_steps=300", "--set", "num_minibatches=2", "--eval-every", "1024",
-                         "--set", "eval_episodes=2")
+                         "--set", "eval_max_steps=300", "--set", "num_minibatches=2", "--set", "update_epochs=1",
+                         "--eval-every", "512", "--set", "eval_episodes=2")
     assert result.returncode == 0, result.stderr
     assert "over 2 episodes" in result.stdout.strip().splitlines()[-1]
     eval_result = landers_cli("eval", str(tmp_path / "run"), "--episodes", "2", "--stochastic", "--json")
