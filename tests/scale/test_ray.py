@@ -114,7 +114,7 @@ def test_landers_train_does_not_import_ray():
 
 
 @pytest.mark.ray
-def test_compare_on_the_embedded_ray(tmp_path, ray_env):
+def test_compare_on_the_embedded_ray(tmp_path, ray_env, monkeypatch):
     out = tmp_path / "cmp"
     # A preset file, given relative to the working directory, as `landers tune` writes one.
     (tmp_path / "tuned").mkdir()
@@ -141,21 +141,26 @@ def test_compare_on_the_embedded_ray(tmp_path, ray_env):
     assert all(rows[-1]["finished"] and any("eval_mean" in r for r in rows) for rows in results.values())
     assert all(glob.glob(str(out / "ray" / "*" / name / "checkpoint_*")) for name in results)
     assert "Configuration for experiment" not in result.stdout + result.stderr and not result.stderr.strip()
+    (out / "comparison.md").unlink()
     again = landers_cli(*args, env=ray_env, cwd=tmp_path)
     assert again.returncode == 0 and "6 runs (6 already finished)" in again.stdout, again.stderr
+    assert "Ray is not started" in again.stdout and (out / "comparison.md").stat().st_size > 0
     # A finished run is reused only for the very run it is: another budget, or a preset file
     # changed since, is one sentence (naming what differs) before anything runs or changes.
+    # (Refused before Ray starts, so in this process.)
+    monkeypatch.chdir(tmp_path)
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
-    longer = landers_cli(*[a if a != "2048" else "4096" for a in args], env=ray_env, cwd=tmp_path)
-    wider = landers_cli(*args, "--cpus-per-run", "2", env=ray_env, cwd=tmp_path)
+    longer = landers_in_process(*[a if a != "2048" else "4096" for a in args])
+    wider = landers_in_process(*args, "--cpus-per-run", "2")
     (tmp_path / "tuned" / "best.json").write_text(json.dumps(
         {"algo": "ppo", "env_id": "CartPole-v1", "steps": 50000, "hparams": {"lr": 0.002, "update_epochs": 3}}))
-    edited = landers_cli(*args, env=ray_env, cwd=tmp_path)
+    edited = landers_in_process(*args)
     for result, words in ((longer, "(steps)"), (wider, "(--cpus-per-run)"), (edited, "(hparams.lr)")):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and "other settings" in lines[0], result.stderr
         assert words in lines[0]
     assert "ppo@tuned_best.json__s3" in edited.stderr
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized(), "a refusal started Ray"
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()} == before
 
 

@@ -249,6 +249,9 @@ def run(request: Request, *, out: Path, address: str | None, storage: str | None
                            tracking=tracking)
     jobs = request.jobs(runs)
     _refuse_other_runs(jobs, settings)
+    if jobs and all(j.done for j in jobs):  # the same command again: its tables and plots anew
+        echo(f"{len(jobs)} runs ({len(jobs)} already finished), in {runs}: nothing to train, so Ray is not started")
+        return jobs, []
     with output_to(out / "ray.log") as terminal:
         def say(message: str) -> None:
             with contextlib.redirect_stdout(terminal):
