@@ -18,6 +18,7 @@ import torch
 from typer.testing import CliRunner
 
 import landers
+from conftest import landers_in_process
 from landers.algos import ALGOS
 from landers.cli import app
 from landers.core.config import all_presets, find_preset
@@ -150,6 +151,19 @@ def test_evaluate_takes_the_path_of_a_run(cartpole_run):
     by_path = landers.evaluate(str(cartpole_run), episodes=3, seed=5, backend="gymnasium")
     by_agent = landers.evaluate(landers.load(cartpole_run), episodes=3, seed=5, backend="gymnasium")
     assert by_path.returns == by_agent.returns
+
+
+def test_evaluate_by_default_plays_the_episodes_landers_eval_plays(cartpole_run):
+    """Without seed=, the run's own evaluation seeds (`eval_seed` of its training seed), as
+    `landers eval` takes them: the same episodes, the same returns."""
+    from landers.policy.evaluation import eval_seed
+
+    cli = landers_in_process("eval", str(cartpole_run), "--episodes", "20", "--json", "--backend", "gymnasium")
+    assert cli.returncode == 0, cli.stderr
+    by_default = landers.evaluate(cartpole_run, episodes=20, backend="gymnasium")
+    assert by_default.returns == json.loads(cli.stdout)["returns"]
+    seed = eval_seed(json.loads((cartpole_run / "config.json").read_text())["seed"])
+    assert by_default.returns == landers.evaluate(cartpole_run, episodes=20, seed=seed, backend="gymnasium").returns
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a machine without CUDA")

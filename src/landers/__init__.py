@@ -177,7 +177,7 @@ def load(path: str | Path, *, device: str = "cpu", env: Any = None) -> Agent:
     return _load(path, str(resolve_device(device)), env=env)
 
 
-def evaluate(agent: Agent | str | Path, env: Any = None, *, episodes: int = 100, seed: int = 10_000,
+def evaluate(agent: Agent | str | Path, env: Any = None, *, episodes: int = 100, seed: int | None = None,
              deterministic: bool = True, backend: str = "auto", max_steps: int | None = None) -> EvalResult:
     """Mean, std and returns (an `EvalResult`) of `agent` over `episodes` whole episodes.
 
@@ -188,11 +188,13 @@ def evaluate(agent: Agent | str | Path, env: Any = None, *, episodes: int = 100,
     agent: an `Agent` (`landers.load`), or the path of a run or checkpoint to load it from.
     env: the agent's own env [default], or an id, EnvSpec, factory or env instance with the
         same spaces (an instance plays its episodes one after the other).
-    seed: the first episode's env seed.
+    seed: the first episode's env seed [default: the run's own evaluation seeds, those its final
+        evaluation and `landers eval` use, so the numbers agree].
     deterministic: take the most likely action instead of sampling one.
     max_steps: caps an episode's steps, so that a stuck agent cannot hang the evaluation.
     """
     from landers.policy.agent import Agent
+    from landers.policy.evaluation import eval_seed
     from landers.policy.evaluation import evaluate as _evaluate
 
     if isinstance(agent, (str, os.PathLike)):
@@ -201,6 +203,8 @@ def evaluate(agent: Agent | str | Path, env: Any = None, *, episodes: int = 100,
         raise LandersError(f"agent= is a {type(agent).__name__}; pass a landers.Agent (landers.load(run_dir)) "
                            "or the path of a run.")
     _require_int("episodes", episodes, minimum=1)
+    if seed is None:
+        seed = eval_seed(agent.info.get("run", {}).get("seed", 0))
     _require_int("seed", seed, minimum=0)
     if max_steps is not None:
         _require_int("max_steps", max_steps, minimum=0)
