@@ -9,3 +9,8 @@ NAME=trpo-acrobot2
 study trpo Acrobot-v1 --preset "$HERE/../family/probes/trpo-acrobot-zoo.json" \
   --trials 12 --steps 100000 --seeds 5 --objective final --over-seeds iqm \
   --space "$HERE/../trpo-acrobot/space.json"
+# Decided before any fresh seed ran (2026-12-06 01:25 UTC): the study's best is validated on
+# fresh seeds 241-250 with the new evaluation seeds. If it is the first study's best again (the
+# same settings, drawn again by the searcher), that is its second validation, so it ships only
+# if both the IQM over 241-250 and the IQM over all twenty seeds (211-220, 241-250) reach -83.1.
+# $LANDERS bench Acrobot-v1 --algos "trpo@$HERE/best.json" --seeds 10 --first-seed 241 --out "$OUT/validation"
