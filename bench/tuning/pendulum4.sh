@@ -11,3 +11,7 @@ NAME=pendulum4
 . "$(dirname "$0")/study.sh"
 study ppo Pendulum-v1 --preset "$HERE/../gsde/ppo-pendulum-gsde.json" --trials 24 --steps 100000 \
   --seeds 6 --objective final --over-seeds worst --space "$HERE/space.json"
+# Decided before any fresh seed ran (2026-12-06 01:26 UTC): the study's best (by its worst seed)
+# is validated on fresh seeds 581-590 (Gymnasium, the new evaluation seeds) at the study's
+# budget; it ships if the IQM reaches the zoo's -172.2. Only that one candidate is tried.
+# $LANDERS bench Pendulum-v1 --algos "ppo@$HERE/best.json" --seeds 10 --first-seed 581 --out "$OUT/validation"
