@@ -11,5 +11,5 @@ study trpo Acrobot-v1 --preset "$HERE/../family/probes/trpo-acrobot-zoo.json" \
 # trials (3 complete) for the time left; the best, trial 2 (best.json: max KL 0.007, 2 envs x
 # 512 steps, gamma 0.995, lambda 0.95, 5 critic epochs, lr 2.6e-3), IQM -82.4 over seeds 1-5; on
 # fresh seeds 211-220 (201-210 went to the zoo settings' validation): IQM -83.3 [-84.9, -81.0]
-# (validation-100k/), 0.2 under the zoo's -83.1: no preset.
+# (validation-100k-first-study/), 0.2 under the zoo's -83.1: no preset.
 # $LANDERS bench Acrobot-v1 --algos "trpo@$HERE/best.json" --seeds 10 --first-seed 211 --out "$OUT/validation"

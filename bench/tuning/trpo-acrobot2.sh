@@ -14,3 +14,9 @@ study trpo Acrobot-v1 --preset "$HERE/../family/probes/trpo-acrobot-zoo.json" \
 # same settings, drawn again by the searcher), that is its second validation, so it ships only
 # if both the IQM over 241-250 and the IQM over all twenty seeds (211-220, 241-250) reach -83.1.
 # $LANDERS bench Acrobot-v1 --algos "trpo@$HERE/best.json" --seeds 10 --first-seed 241 --out "$OUT/validation"
+# Result (2026-12-06, 2-core AMD EPYC VM, core 1, a PPO Pendulum study on core 0, the test suite
+# on both for a while): all 12 trials (4 complete, 8 pruned). The first study's best came back as
+# trial 2 (-83.7); the best, trial 9 (best.json: max KL 0.019, 2 envs x 512 steps, gamma 0.995,
+# lambda 0.9, 20 critic epochs, lr 5.9e-4), -83.2 over seeds 1-5 (-91.4 to -76.0). A new candidate,
+# so the first clause above decides: on fresh seeds 241-250, IQM -82.6 [-85.4, -80.5] (every seed
+# -79.8 to -91.8) against -83.1: ships as the trpo-acrobot preset at 100k (../trpo-acrobot/validation-100k).
