@@ -15,3 +15,10 @@ study ppo Pendulum-v1 --preset "$HERE/../gsde/ppo-pendulum-gsde.json" --trials 2
 # is validated on fresh seeds 581-590 (Gymnasium, the new evaluation seeds) at the study's
 # budget; it ships if the IQM reaches the zoo's -172.2. Only that one candidate is tried.
 # $LANDERS bench Pendulum-v1 --algos "ppo@$HERE/best.json" --seeds 10 --first-seed 581 --out "$OUT/validation"
+# Result (2026-12-06, 2-core AMD EPYC VM, core 0, a TRPO study on core 1, the test suite on both
+# for a while): stopped with Ctrl-C at 16 of 24 trials (4 complete, 10 pruned) for the session's
+# time. The best, trial 4 (best.json: 8 envs x 1024 steps, 64 minibatches, 9 epochs, gamma 0.9,
+# lambda 0.98, lr 1.4e-3 constant, gSDE every 4 steps from log-std -0.55), worst seed -182.3 (all
+# six -151.8 to -182.3). On fresh seeds 581-590: IQM -172.6 [-179.6, -165.0] (validation-100k/;
+# -153.1 to -202.7), 0.4 under the zoo's -172.2: no preset, by the rule above. SB3 itself with the
+# zoo's settings gave -180.1 over ten seeds (gsde/README.md).
