@@ -32,16 +32,8 @@ from landers.core.files import read_json_object
 from landers.core.search import Choice, Int, Space, space_to_json
 from landers.envs.source import env_source
 from landers.errors import LandersError, WorkFailed
-from landers.scale import study, tune_search
-from landers.scale.cluster import (
-    MAX_FAILURES,
-    check_fits_here,
-    check_storage,
-    connect,
-    local_modules,
-    one_line,
-    output_to,
-)
+from landers.scale import cluster, study, tune_search
+from landers.scale.cluster import MAX_FAILURES, check_storage, connect, local_modules, one_line, output_to
 from landers.scale.jobs import check_env, unmasked
 from landers.scale.references import threshold_for
 
@@ -279,7 +271,7 @@ def run(settings: StudySettings, *, out: Path, address: str | None = None, stora
     """Run, resume or grow the study; returns (the best completed trial, whether it was interrupted)."""
     planned = plan(settings, out=out, storage=storage)
     if address is None and settings.cpus_per_trial:  # refused before OUT is made
-        check_fits_here(settings.cpus_per_trial, option="--cpus-per-trial")
+        cluster.check_fits_here(settings.cpus_per_trial, option="--cpus-per-trial")
     if planned.storage != str(planned.out):  # so is a storage that takes no writes
         check_storage(planned.storage)
     check_storage(str(planned.out))
@@ -372,9 +364,8 @@ def _study(plan: Plan, *, address: str | None, echo) -> tuple[study.TrialRecord 
             scheduler = ResumableASHA(str(out / "asha.json"), time_attr="step", max_t=steps,
                                       grace_period=max(1, int(steps * GRACE_FRACTION)),
                                       reduction_factor=REDUCTION_FACTOR, stop_last_trials=False)
-            # reuse_actors: the next trial's driver is the last one's process, with torch and
-            # landers imported (a trial driver started anew took seconds); run_trial cancels its
-            # seeds when it is stopped, so a pruned trial's seeds end with it.
+            # reuse_actors: the next trial's driver is the last one's process, torch and landers
+            # imported (seconds per trial); a stopped trial cancels its seeds (run_trial).
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, metric="score", mode="max",
