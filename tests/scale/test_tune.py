@@ -49,11 +49,6 @@ def test_a_tiny_study_prunes_and_ends_in_a_preset_train_uses_exactly(tmp_path, r
     assert len(rows) == 5 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
     pruned = [r for r in rows if r["state"] == "PRUNED"]
     assert pruned and all(int(r["steps"]) < 3072 and r["pruned_at_step"] for r in pruned)
-    # a stopped trial's seeds stop with it (its process lives on for the next trial): none trains
-    # to its final evaluation
-    for r in pruned:
-        seed_dirs = sorted((out / "trials" / r["name"]).glob("s*"))
-        assert len(seed_dirs) == 2 and not any((d / "eval.json").exists() for d in seed_dirs), r["name"]
     assert all(r["score_seed1"] and r["score_seed2"] for r in rows if r["state"] == "COMPLETE")
     best = json.loads((out / "best.json").read_text())
     assert best["hparams"]["lr"] == 2.5e-3 and best["results"]["seeds"] == 2 and best["results"]["trials"] == 5
