@@ -241,7 +241,8 @@ def run(request: Request, *, out: Path, address: str | None, storage: str | None
     if address is None:  # refused before OUT is made
         check_fits_here(request.cpus_per_run)
     check_storage(storage)  # a storage that takes no writes is refused before OUT is made
-    check_storage(str(out))
+    if storage != str(out):
+        check_storage(str(out))
     runs = out / "runs" if is_uri(storage) else Path(storage) / "runs"
     settings = RunSettings(env_id=None if request.suite else request.env_ids[0], steps=request.steps,
                            cpus_per_run=request.cpus_per_run, storage=storage, runs=str(runs),
