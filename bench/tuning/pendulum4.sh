@@ -22,3 +22,6 @@ study ppo Pendulum-v1 --preset "$HERE/../gsde/ppo-pendulum-gsde.json" --trials 2
 # six -151.8 to -182.3). On fresh seeds 581-590: IQM -172.6 [-179.6, -165.0] (validation-100k/;
 # -153.1 to -202.7), 0.4 under the zoo's -172.2: no preset, by the rule above. SB3 itself with the
 # zoo's settings gave -180.1 over ten seeds (gsde/README.md).
+# Resumed 2026-12-06 02:55 UTC on core 1 (the study's folder survived) to its 24 trials. Decided
+# before it resumed: if a trial other than 4 ends best, that one candidate is validated on fresh
+# seeds 591-600 and ships if its IQM reaches -172.2; if trial 4 stays best, nothing more runs.
