@@ -18,14 +18,55 @@ TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2)
 TESTS = Path(__file__).resolve().parent
 
 
+_FORK_SERVER: list = []  # [(socket path, its process)] once started in this pytest process
+
+
+def fork_server() -> str | None:
+    """The socket of this pytest process's fork server (tests/forkserver.py: `landers` processes
+    without seconds of imports each), started on first use; None with LANDERS_TEST_FRESH=1."""
+    if os.environ.get("LANDERS_TEST_FRESH") == "1":
+        return None
+    if not _FORK_SERVER:
+        import atexit
+        import time
+
+        where = tempfile.mkdtemp(prefix="lfs", dir="/tmp")
+        path = os.path.join(where, "s")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["OMP_NUM_THREADS"] = "1"  # what every landers_cli process runs with, read once at torch's import
+        server = subprocess.Popen([sys.executable, str(TESTS / "forkserver.py"), "serve", path], env=env,
+                                  stdin=subprocess.DEVNULL)
+
+        def stop():
+            server.kill()
+            server.wait()
+            shutil.rmtree(where, ignore_errors=True)
+
+        atexit.register(stop)
+        deadline = time.monotonic() + 180
+        while not os.path.exists(path):
+            assert server.poll() is None and time.monotonic() < deadline, "the fork server did not start"
+            time.sleep(0.05)
+        _FORK_SERVER.append(path)
+    return _FORK_SERVER[0]
+
+
+def landers_command(*args: str) -> list[str]:
+    """The command line of a `landers` process: a client of the fork server, or a fresh
+    `python -m landers` without one."""
+    server = fork_server()
+    if server is None:
+        return [sys.executable, "-m", "landers", *args]
+    return [sys.executable, "-S", "-E", str(TESTS / "forkserver.py"), server, *args]
+
+
 def landers_cli(*args: str, timeout: float = 300, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """Run the real `landers` CLI in a subprocess (in `env`, default this process's); `fake_envs`
-    (tests/) is importable in it."""
+    """Run the real `landers` CLI in a process of its own (in `env`, default this process's),
+    forked from the fork server (`landers_command`); `fake_envs` (tests/) is importable in it."""
     env = dict(os.environ if env is None else env)
     path = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH", "")) if p)
     env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path})
-    return subprocess.run([sys.executable, "-m", "landers", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kwargs)
+    return subprocess.run(landers_command(*args), capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 
 
 def landers_in_process(*args: str) -> subprocess.CompletedProcess:

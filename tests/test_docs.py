@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import headless_chrome
+from conftest import headless_chrome, landers_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -132,7 +132,8 @@ def run_blocks(page: Path, kinds: set[str], workdir: Path) -> int:
     bin_dir = workdir / ".bin"
     bin_dir.mkdir(parents=True)
     shim = bin_dir / "landers"  # this checkout's landers, even where a block sets PYTHONPATH itself
-    shim.write_text(f'#!/bin/sh\nPYTHONPATH="{SRC}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" -m landers "$@"\n')
+    program = shlex.join(landers_command())  # a fork server's client (tests/forkserver.py), or python -m landers
+    shim.write_text(f'#!/bin/sh\nPYTHONPATH="{SRC}${{PYTHONPATH:+:$PYTHONPATH}}" exec {program} "$@"\n')
     shim.chmod(0o755)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg",
                PATH=os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),

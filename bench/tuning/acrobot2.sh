@@ -12,3 +12,8 @@ study ppo Acrobot-v1 --preset "$HERE/../acrobot/zoo-like.json" --trials 20 --ste
 # Decided before the study ran (2026-12-06 02:55 UTC): its best is validated on fresh seeds
 # 601-610 at 500k; it ships if the IQM reaches the zoo's -73.5. Only that one candidate is tried.
 # $LANDERS bench Acrobot-v1 --algos "ppo@$HERE/best.json" --seeds 10 --first-seed 601 --out "$OUT/validation"
+# Result (2026-12-06, 2-core AMD EPYC VM, core 0, beside a Pendulum study on core 1 and two test
+# suite runs on both cores): stopped with Ctrl-C in its 6th of 20 trials (1 complete, 3 pruned) to
+# free the machine for timing the test suite. The best, trial 0 (best.json: 8 envs x 256 steps,
+# 128x128, gamma 0.995, lambda 0.98, lr 5.2e-4 annealed), -78.3 over seeds 1-4 (-81.0, -82.8,
+# -77.4, -71.9): short of -73.5 on the study's own seeds, so not validated (no fresh seed used).
