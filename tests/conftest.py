@@ -51,13 +51,18 @@ def fork_server() -> str | None:
     return _FORK_SERVER[0]
 
 
-def landers_command(*args: str) -> list[str]:
-    """The command line of a `landers` process: a client of the fork server, or a fresh
-    `python -m landers` without one."""
+def python_command(*args: str) -> list[str]:
+    """The command line of `python ARGS` (`-m landers ...` or `SCRIPT ...`): a client of the fork
+    server, or a fresh interpreter without one."""
     server = fork_server()
     if server is None:
-        return [sys.executable, "-m", "landers", *args]
+        return [sys.executable, *args]
     return [sys.executable, "-S", "-E", str(TESTS / "forkserver.py"), server, *args]
+
+
+def landers_command(*args: str) -> list[str]:
+    """The command line of a `landers` process (`python_command`)."""
+    return python_command("-m", "landers", *args)
 
 
 def landers_cli(*args: str, timeout: float = 300, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

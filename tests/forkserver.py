@@ -6,18 +6,20 @@ about two hundred of them. So each pytest-xdist worker keeps one server process 
 those once, and a `landers` command of a test becomes a small client that asks the server for a
 process: the server forks a handler, the handler forks the `landers` process, which takes the
 client's stdin, stdout and stderr (passed over the socket), working directory, environment and
-arguments, and runs `python -m landers` as a fresh interpreter would (`runpy`, its own sys.path
-from PYTHONPATH and the working directory, fresh random seeds). It is a real process of its own:
+arguments, and runs `python -m landers` (or a script) as a fresh interpreter would (`runpy`, its
+own sys.path from PYTHONPATH and the working directory or the script's, fresh random seeds). It is a real process of its own:
 its exit code (or the signal that ended it) is the client's; SIGINT and SIGTERM sent to the client
-reach it; when the client dies (a test's timeout kills it), the handler kills it.
+reach it; when the client dies (a test's timeout kills it), the handler kills it. Doc-test
+`python` blocks run as scripts so.
 
 What a forked process cannot show, a test checks in a fresh interpreter of its own: which modules
 a command imports, and what happens at interpreter start (tests/test_cli.py, tests/run/
-test_tracking.py, the Ctrl-C and kill tests, which start `sys.executable -m landers`). Every
-doc-test `python` block is a fresh interpreter too. LANDERS_TEST_FRESH=1 turns the server off.
+test_tracking.py, the Ctrl-C and kill tests, which start `sys.executable -m landers`).
+LANDERS_TEST_FRESH=1 turns the server off.
 
 Usage: `python forkserver.py serve SOCKET` (the server; conftest starts it), `python -S -E
-forkserver.py SOCKET ARGS...` (a client: `landers ARGS...`).
+forkserver.py SOCKET -m landers ARGS...` or `... SOCKET SCRIPT ARGS...` (a client: what `python`
+would run with those arguments).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
 def client(path: str, args: list[str]) -> None:
+    """`args` as `python` takes them: `-m landers ...` or `SCRIPT ...`."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(path)
     request = json.dumps({"args": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
@@ -160,10 +163,16 @@ def _become_landers(request: dict, fds: list[int], base_path: list[str]) -> None
     for sig in FORWARDED + (signal.SIGCHLD,):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    sys.argv = ["-m", *request["args"]]
+    args = request["args"]
     code = 0
     try:
-        runpy.run_module("landers", run_name="__main__", alter_sys=True)
+        if args[0] == "-m":
+            sys.argv = args[1:]  # run_module puts the module's file first, as python -m does
+            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = args
+            sys.path[0] = os.path.dirname(os.path.abspath(args[0]))  # a script's directory, not the working one
+            runpy.run_path(args[0], run_name="__main__")
     except SystemExit as e:
         code = e.code
     except BaseException:  # as an interpreter would: the traceback, exit 1

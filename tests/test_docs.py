@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import headless_chrome, landers_command
+from conftest import headless_chrome, landers_command, python_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -152,7 +152,7 @@ def run_blocks(page: Path, kinds: set[str], workdir: Path) -> int:
         if block.lang in ("python", "py"):
             script = workdir / f"_block{n}.py"
             script.write_text(block.code)
-            command = [sys.executable, str(script)]
+            command = python_command(str(script))
         else:
             command = ["bash", "-euo", "pipefail", "-c", with_options(block.code, options)]
         result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, fork_server, landers_cli, landers_command
+from conftest import TESTS, fork_server, landers_cli, landers_command, python_command
 
 pytestmark = pytest.mark.skipif(os.environ.get("LANDERS_TEST_FRESH") == "1", reason="LANDERS_TEST_FRESH=1: no fork server")
 
@@ -84,3 +84,15 @@ def test_ctrl_c_reaches_the_forked_process_and_it_dies_with_its_client(tmp_path)
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_a_script_runs_as_python_script_would(tmp_path):
+    (tmp_path / "sub").mkdir()
+    script = tmp_path / "sub" / "show.py"
+    script.write_text("import sys\nprint(sys.argv, sys.path[0], __name__)\nraise SystemExit(int(sys.argv[1]))\n")
+    command = [str(script), "3", "x y"]
+    env = dict(os.environ, PYTHONPATH="")
+    forked = subprocess.run(python_command(*command), capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    fresh_one = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert forked.returncode == fresh_one.returncode == 3
+    assert forked.stdout == fresh_one.stdout == f"{[str(script), '3', 'x y']} {tmp_path / 'sub'} __main__\n"
