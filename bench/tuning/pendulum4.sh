@@ -25,3 +25,8 @@ study ppo Pendulum-v1 --preset "$HERE/../gsde/ppo-pendulum-gsde.json" --trials 2
 # Resumed 2026-12-06 02:55 UTC on core 1 (the study's folder survived) to its 24 trials. Decided
 # before it resumed: if a trial other than 4 ends best, that one candidate is validated on fresh
 # seeds 591-600 and ships if its IQM reaches -172.2; if trial 4 stays best, nothing more runs.
+# Result of the resumed study (core 1, 2026-12-06 03:45 UTC): trial 22 ended best (best.json: 4 envs
+# x 512 steps, 32 minibatches, 9 epochs, gamma 0.92, lambda 0.98, clip 0.1, lr 1.1e-3 constant,
+# gSDE every 2 steps from log-std -0.59), worst of six seeds -173.7 (-146.7 to -173.7). On fresh
+# seeds 591-600 (two runs at a time, one per core): IQM -177.3 [-189.6, -167.6] (validation-591/;
+# -158.5 to -205.7), under the zoo's -172.2: no preset. Trial 4's record stays in validation-100k/.
