@@ -18,7 +18,8 @@ TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2)
 TESTS = Path(__file__).resolve().parent
 
 
-_FORK_SERVER: list = []  # [(socket path, its process)] once started in this pytest process
+_FORK_SERVER: list = []  # [socket path] once started in this pytest process
+_START_ENV = dict(os.environ)  # the server's: not whatever a test has monkeypatched when it starts
 
 
 def fork_server() -> str | None:
@@ -32,10 +33,11 @@ def fork_server() -> str | None:
 
         where = tempfile.mkdtemp(prefix="lfs", dir="/tmp")
         path = os.path.join(where, "s")
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env = {k: v for k, v in _START_ENV.items() if k != "PYTHONPATH"}
         env["OMP_NUM_THREADS"] = "1"  # what every landers_cli process runs with, read once at torch's import
-        server = subprocess.Popen([sys.executable, str(TESTS / "forkserver.py"), "serve", path], env=env,
-                                  stdin=subprocess.DEVNULL)
+        # A session of its own: a Ctrl-C of the suite reaches a landers process once, through its client.
+        server = subprocess.Popen([sys.executable, str(TESTS / "forkserver.py"), "serve", path, str(os.getpid())],
+                                  env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
         def stop():
             server.kill()

@@ -14,10 +14,12 @@ reach it; when the client dies (a test's timeout kills it), the handler kills it
 
 What a forked process cannot show, a test checks in a fresh interpreter of its own: which modules
 a command imports, and what happens at interpreter start (tests/test_cli.py, tests/run/
-test_tracking.py, the Ctrl-C and kill tests, which start `sys.executable -m landers`).
+test_tracking.py, the Ctrl-C and kill tests, which start `sys.executable -m landers`). The forked
+processes share the server's hash seed, and the environment its imports saw (the pytest
+worker's at its start, OMP_NUM_THREADS=1).
 LANDERS_TEST_FRESH=1 turns the server off.
 
-Usage: `python forkserver.py serve SOCKET` (the server; conftest starts it), `python -S -E
+Usage: `python forkserver.py serve SOCKET PARENT_PID` (the server; conftest starts it), `python -S -E
 forkserver.py SOCKET -m landers ARGS...` or `... SOCKET SCRIPT ARGS...` (a client: what `python`
 would run with those arguments).
 """
@@ -43,16 +45,30 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM)
 def client(path: str, args: list[str]) -> None:
     """`args` as `python` takes them: `-m landers ...` or `SCRIPT ...`."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    pending: list[int] = []  # signals that came before the landers process existed
+
+    def forward(signum, frame):
+        try:
+            conn.sendall(struct.pack("!i", signum))
+        except OSError:  # not connected yet, or the handler has reported and gone
+            pending.append(signum)
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
     conn.connect(path)
     request = json.dumps({"args": args, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
     socket.send_fds(conn, [struct.pack("!I", len(request))], [0, 1, 2])
     conn.sendall(request)
-    for sig in FORWARDED:
-        signal.signal(sig, lambda signum, frame: conn.sendall(struct.pack("!i", signum)))
+    for signum in pending:
+        forward(signum, None)
     code = struct.unpack("!i", _read(conn, 4))[0]
-    if code < 0:  # ended by a signal: so does the client
-        signal.signal(-code, signal.SIG_DFL)
+    if code < 0:  # ended by a signal: so does the client (SIGKILL and SIGSTOP keep their action)
+        try:
+            signal.signal(-code, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
         os.kill(os.getpid(), -code)
+        code = 128 - code
     os._exit(code)
 
 
@@ -72,23 +88,22 @@ def _read(conn: socket.socket, n: int) -> bytes:
 # ---------------------------------------------------------------- the server
 
 
-def serve(path: str) -> None:
+def serve(path: str, parent: int) -> None:
     import importlib
 
     for name in PRELOAD:
         try:
             importlib.import_module(name)
-        except ImportError:
+        except Exception:  # noqa: BLE001 - a process forked from here imports it itself, as a fresh one
             pass
-    parent = os.getppid()
     base_path = sys.path[1:]  # without this file's directory
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
-    os.rename(path + ".tmp", path)  # the socket appears once it is ready
     listener.listen(64)
+    os.rename(path + ".tmp", path)  # the socket appears once it takes connections
     listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handlers are reaped by the kernel
-    while os.getppid() == parent:  # ends with the pytest worker that started it
+    while os.getppid() == parent:  # ends with the pytest worker that started it (its pid: `parent`)
         try:
             conn, _ = listener.accept()
         except TimeoutError:
@@ -105,8 +120,11 @@ def serve(path: str) -> None:
 def _handle(conn: socket.socket) -> tuple[dict, list[int]]:
     """The handler: forks the `landers` process (where it returns the request and the client's
     stdio), forwards signals to it, reports how it ended."""
+    for sig in FORWARDED:  # they reach the landers process through its client, not here
+        signal.signal(sig, signal.SIG_IGN)
     try:
         header, fds, _, _ = socket.recv_fds(conn, 4, 3)
+        assert len(header) == 4 and len(fds) == 3, "a client sends its stdin, stdout and stderr"
         request = json.loads(_read(conn, struct.unpack("!I", header)[0]))
         pid = os.fork()
     except BaseException:
@@ -122,13 +140,13 @@ def _handle(conn: socket.socket) -> tuple[dict, list[int]]:
             ready, _, _ = select.select([conn, pidfd], [], [])
             if pidfd in ready:
                 break
-            data = conn.recv(4)
-            if len(data) == 4:
-                os.kill(pid, struct.unpack("!i", data)[0])
-            elif not data:  # the client is gone (a test's timeout killed it): so goes its process
+            try:
+                signum = struct.unpack("!i", _read(conn, 4))[0]
+            except SystemExit:  # the client is gone (a test's timeout killed it): so goes its process
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 os._exit(0)
+            os.kill(pid, signum)
         _, status = os.waitpid(pid, 0)
         conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
     finally:
@@ -152,12 +170,19 @@ def _become_landers(request: dict, fds: list[int], base_path: list[str]) -> None
     os.environ.update(env)
     extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = [request["cwd"], *extra, *(p for p in base_path if p not in extra)]
+    # The standard streams as a fresh interpreter makes them: under PYTHONUNBUFFERED (python -u)
+    # straight onto the file, else buffered (stdout by line on a terminal, stderr by line always).
     unbuffered = bool(env.get("PYTHONUNBUFFERED"))
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                  line_buffering=os.isatty(1), write_through=unbuffered)
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), errors="backslashreplace",
-                                  line_buffering=True, write_through=True)
+
+    def stream(fd: int, mode: str, **kwargs):
+        raw = io.FileIO(fd, mode, closefd=False)
+        if unbuffered and mode == "w":
+            return io.TextIOWrapper(raw, write_through=True, **kwargs)
+        return io.TextIOWrapper(io.BufferedWriter(raw) if mode == "w" else io.BufferedReader(raw), **kwargs)
+
+    sys.stdin = sys.__stdin__ = stream(0, "r")
+    sys.stdout = sys.__stdout__ = stream(1, "w", line_buffering=os.isatty(1))
+    sys.stderr = sys.__stderr__ = stream(2, "w", errors="backslashreplace", line_buffering=True)
     random.seed()
     numpy.random.seed()
     for sig in FORWARDED + (signal.SIGCHLD,):
@@ -175,10 +200,13 @@ def _become_landers(request: dict, fds: list[int], base_path: list[str]) -> None
             runpy.run_path(args[0], run_name="__main__")
     except SystemExit as e:
         code = e.code
-    except BaseException:  # as an interpreter would: the traceback, exit 1
-        import traceback
-
-        traceback.print_exc()
+    except KeyboardInterrupt:  # as an interpreter would: the traceback, then death by SIGINT
+        sys.excepthook(*sys.exc_info())
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except BaseException:  # the traceback, exit 1
+        sys.excepthook(*sys.exc_info())
         code = 1
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
@@ -188,6 +216,6 @@ def _become_landers(request: dict, fds: list[int], base_path: list[str]) -> None
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(sys.argv[2])
+        serve(sys.argv[2], int(sys.argv[3]))
     else:
         client(sys.argv[1], sys.argv[2:])

@@ -1,5 +1,6 @@
-"""The suite's fork server (tests/forkserver.py): a `landers` process forked from it answers as a
-fresh `python -m landers` does, gets the signals its client gets, and dies with its client."""
+"""The suite's fork server (tests/forkserver.py): a `landers` process (or script) forked from it
+answers as a fresh interpreter does, gets the signals its client gets, ends its client as it
+ended, and dies with its client."""
 
 import os
 import signal
@@ -29,7 +30,7 @@ def test_a_forked_landers_answers_as_a_fresh_one(args, tmp_path):
     assert (forked.returncode, forked.stdout, forked.stderr) == (fresh_one.returncode, fresh_one.stdout, fresh_one.stderr)
 
 
-def test_a_module_of_the_working_directory_and_pythonpath_are_found_as_in_a_fresh_process(tmp_path):
+def test_a_module_of_the_working_directory_is_found_as_in_a_fresh_process(tmp_path):
     (tmp_path / "herenv.py").write_text(
         "import gymnasium as gym\n"
         "gym.register('Here-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv', max_episode_steps=20)\n")
@@ -75,8 +76,13 @@ def test_ctrl_c_reaches_the_forked_process_and_it_dies_with_its_client(tmp_path)
     assert client.returncode == 130 and "Interrupted at step" in err and "Traceback" not in err
     assert not _alive(pid)
 
-    client = subprocess.Popen(landers_command("train", "--resume", str(run), *long), env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume = landers_command("train", "--resume", str(run), *long)
+    client = subprocess.Popen(resume, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = _lock_holder(run, other_than=pid)
+    os.kill(pid, signal.SIGKILL)  # the landers process killed: its client ends as it did
+    assert client.wait(timeout=60) == -signal.SIGKILL
+
+    client = subprocess.Popen(resume, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = _lock_holder(run, other_than=pid)
     client.kill()  # as subprocess.run does at its timeout
     client.wait()
@@ -86,13 +92,27 @@ def test_ctrl_c_reaches_the_forked_process_and_it_dies_with_its_client(tmp_path)
     assert not _alive(pid)
 
 
-def test_a_script_runs_as_python_script_would(tmp_path):
+SCRIPTS = {
+    # argv, the script's directory first and PYTHONPATH next, a module found there, the exit code
+    "paths": "import sys, mymod\nprint(sys.argv, sys.path[:2], mymod.__file__, __name__)\nraise SystemExit(int(sys.argv[1]))\n",
+    # PYTHONUNBUFFERED: what was printed is in the pipe when a SIGKILL ends the process
+    "killed": "import os, signal, sys\nprint('before', sys.argv[1:])\nos.kill(os.getpid(), signal.SIGKILL)\n",
+    # an uncaught Ctrl-C: its traceback, then death by SIGINT
+    "interrupted": "print('start')\nraise KeyboardInterrupt\n",
+}
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_runs_as_python_script_would(name, tmp_path):
     (tmp_path / "sub").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "mymod.py").write_text("")
     script = tmp_path / "sub" / "show.py"
-    script.write_text("import sys\nprint(sys.argv, sys.path[0], __name__)\nraise SystemExit(int(sys.argv[1]))\n")
+    script.write_text(SCRIPTS[name])
     command = [str(script), "3", "x y"]
-    env = dict(os.environ, PYTHONPATH="")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "lib"), PYTHONUNBUFFERED="1")
     forked = subprocess.run(python_command(*command), capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     fresh_one = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
-    assert forked.returncode == fresh_one.returncode == 3
-    assert forked.stdout == fresh_one.stdout == f"{[str(script), '3', 'x y']} {tmp_path / 'sub'} __main__\n"
+    assert (forked.returncode, forked.stdout) == (fresh_one.returncode, fresh_one.stdout)
+    assert forked.stdout and forked.returncode == {"paths": 3, "killed": -9, "interrupted": -2}[name]
+    assert forked.stderr.strip().splitlines()[-1:] == fresh_one.stderr.strip().splitlines()[-1:]
