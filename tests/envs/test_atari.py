@@ -222,8 +222,10 @@ def test_real_breakout_evaluation_serves_after_each_lost_life(backend):
 
 @pytest.mark.slow  # trains Breakout through a landers process: ~210 s at load 12
 def test_breakout_smoke_through_the_cli(tmp_path):
-    # two rollouts of 4 envs x 128 steps, one epoch each: the CNN's whole path, not its learning
+    # two rollouts of 4 envs x 128 steps, one epoch each: the CNN's whole path, not its learning;
+    # one torch thread (a CNN takes every core by default), as the suite runs a test per core
     result = landers_cli("train", "ppo", "BreakoutNoFrameskip-v4", "--steps", "1024", "--envs", "4", "--quiet",
+                         "--set", "threads=1",
                          "--run-dir", str(tmp_path / "run"), "--set", "final_eval_episodes=2",
                          "--set", "eval_max_steps=300", "--set", "num_minibatches=2", "--set", "update_epochs=1",
                          "--eval-every", "512", "--set", "eval_episodes=2")
