@@ -40,3 +40,9 @@ probe trpo-pendulum-zoo Pendulum-v1
 validate trpo-pendulum-zoo Pendulum-v1 211
 probe trpo-lunarlander-zoo LunarLander-v3
 # Results: family/README.md.
+# 2026-12-06: the zoo's TRPO BipedalWalker settings (its MuJoCo defaults; mark 182.3 at 1M). The
+# probe (seeds 401-402, two runs at a time, one per core; stopped at ~330k) had periodic
+# evaluations of -85/-120 at 100k, 162/265 at 200k, 266/277 at 300k. Decided before any fresh seed
+# ran (04:27 UTC): validated at 300k on fresh seeds 201-210; it ships at 300k if the IQM reaches
+# 182.3; if not, once more at 500k on fresh seeds 211-220, and no further.
+# $LANDERS bench BipedalWalker-v3 --algos "trpo@$HERE/trpo-bipedalwalker-zoo.json" --steps 300000 --seeds 10 --first-seed 201 --out "$OUT/trpo-bipedalwalker-zoo-validation"
