@@ -1,0 +1,11 @@
+#!/bin/sh
+# Issue 22: PPO on BipedalWalker-v3 (mark: the zoo's 287.9 at 5M). A probe of the zoo's own
+# settings (bipedalwalker/zoo-like.json) on seeds 401-402, two runs at a time (Ray, one CPU per
+# run, about 3.5k steps/s each on the 2-core VM): whether landers reaches the mark with them at
+# the zoo's budget before a 10-seed validation (hours on this machine) is worth its time.
+set -e
+LANDERS=${LANDERS:-landers}
+OUT=${OUT:-runs/bench-bipedalwalker}
+HERE=$(dirname "$0")/bipedalwalker
+export OMP_NUM_THREADS=1
+$LANDERS bench BipedalWalker-v3 --algos "ppo@$HERE/zoo-like.json" --seeds 2 --first-seed 401 --out "$OUT/probe"
