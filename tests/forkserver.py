@@ -135,19 +135,23 @@ def _handle(conn: socket.socket) -> tuple[dict, list[int]]:
     try:
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
-        while True:
-            ready, _, _ = select.select([conn, pidfd], [], [])
-            if pidfd in ready:
-                break
-            try:
-                signum = struct.unpack("!i", _read(conn, 4))[0]
-            except SystemExit:  # the client is gone (a test's timeout killed it): so goes its process
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                os._exit(0)
-            os.kill(pid, signum)
-        _, status = os.waitpid(pid, 0)
+        try:
+            watch = [os.pidfd_open(pid)]  # readable when the process ends (Linux 5.3)
+        except (AttributeError, OSError):
+            watch = []  # elsewhere: look every 50 ms
+        status = None
+        while status is None:
+            ready, _, _ = select.select([conn, *watch], [], [], None if watch else 0.05)
+            if conn in ready:
+                try:
+                    signum = struct.unpack("!i", _read(conn, 4))[0]
+                except SystemExit:  # the client is gone (a test's timeout killed it): so goes its process
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    os._exit(0)
+                os.kill(pid, signum)
+            ended, status = os.waitpid(pid, 0 if watch and watch[0] in ready else os.WNOHANG)
+            status = status if ended else None
         conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
     finally:
         os._exit(0)
