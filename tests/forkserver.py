@@ -155,7 +155,6 @@ def _handle(conn: socket.socket) -> tuple[dict, list[int]]:
         conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
     finally:
         os._exit(0)
-    raise AssertionError("unreachable")
 
 
 def _become_landers(request: dict, fds: list[int], base_path: list[str]) -> None:
