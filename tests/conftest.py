@@ -1,3 +1,4 @@
+import functools
 import os
 import shutil
 import subprocess
@@ -18,39 +19,39 @@ TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2)
 TESTS = Path(__file__).resolve().parent
 
 
-_FORK_SERVER: list = []  # [socket path] once started in this pytest process
-_START_ENV = dict(os.environ)  # the server's: not whatever a test has monkeypatched when it starts
+_START_ENV = dict(os.environ)  # the fork server's: not whatever a test has monkeypatched when it starts
 
 
 def fork_server() -> str | None:
     """The socket of this pytest process's fork server (tests/forkserver.py: `landers` processes
     without seconds of imports each), started on first use; None with LANDERS_TEST_FRESH=1."""
-    if os.environ.get("LANDERS_TEST_FRESH") == "1":
-        return None
-    if not _FORK_SERVER:
-        import atexit
-        import time
+    return None if os.environ.get("LANDERS_TEST_FRESH") == "1" else _start_fork_server()
 
-        where = tempfile.mkdtemp(prefix="lfs", dir="/tmp")
-        path = os.path.join(where, "s")
-        env = {k: v for k, v in _START_ENV.items() if k != "PYTHONPATH"}
-        env["OMP_NUM_THREADS"] = "1"  # what every landers_cli process runs with, read once at torch's import
-        # A session of its own: a Ctrl-C of the suite reaches a landers process once, through its client.
-        server = subprocess.Popen([sys.executable, str(TESTS / "forkserver.py"), "serve", path, str(os.getpid())],
-                                  env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
-        def stop():
-            server.kill()
-            server.wait()
-            shutil.rmtree(where, ignore_errors=True)
+@functools.cache
+def _start_fork_server() -> str:
+    import atexit
+    import time
 
-        atexit.register(stop)
-        deadline = time.monotonic() + 180
-        while not os.path.exists(path):
-            assert server.poll() is None and time.monotonic() < deadline, "the fork server did not start"
-            time.sleep(0.05)
-        _FORK_SERVER.append(path)
-    return _FORK_SERVER[0]
+    where = tempfile.mkdtemp(prefix="lfs", dir="/tmp")
+    path = os.path.join(where, "s")
+    env = {k: v for k, v in _START_ENV.items() if k != "PYTHONPATH"}
+    env["OMP_NUM_THREADS"] = "1"  # what every landers_cli process runs with, read once at torch's import
+    # A session of its own: a Ctrl-C of the suite reaches a landers process once, through its client.
+    server = subprocess.Popen([sys.executable, str(TESTS / "forkserver.py"), "serve", path, str(os.getpid())],
+                              env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop():
+        server.kill()
+        server.wait()
+        shutil.rmtree(where, ignore_errors=True)
+
+    atexit.register(stop)
+    deadline = time.monotonic() + 180
+    while not os.path.exists(path):
+        assert server.poll() is None and time.monotonic() < deadline, "the fork server did not start"
+        time.sleep(0.05)
+    return path
 
 
 def python_command(*args: str) -> list[str]:
